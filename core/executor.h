@@ -1,0 +1,75 @@
+// Runs a Graph on LibTorch, node by node in topological order. Values are freed after their
+// last use, so peak memory follows the live set, not the whole graph.
+// Hooks: an observer sees every value as it is produced (calibration, statistics); an override
+// may replace a node's computation (fake-quant, tracing).
+#pragma once
+#include <ATen/core/Tensor.h>
+
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/ir.h"
+
+namespace edgepack {
+
+// What a kernel sees: the node, its inputs (an undefined tensor for an omitted optional input)
+// and the model's opset.
+struct KernelContext {
+  const Node& node;
+  const std::vector<at::Tensor>& inputs;
+  int64_t opset;
+
+  size_t size() const { return inputs.size(); }
+  bool has(size_t i) const { return i < inputs.size() && inputs[i].defined(); }
+  // Input i; throws InputError naming the node when it is absent.
+  const at::Tensor& in(size_t i) const;
+  // A small integer tensor input (shape, axes, pads) as a vector.
+  std::vector<int64_t> ints(size_t i) const;
+};
+
+using Kernel = std::function<std::vector<at::Tensor>(const KernelContext&)>;
+
+// op_type -> kernel, for the ai.onnx domain. Filled once from the list in core/ops/registry.cpp.
+const std::map<std::string, Kernel>& kernels();
+bool is_supported_op(const Node& node);
+
+class Executor {
+ public:
+  // Called for every graph input, initializer used, and node output as it becomes available.
+  using Observer = std::function<void(const std::string& value, const at::Tensor& tensor)>;
+  // Return outputs to replace the node's kernel, or nullopt to run it normally.
+  using Override = std::function<std::optional<std::vector<at::Tensor>>(
+      const Node& node, const std::vector<at::Tensor>& inputs)>;
+
+  // Checks that every op is supported (InputError naming the op type and node otherwise).
+  explicit Executor(const Model& model);
+
+  void set_observer(Observer observer) { observer_ = std::move(observer); }
+  void set_override(Override override_fn) { override_ = std::move(override_fn); }
+  // Keep every intermediate value alive (for inspection) instead of freeing after last use.
+  void keep_all_values(bool keep) { keep_all_ = keep; }
+
+  // Feeds bind by name; every runtime input must be fed. Returns the graph outputs by name.
+  std::map<std::string, at::Tensor> run(const std::map<std::string, at::Tensor>& feeds);
+  // Feeds bind to the runtime inputs in order; returns outputs in graph order.
+  std::vector<at::Tensor> run(const std::vector<at::Tensor>& feeds);
+  // After a run with keep_all_values(true): every value by name.
+  const std::map<std::string, at::Tensor>& values() const { return values_; }
+
+ private:
+  const Model& model_;
+  std::vector<int> last_use_;             // per node: values whose last consumer it is
+  std::map<std::string, size_t> last_consumer_;
+  Observer observer_;
+  Override override_;
+  bool keep_all_ = false;
+  std::map<std::string, at::Tensor> values_;
+};
+
+// Sets LibTorch's intra-op thread count (0 = all cores).
+void set_threads(int threads);
+
+}  // namespace edgepack

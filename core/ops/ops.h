@@ -1,0 +1,18 @@
+// Kernel families. Each file core/ops/<family>.cpp registers its ops in one function; the one
+// list that calls them is core/ops/registry.cpp.
+#pragma once
+#include <map>
+#include <string>
+
+#include "core/executor.h"
+
+namespace edgepack::ops {
+
+using KernelTable = std::map<std::string, Kernel>;
+
+void register_elementwise(KernelTable& table);   // unary/binary math, activations, Cast, Where
+void register_nn(KernelTable& table);            // Conv, pooling, normalization, Gemm/MatMul, Softmax
+void register_shape(KernelTable& table);         // Reshape, Transpose, Concat, Slice, Gather, ...
+void register_reduce(KernelTable& table);        // ReduceMean/Sum/Max/..., ArgMax
+
+}  // namespace edgepack::ops
