@@ -61,7 +61,6 @@ class Executor {
 
  private:
   const Model& model_;
-  std::vector<int> last_use_;             // per node: values whose last consumer it is
   std::map<std::string, size_t> last_consumer_;
   Observer observer_;
   Override override_;

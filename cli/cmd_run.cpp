@@ -1,0 +1,93 @@
+// edgepack run MODEL --input FILE.pb [--input NAME=FILE.pb ...] [--save-outputs DIR]
+#include <ATen/ATen.h>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <filesystem>
+
+#include "cli/commands.h"
+#include "core/error.h"
+#include "core/executor.h"
+#include "core/onnx_import.h"
+#include "core/tensor_proto.h"
+
+namespace edgepack::cli {
+namespace fs = std::filesystem;
+
+namespace {
+
+struct RunArgs {
+  std::string model;
+  std::vector<std::string> inputs;
+  std::string save_outputs;
+  int show = 5;
+};
+
+std::string preview(const at::Tensor& t, int count) {
+  at::Tensor flat = t.reshape({-1});
+  int64_t n = std::min<int64_t>(count, flat.numel());
+  std::vector<std::string> parts;
+  at::Tensor head = flat.slice(0, 0, n).to(at::kDouble);
+  for (int64_t i = 0; i < n; ++i) parts.push_back(fmt::format("{:.6g}", head[i].item<double>()));
+  if (flat.numel() > n) parts.push_back("...");
+  return fmt::format("{}", fmt::join(parts, " "));
+}
+
+int run_model(const RunArgs& args) {
+  Model model = import_onnx(args.model);
+  Executor executor(model);
+  auto runtime = model.graph.runtime_inputs();
+  std::map<std::string, at::Tensor> feeds;
+  size_t positional = 0;
+  for (const std::string& spec : args.inputs) {
+    std::string name, path = spec;
+    // NAME=FILE binds by name; a bare FILE takes the next input in graph order.
+    if (auto eq = spec.find('='); eq != std::string::npos && !fs::exists(spec)) {
+      name = spec.substr(0, eq);
+      path = spec.substr(eq + 1);
+      bool known = false;
+      for (const ValueInfo* v : runtime) known = known || v->name == name;
+      if (!known) throw InputError(fmt::format("--input {}: the model has no input named '{}'", spec, name));
+    } else {
+      if (positional >= runtime.size())
+        throw InputError(fmt::format("--input {}: the model has only {} input(s)", spec, runtime.size()));
+      name = runtime[positional++]->name;
+    }
+    feeds[name] = read_tensor_file(path);
+  }
+  for (const ValueInfo* v : runtime)
+    if (!feeds.count(v->name))
+      throw InputError(fmt::format("no --input given for graph input '{}'", v->name));
+
+  auto outputs = executor.run(feeds);
+  if (!args.save_outputs.empty()) {
+    std::error_code ec;
+    fs::create_directories(args.save_outputs, ec);
+    if (ec) throw Error(fmt::format("cannot create '{}': {}", args.save_outputs, ec.message()));
+  }
+  for (size_t k = 0; k < model.graph.outputs.size(); ++k) {
+    const std::string& name = model.graph.outputs[k].name;
+    const at::Tensor& t = outputs.at(name);
+    fmt::print("{} {} [{}]: {}\n", name, c10::toString(t.scalar_type()), fmt::join(t.sizes(), "x"),
+               preview(t, args.show));
+    if (!args.save_outputs.empty())
+      write_tensor_file((fs::path(args.save_outputs) / fmt::format("output_{}.pb", k)).string(), t, name);
+  }
+  return 0;
+}
+
+}  // namespace
+
+void add_run(CLI::App& app, Action& action, const Globals&) {
+  auto args = std::make_shared<RunArgs>();
+  CLI::App* cmd = app.add_subcommand("run", "Run a model on serialized TensorProto inputs and print its outputs");
+  cmd->add_option("model", args->model, "ONNX model")->required();
+  cmd->add_option("-i,--input", args->inputs,
+                  "Input tensor file (.pb TensorProto); binds to the graph inputs in order, or NAME=FILE.pb")
+      ->required();
+  cmd->add_option("--save-outputs", args->save_outputs, "Write output_K.pb (TensorProto) per graph output into DIR");
+  cmd->add_option("--show", args->show, "Values to print per output")->capture_default_str();
+  cmd->callback([&action, args] { action = [args] { return run_model(*args); }; });
+}
+
+}  // namespace edgepack::cli

@@ -1,0 +1,26 @@
+// Each subcommand lives in cli/cmd_<name>.cpp and registers itself on the app: it declares its
+// options and sets `action` (run after parsing) to a function returning the exit code.
+// Subcommands parse and print; the work is done by the library.
+#pragma once
+#include <CLI/CLI.hpp>
+
+#include <functional>
+#include <string>
+
+namespace edgepack::cli {
+
+struct Globals {
+  int threads = 0;          // 0 = all cores
+  bool quiet = false;
+};
+
+using Action = std::function<int()>;
+
+void add_inspect(CLI::App& app, Action& action, const Globals& globals);
+void add_run(CLI::App& app, Action& action, const Globals& globals);
+void add_targets(CLI::App& app, Action& action, const Globals& globals);
+
+// Prints `edgepack: warning: ...` on stderr unless quiet.
+void warn(const Globals& globals, const std::string& message);
+
+}  // namespace edgepack::cli

@@ -1,0 +1,70 @@
+// edgepack: turns a large model into small, fast artifacts for edge devices.
+#include <c10/util/Exception.h>
+#include <google/protobuf/stubs/logging.h>
+
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <exception>
+#include <iostream>
+
+#include "cli/commands.h"
+#include "core/error.h"
+#include "core/executor.h"
+
+namespace {
+
+// LibTorch and protobuf may print their own diagnostics; ours are one line on stderr.
+void silence_protobuf(google::protobuf::LogLevel, const char*, int, const std::string&) {}
+
+int fail(int code, const std::string& message) {
+  std::string line = message;
+  if (auto nl = line.find('\n'); nl != std::string::npos) line.resize(nl);
+  fmt::print(stderr, "edgepack: error: {}\n", line);
+  return code;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  google::protobuf::SetLogHandler(silence_protobuf);
+  CLI::App app{"edgepack: turns a large trained model into small, fast artifacts for edge devices.\n"
+               "Exit codes: 0 done, 1 runtime failure, 2 usage or bad input, 3 a gate not met."};
+  app.set_version_flag("--version", std::string("edgepack ") + EDGEPACK_VERSION);
+  app.require_subcommand(1);
+  edgepack::cli::Globals globals;
+  app.add_option("--threads", globals.threads, "Intra-op threads (default: all cores)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_flag("-q,--quiet", globals.quiet, "Only errors on stderr");
+
+  edgepack::cli::Action action;
+  edgepack::cli::add_inspect(app, action, globals);
+  edgepack::cli::add_run(app, action, globals);
+  edgepack::cli::add_targets(app, action, globals);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    return fail(2, e.what());
+  }
+  try {
+    edgepack::set_threads(globals.threads);
+    return action ? action() : 0;
+  } catch (const edgepack::InputError& e) {
+    return fail(2, e.what());
+  } catch (const edgepack::Error& e) {
+    return fail(1, e.what());
+  } catch (const c10::Error& e) {
+    return fail(1, e.what_without_backtrace());
+  } catch (const std::bad_alloc&) {
+    return fail(1, "out of memory");
+  } catch (const std::exception& e) {
+    return fail(1, e.what());
+  }
+}

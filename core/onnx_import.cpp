@@ -1,0 +1,200 @@
+#include "core/onnx_import.h"
+
+#include <ATen/ATen.h>
+#include <fmt/format.h>
+#include <onnx/checker.h>
+#include <onnx/onnx_pb.h>
+#include <onnx/shape_inference/implementation.h>
+#include <onnx/version_converter/convert.h>
+
+#include <filesystem>
+#include <set>
+
+#include "core/error.h"
+#include "core/file_util.h"
+#include "core/tensor_proto.h"
+
+namespace edgepack {
+namespace fs = std::filesystem;
+
+namespace {
+
+ValueInfo value_info_from_proto(const onnx::ValueInfoProto& v) {
+  ValueInfo info;
+  info.name = v.name();
+  if (!v.has_type() || !v.type().has_tensor_type()) return info;
+  const auto& tt = v.type().tensor_type();
+  info.elem_type = tt.elem_type();
+  if (tt.has_shape()) {
+    std::vector<Dim> dims;
+    for (const auto& d : tt.shape().dim()) {
+      Dim dim;
+      if (d.has_dim_value()) dim.value = d.dim_value();
+      else if (d.has_dim_param()) dim.param = d.dim_param();
+      dims.push_back(dim);
+    }
+    info.shape = dims;
+  }
+  return info;
+}
+
+Graph graph_from_proto(const onnx::GraphProto& g, const ExternalDataBase& base, int depth);
+
+Attribute attribute_from_proto(const onnx::AttributeProto& a, const ExternalDataBase& base, int depth) {
+  Attribute out;
+  using A = onnx::AttributeProto;
+  switch (a.type()) {
+    case A::FLOAT: out = Attribute::of_float(a.f()); break;
+    case A::INT: out = Attribute::of_int(a.i()); break;
+    case A::STRING: out = Attribute::of_string(a.s()); break;
+    case A::TENSOR: out = Attribute::of_tensor(tensor_from_proto(a.t(), base)); break;
+    case A::FLOATS: out = Attribute::of_floats({a.floats().begin(), a.floats().end()}); break;
+    case A::INTS: out = Attribute::of_ints({a.ints().begin(), a.ints().end()}); break;
+    case A::STRINGS:
+      out.kind = Attribute::Kind::Strings;
+      out.strings.assign(a.strings().begin(), a.strings().end());
+      break;
+    case A::GRAPH:
+      out.kind = Attribute::Kind::Graph;
+      out.g = std::make_shared<Graph>(graph_from_proto(a.g(), base, depth + 1));
+      break;
+    default:
+      throw InputError(fmt::format("attribute '{}' has a type edgepack does not support ({})", a.name(),
+                                   A::AttributeType_Name(a.type())));
+  }
+  return out;
+}
+
+Graph graph_from_proto(const onnx::GraphProto& g, const ExternalDataBase& base, int depth) {
+  // Nested subgraphs are legal but a hostile file can nest them until the stack overflows.
+  if (depth > 64) throw InputError("subgraphs are nested more than 64 levels deep");
+  Graph graph;
+  graph.name = g.name();
+  graph.doc_string = g.doc_string();
+  if (g.sparse_initializer_size() > 0) throw InputError("sparse initializers are not supported");
+  for (const auto& t : g.initializer()) graph.initializers[t.name()] = tensor_from_proto(t, base);
+  for (const auto& v : g.input()) graph.inputs.push_back(value_info_from_proto(v));
+  for (const auto& v : g.output()) graph.outputs.push_back(value_info_from_proto(v));
+  for (const auto& v : g.value_info()) graph.value_info.push_back(value_info_from_proto(v));
+  graph.nodes.reserve(g.node_size());
+  for (const auto& n : g.node()) {
+    Node node;
+    node.name = n.name();
+    node.op_type = n.op_type();
+    node.domain = n.domain() == "ai.onnx" ? "" : n.domain();
+    node.inputs.assign(n.input().begin(), n.input().end());
+    node.outputs.assign(n.output().begin(), n.output().end());
+    node.doc_string = n.doc_string();
+    for (const auto& a : n.attribute()) {
+      try {
+        node.attrs[a.name()] = attribute_from_proto(a, base, depth);
+      } catch (const InputError& e) {
+        throw InputError(fmt::format("{}: {}", node.label(), e.what()));
+      }
+    }
+    graph.nodes.push_back(std::move(node));
+  }
+  return graph;
+}
+
+bool has_external_data(const onnx::GraphProto& g) {
+  for (const auto& t : g.initializer())
+    if (t.data_location() == onnx::TensorProto::EXTERNAL) return true;
+  return false;
+}
+
+std::string first_line(const std::string& s) {
+  auto nl = s.find('\n');
+  return nl == std::string::npos ? s : s.substr(0, nl);
+}
+
+int64_t ai_onnx_opset(const onnx::ModelProto& proto) {
+  for (const auto& o : proto.opset_import())
+    if (o.domain().empty() || o.domain() == "ai.onnx") return o.version();
+  return 0;
+}
+
+}  // namespace
+
+Model import_onnx(onnx::ModelProto proto, const std::string& folder, const ImportOptions& options) {
+  if (!proto.has_graph()) throw InputError("the model has no graph");
+  try {
+    if (folder.empty() || !has_external_data(proto.graph())) {
+      onnx::checker::check_model(proto);
+    } else {
+      // The checker looks for external files relative to the model's folder; our own loader
+      // (tensor_from_proto) enforces that they stay inside it.
+      onnx::checker::CheckerContext ctx;
+      ctx.set_ir_version(static_cast<int>(proto.ir_version()));
+      std::unordered_map<std::string, int> opsets;
+      for (const auto& o : proto.opset_import()) opsets[o.domain()] = static_cast<int>(o.version());
+      ctx.set_opset_imports(opsets);
+      ctx.set_model_dir(folder);
+      onnx::checker::LexicalScopeContext lex;
+      onnx::checker::check_graph(proto.graph(), ctx, lex);
+    }
+  } catch (const std::exception& e) {
+    throw InputError(fmt::format("invalid ONNX model: {}", first_line(e.what())));
+  }
+
+  const int64_t opset = ai_onnx_opset(proto);
+  if (options.convert_opset && opset > 0 && opset < kMinOpset) {
+    try {
+      // The converter's adapters for old ops (e.g. Pad-2) need IR version 7 features.
+      if (proto.ir_version() < 7) proto.set_ir_version(7);
+      proto = onnx::version_conversion::ConvertVersion(proto, static_cast<int>(kMinOpset));
+    } catch (const std::exception& e) {
+      throw InputError(fmt::format("cannot convert the model from opset {} to {}: {}", opset, kMinOpset,
+                                   first_line(e.what())));
+    }
+  }
+  if (options.infer_shapes) {
+    try {
+      onnx::shape_inference::InferShapes(proto);
+    } catch (const std::exception&) {
+      // Shapes are a convenience (inspect, planning); the executor does not need them.
+    }
+  }
+
+  Model model;
+  model.ir_version = proto.ir_version();
+  for (const auto& o : proto.opset_import())
+    model.opsets[o.domain() == "ai.onnx" ? "" : o.domain()] = o.version();
+  model.producer_name = proto.producer_name();
+  model.producer_version = proto.producer_version();
+  model.domain = proto.domain();
+  model.model_version = proto.model_version();
+  model.doc_string = proto.doc_string();
+  for (const auto& kv : proto.metadata_props()) model.metadata[kv.key()] = kv.value();
+  model.graph = graph_from_proto(proto.graph(), ExternalDataBase{folder}, 0);
+
+  // Unique value names: the IR (and every pass) identifies values by name.
+  std::set<std::string> produced;
+  for (const auto& v : model.graph.inputs) produced.insert(v.name);
+  for (const auto& [name, _] : model.graph.initializers) produced.insert(name);
+  for (const Node& n : model.graph.nodes)
+    for (const std::string& o : n.outputs)
+      if (!o.empty() && !produced.insert(o).second && !model.graph.is_initializer(o))
+        throw InputError(fmt::format("{}: value '{}' is produced twice", n.label(), o));
+  return model;
+}
+
+Model import_onnx(const std::string& path, const ImportOptions& options) {
+  std::string bytes = read_file(path, "model");
+  if (bytes.empty()) throw InputError(fmt::format("'{}' is empty, not an ONNX model", path));
+  onnx::ModelProto proto;
+  if (!proto.ParseFromString(bytes))
+    throw InputError(fmt::format("'{}' is not an ONNX model (truncated or not a protobuf ModelProto)", path));
+  bytes.clear();
+  bytes.shrink_to_fit();
+  if (!proto.has_graph() || proto.ir_version() == 0)
+    throw InputError(fmt::format("'{}' is not an ONNX model (no graph or IR version)", path));
+  fs::path folder = fs::absolute(fs::path(path)).parent_path();
+  try {
+    return import_onnx(std::move(proto), folder.string(), options);
+  } catch (const InputError& e) {
+    throw InputError(fmt::format("'{}': {}", path, e.what()));
+  }
+}
+
+}  // namespace edgepack

@@ -1,0 +1,192 @@
+#include "core/tensor_proto.h"
+
+#include <ATen/ATen.h>
+#include <fmt/format.h>
+#include <onnx/onnx_pb.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+
+#include "core/error.h"
+#include "core/file_util.h"
+
+namespace edgepack {
+namespace fs = std::filesystem;
+
+at::ScalarType scalar_type_from_onnx(int32_t elem_type, const std::string& what) {
+  switch (elem_type) {
+    case onnx::TensorProto::FLOAT: return at::kFloat;
+    case onnx::TensorProto::DOUBLE: return at::kDouble;
+    case onnx::TensorProto::FLOAT16: return at::kHalf;
+    case onnx::TensorProto::BFLOAT16: return at::kBFloat16;
+    case onnx::TensorProto::INT8: return at::kChar;
+    case onnx::TensorProto::UINT8: return at::kByte;
+    case onnx::TensorProto::INT16: return at::kShort;
+    case onnx::TensorProto::INT32: return at::kInt;
+    case onnx::TensorProto::INT64: return at::kLong;
+    case onnx::TensorProto::BOOL: return at::kBool;
+    default:
+      throw InputError(fmt::format("{}: element type {} is not supported", what, onnx_type_name(elem_type)));
+  }
+}
+
+int32_t onnx_from_scalar_type(at::ScalarType t) {
+  switch (t) {
+    case at::kFloat: return onnx::TensorProto::FLOAT;
+    case at::kDouble: return onnx::TensorProto::DOUBLE;
+    case at::kHalf: return onnx::TensorProto::FLOAT16;
+    case at::kBFloat16: return onnx::TensorProto::BFLOAT16;
+    case at::kChar: return onnx::TensorProto::INT8;
+    case at::kByte: return onnx::TensorProto::UINT8;
+    case at::kShort: return onnx::TensorProto::INT16;
+    case at::kInt: return onnx::TensorProto::INT32;
+    case at::kLong: return onnx::TensorProto::INT64;
+    case at::kBool: return onnx::TensorProto::BOOL;
+    default: throw Error(fmt::format("tensor type {} has no ONNX equivalent", c10::toString(t)));
+  }
+}
+
+const char* onnx_type_name(int32_t elem_type) {
+  if (onnx::TensorProto::DataType_IsValid(elem_type))
+    return onnx::TensorProto::DataType_Name(static_cast<onnx::TensorProto::DataType>(elem_type)).c_str();
+  return "UNKNOWN";
+}
+
+namespace {
+
+// Product of dims, refusing negative dims and overflow (a hostile file can declare anything).
+int64_t checked_numel(const std::vector<int64_t>& dims, const std::string& what) {
+  int64_t n = 1;
+  for (int64_t d : dims) {
+    if (d < 0) throw InputError(fmt::format("{}: negative dimension {}", what, d));
+    if (d != 0 && n > std::numeric_limits<int64_t>::max() / d)
+      throw InputError(fmt::format("{}: dimensions overflow", what));
+    n *= d;
+  }
+  return n;
+}
+
+// Resolves an external-data location inside `folder`; refuses anything that escapes it.
+fs::path external_path(const std::string& location, const ExternalDataBase& base, const std::string& what) {
+  if (base.folder.empty())
+    throw InputError(fmt::format("{}: external data '{}' but no model folder to read it from", what, location));
+  fs::path rel(location);
+  if (location.empty() || rel.is_absolute() || rel.has_root_name() || rel.has_root_directory())
+    throw InputError(fmt::format("{}: external data location '{}' must be a relative path inside the model's folder", what, location));
+  for (const auto& part : rel)
+    if (part == "..")
+      throw InputError(fmt::format("{}: external data location '{}' escapes the model's folder", what, location));
+  fs::path folder = fs::weakly_canonical(fs::path(base.folder));
+  fs::path full = fs::weakly_canonical(folder / rel);
+  auto [f, _] = std::mismatch(folder.begin(), folder.end(), full.begin(), full.end());
+  if (f != folder.end())
+    throw InputError(fmt::format("{}: external data location '{}' resolves outside the model's folder", what, location));
+  return full;
+}
+
+std::string read_external(const onnx::TensorProto& proto, const ExternalDataBase& base, int64_t expected,
+                          const std::string& what) {
+  std::string location;
+  int64_t offset = 0, length = -1;
+  for (const auto& kv : proto.external_data()) {
+    try {
+      if (kv.key() == "location") location = kv.value();
+      else if (kv.key() == "offset") offset = std::stoll(kv.value());
+      else if (kv.key() == "length") length = std::stoll(kv.value());
+    } catch (const std::exception&) {
+      throw InputError(fmt::format("{}: bad external data field '{}'", what, kv.key()));
+    }
+  }
+  fs::path path = external_path(location, base, what);
+  if (length < 0) length = expected;
+  if (offset < 0 || length != expected)
+    throw InputError(fmt::format("{}: external data length {} does not match its shape ({} bytes)", what, length, expected));
+  std::error_code ec;
+  auto size = fs::file_size(path, ec);
+  if (ec) throw InputError(fmt::format("{}: cannot read external data '{}'", what, location));
+  if (static_cast<uint64_t>(offset) + static_cast<uint64_t>(length) > size)
+    throw InputError(fmt::format("{}: external data '{}' is shorter than declared", what, location));
+  std::ifstream in(path, std::ios::binary);
+  std::string bytes(static_cast<size_t>(length), '\0');
+  in.seekg(offset);
+  in.read(bytes.data(), length);
+  if (!in) throw InputError(fmt::format("{}: cannot read external data '{}'", what, location));
+  return bytes;
+}
+
+template <typename Src>
+at::Tensor from_field(const Src& field, at::ScalarType field_type, at::ScalarType type,
+                      const std::vector<int64_t>& dims, int64_t numel, const std::string& what) {
+  if (static_cast<int64_t>(field.size()) != numel)
+    throw InputError(fmt::format("{}: holds {} values but its shape needs {}", what, field.size(), numel));
+  auto t = at::empty({numel}, at::TensorOptions().dtype(field_type));
+  if (numel) std::memcpy(t.data_ptr(), field.data(), numel * t.element_size());
+  return t.to(type).reshape(dims);
+}
+
+}  // namespace
+
+at::Tensor tensor_from_proto(const onnx::TensorProto& proto, const ExternalDataBase& base) {
+  const std::string what = fmt::format("tensor '{}'", proto.name());
+  at::ScalarType type = scalar_type_from_onnx(proto.data_type(), what);
+  std::vector<int64_t> dims(proto.dims().begin(), proto.dims().end());
+  int64_t numel = checked_numel(dims, what);
+  const int64_t elem = static_cast<int64_t>(c10::elementSize(type));
+  if (numel > std::numeric_limits<int64_t>::max() / elem) throw InputError(what + ": dimensions overflow");
+  const int64_t bytes = numel * elem;
+
+  auto from_bytes = [&](const std::string& raw) {
+    if (static_cast<int64_t>(raw.size()) != bytes)
+      throw InputError(fmt::format("{}: holds {} bytes but its shape needs {}", what, raw.size(), bytes));
+    auto t = at::empty(dims, at::TensorOptions().dtype(type));
+    if (bytes) std::memcpy(t.data_ptr(), raw.data(), bytes);
+    return t;
+  };
+  if (proto.data_location() == onnx::TensorProto::EXTERNAL)
+    return from_bytes(read_external(proto, base, bytes, what));
+  if (proto.has_raw_data()) return from_bytes(proto.raw_data());
+  switch (proto.data_type()) {
+    case onnx::TensorProto::FLOAT: return from_field(proto.float_data(), at::kFloat, type, dims, numel, what);
+    case onnx::TensorProto::DOUBLE: return from_field(proto.double_data(), at::kDouble, type, dims, numel, what);
+    case onnx::TensorProto::INT64: return from_field(proto.int64_data(), at::kLong, type, dims, numel, what);
+    case onnx::TensorProto::FLOAT16:
+    case onnx::TensorProto::BFLOAT16: {
+      // 16-bit floats travel as their bit patterns in int32_data.
+      auto bits = from_field(proto.int32_data(), at::kInt, at::kShort, dims, numel, what);
+      return bits.view(type);
+    }
+    default: return from_field(proto.int32_data(), at::kInt, type, dims, numel, what);
+  }
+}
+
+void tensor_to_proto(const at::Tensor& t, const std::string& name, onnx::TensorProto* proto) {
+  proto->Clear();
+  proto->set_name(name);
+  proto->set_data_type(onnx_from_scalar_type(t.scalar_type()));
+  for (int64_t d : t.sizes()) proto->add_dims(d);
+  at::Tensor c = t.contiguous();
+  proto->set_raw_data(std::string(static_cast<const char*>(c.data_ptr()), c.numel() * c.element_size()));
+}
+
+at::Tensor read_tensor_file(const std::string& path, std::string* name) {
+  std::string bytes = read_file(path, "tensor file");
+  onnx::TensorProto proto;
+  if (!proto.ParseFromString(bytes))
+    throw InputError(fmt::format("'{}' is not a serialized ONNX TensorProto", path));
+  if (name) *name = proto.name();
+  try {
+    return tensor_from_proto(proto);
+  } catch (const InputError& e) {
+    throw InputError(fmt::format("'{}': {}", path, e.what()));
+  }
+}
+
+void write_tensor_file(const std::string& path, const at::Tensor& t, const std::string& name) {
+  onnx::TensorProto proto;
+  tensor_to_proto(t, name, &proto);
+  write_file_atomic(path, proto.SerializeAsString());
+}
+
+}  // namespace edgepack

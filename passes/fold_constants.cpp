@@ -1,0 +1,67 @@
+#include "passes/fold_constants.h"
+
+#include <ATen/ATen.h>
+#include <fmt/format.h>
+
+#include <set>
+
+#include "core/error.h"
+#include "core/executor.h"
+
+namespace edgepack {
+
+namespace {
+
+// Ops whose result depends on more than their inputs.
+bool is_nondeterministic(const std::string& op) {
+  return op.rfind("Random", 0) == 0 || op == "Multinomial" || op == "Bernoulli";
+}
+
+}  // namespace
+
+int remove_unused_initializers(Graph& graph) {
+  std::set<std::string> used;
+  for (const Node& n : graph.nodes) used.insert(n.inputs.begin(), n.inputs.end());
+  for (const auto& v : graph.outputs) used.insert(v.name);
+  for (const auto& v : graph.inputs) used.insert(v.name);
+  int removed = 0;
+  for (auto it = graph.initializers.begin(); it != graph.initializers.end();) {
+    if (used.count(it->first)) {
+      ++it;
+    } else {
+      it = graph.initializers.erase(it);
+      ++removed;
+    }
+  }
+  return removed;
+}
+
+FoldConstantsStats fold_constants(Model& model) {
+  Graph& g = model.graph;
+  FoldConstantsStats stats;
+  std::vector<Node> kept;
+  kept.reserve(g.nodes.size());
+  std::vector<at::Tensor> inputs;
+  at::NoGradGuard no_grad;
+  for (Node& n : g.nodes) {
+    bool constant = is_supported_op(n) && !is_nondeterministic(n.op_type);
+    for (const std::string& in : n.inputs)
+      constant = constant && (in.empty() || g.is_initializer(in));
+    if (!constant) {
+      kept.push_back(std::move(n));
+      continue;
+    }
+    inputs.clear();
+    for (const std::string& in : n.inputs) inputs.push_back(in.empty() ? at::Tensor() : g.initializers.at(in));
+    auto outputs = kernels().at(n.op_type)(KernelContext{n, inputs, model.opset()});
+    for (size_t o = 0; o < n.outputs.size(); ++o)
+      if (!n.outputs[o].empty()) g.initializers[n.outputs[o]] = outputs.at(o).contiguous();
+    ++stats.folded_nodes;
+  }
+  g.nodes = std::move(kept);
+  // Inferred value_info for values that are now initializers stays valid (same type/shape).
+  stats.removed_initializers = remove_unused_initializers(g);
+  return stats;
+}
+
+}  // namespace edgepack

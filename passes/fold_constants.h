@@ -1,0 +1,22 @@
+// fold-constants: evaluates every node whose inputs are all constants (initializers, or
+// outputs of nodes folded before it) and replaces it with initializers; then drops
+// initializers nobody reads.
+//   before: shape(init) -> ConstantOfShape -> W ; X, W -> Conv
+//   after:  X, W(init) -> Conv
+// Needed before any pass that reads weights: real exporters emit Constant/ConstantOfShape/
+// Reshape chains for weights and shapes.
+#pragma once
+#include "core/ir.h"
+
+namespace edgepack {
+
+struct FoldConstantsStats {
+  int folded_nodes = 0;
+  int removed_initializers = 0;
+};
+
+FoldConstantsStats fold_constants(Model& model);
+// Drops initializers that no node, graph output or graph input refers to.
+int remove_unused_initializers(Graph& graph);
+
+}  // namespace edgepack

@@ -1,0 +1,140 @@
+#include "tests/helpers.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <random>
+#include <sstream>
+
+namespace edgepack::test {
+
+TempDir::TempDir() {
+  std::random_device rd;
+  path_ = fs::temp_directory_path() / fmt::format("edgepack-test-{}-{:x}", ::getpid(), rd());
+  fs::create_directories(path_);
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  fs::permissions(path_, fs::perms::owner_all, fs::perm_options::add, ec);
+  fs::remove_all(path_, ec);
+}
+
+static std::string slurp(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+CliResult run_cli(const std::string& args) {
+  TempDir tmp;
+  std::string cmd = fmt::format("'{}' {} >'{}' 2>'{}'", EDGEPACK_BINARY, args, (tmp / "out").string(),
+                                (tmp / "err").string());
+  int status = std::system(cmd.c_str());
+  CliResult r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.out = slurp(tmp / "out");
+  r.err = slurp(tmp / "err");
+  return r;
+}
+
+std::string conformance_dir() {
+  std::error_code ec;
+  return fs::is_directory(EDGEPACK_CONFORMANCE_DIR, ec) ? fs::canonical(EDGEPACK_CONFORMANCE_DIR).string() : "";
+}
+
+bool all_close(const at::Tensor& a, const at::Tensor& b, double rtol, double atol, std::string* why) {
+  if (a.sizes() != b.sizes()) {
+    if (why) *why = fmt::format("shape [{}] vs expected [{}]", fmt::join(a.sizes(), ","), fmt::join(b.sizes(), ","));
+    return false;
+  }
+  at::Tensor x = a.to(at::kDouble), y = b.to(at::kDouble);
+  at::Tensor diff = (x - y).abs();
+  at::Tensor bad = diff > (atol + rtol * y.abs());
+  // NaN in the same place counts as equal.
+  bad = bad.logical_and((x.isnan().logical_and(y.isnan())).logical_not());
+  bad = bad.logical_or(x.isnan().logical_xor(y.isnan()));
+  if (bad.any().item<bool>()) {
+    if (why) *why = fmt::format("{} of {} values differ, max abs error {:.3g}", bad.sum().item<int64_t>(),
+                                a.numel(), diff.nan_to_num(0).max().item<double>());
+    return false;
+  }
+  return true;
+}
+
+at::Tensor light_model_input(const Model& model) {
+  const ValueInfo* in = model.graph.runtime_inputs().at(0);
+  auto shape = in->concrete_shape(1);
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return (at::arange(n, at::kFloat) / static_cast<float>(n)).reshape(shape);
+}
+
+void write_text(const fs::path& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary);
+  out << text;
+}
+
+}  // namespace edgepack::test
+
+namespace edgepack::test {
+
+Model tiny_conv_model(uint64_t seed) {
+  at::manual_seed(seed);
+  Model m;
+  m.ir_version = 8;
+  m.opsets[""] = 13;
+  Graph& g = m.graph;
+  g.name = "tiny";
+  auto info = [](const std::string& name, std::vector<int64_t> dims) {
+    ValueInfo v;
+    v.name = name;
+    v.elem_type = 1;  // FLOAT
+    std::vector<Dim> shape;
+    for (int64_t d : dims) shape.push_back(Dim{d, ""});
+    v.shape = shape;
+    return v;
+  };
+  g.inputs.push_back(info("X", {1, 3, 8, 8}));
+  g.outputs.push_back(info("Y", {1, 4, 8, 8}));
+  g.initializers["W"] = at::randn({4, 3, 3, 3});
+  g.initializers["B"] = at::randn({4});
+  Node conv;
+  conv.name = "conv";
+  conv.op_type = "Conv";
+  conv.inputs = {"X", "W", "B"};
+  conv.outputs = {"H"};
+  conv.attrs["pads"] = Attribute::of_ints({1, 1, 1, 1});
+  conv.attrs["kernel_shape"] = Attribute::of_ints({3, 3});
+  Node relu;
+  relu.name = "relu";
+  relu.op_type = "Relu";
+  relu.inputs = {"H"};
+  relu.outputs = {"Y"};
+  g.nodes = {conv, relu};
+  return m;
+}
+
+void randomize_weights(Model& model, uint64_t seed) {
+  at::manual_seed(seed);
+  for (const Node& n : model.graph.nodes) {
+    for (size_t i = 0; i < n.inputs.size(); ++i) {
+      auto it = model.graph.initializers.find(n.inputs[i]);
+      if (it == model.graph.initializers.end() || it->second.scalar_type() != at::kFloat) continue;
+      at::Tensor& w = it->second;
+      const std::string& op = n.op_type;
+      if ((op == "Conv" || op == "Gemm" || op == "MatMul") && i == 1 && w.dim() >= 2) {
+        int64_t fan_in = op == "Conv" ? w.numel() / w.size(0) : (op == "Gemm" && n.attr_int("transB", 0) ? w.size(1) : w.size(0));
+        w = at::randn(w.sizes()) * std::sqrt(2.0 / fan_in);
+      } else if (op == "BatchNormalization" && (i == 1 || i == 4)) {
+        w = at::rand(w.sizes()) + 0.5;  // scale and variance: positive
+      } else if (i > 0) {
+        w = at::randn(w.sizes()) * 0.1;  // biases, BN shift and mean, PRelu slopes
+      }
+    }
+  }
+}
+
+}  // namespace edgepack::test

@@ -1,0 +1,64 @@
+// Shared test utilities: temporary folders, running the CLI, locating conformance data.
+#pragma once
+#include <ATen/ATen.h>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "core/ir.h"
+
+namespace edgepack::test {
+
+namespace fs = std::filesystem;
+
+// A fresh folder under the system temp dir, removed when the object dies.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const fs::path& path() const { return path_; }
+  fs::path operator/(const std::string& name) const { return path_ / name; }
+
+ private:
+  fs::path path_;
+};
+
+struct CliResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+// Runs the edgepack binary with `args` (a shell-quoted argument string).
+CliResult run_cli(const std::string& args);
+
+// ../shared/conformance, or "" when absent (tests then skip with a message).
+std::string conformance_dir();
+
+// |a-b| <= atol + rtol*|b| elementwise (b is the reference); shapes must match.
+bool all_close(const at::Tensor& a, const at::Tensor& b, double rtol, double atol, std::string* why = nullptr);
+
+// The conformance rule for light models: first runtime input, dim_value (1 when unknown),
+// filled with arange(n)/n as float32.
+at::Tensor light_model_input(const Model& model);
+
+// Writes a small text file.
+void write_text(const fs::path& path, const std::string& text);
+
+}  // namespace edgepack::test
+
+namespace edgepack::test {
+
+// A small valid model built in code: X[1,3,8,8] -> Conv(4x3x3x3, pad 1) -> Relu -> Y, seeded
+// weights. Opset 13.
+Model tiny_conv_model(uint64_t seed = 1);
+
+// Gives every float initializer a seeded value drawn by its role in the graph: He-normal for
+// Conv/Gemm/MatMul weights, positive BatchNorm scales and variances, small biases. Used on the
+// light models, whose weights are all 0.02 (fold constants first).
+void randomize_weights(Model& model, uint64_t seed);
+
+}  // namespace edgepack::test

@@ -1,0 +1,120 @@
+// `edgepack run` end to end, and the bad inputs every command must refuse with one line on
+// stderr and exit code 2.
+#include <doctest/doctest.h>
+#include <fmt/format.h>
+#include <onnx/onnx_pb.h>
+#include <unistd.h>
+
+#include "core/file_util.h"
+#include "core/tensor_proto.h"
+#include "export/onnx_export.h"
+#include "tests/helpers.h"
+
+using namespace edgepack;
+using namespace edgepack::test;
+
+namespace {
+
+std::string q(const fs::path& p) { return "'" + p.string() + "'"; }
+
+// One line, prefixed, no stack trace.
+void check_clean_error(const CliResult& r, int code, const std::string& fragment) {
+  CAPTURE(r.err);
+  CHECK(r.exit_code == code);
+  CHECK(r.err.rfind("edgepack: error: ", 0) == 0);
+  CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+  CHECK(r.err.find(fragment) != std::string::npos);
+}
+
+// The tiny model with one node replaced by `op` (in `domain`).
+void write_model_with_op(const fs::path& path, const std::string& op, const std::string& domain) {
+  Model m = tiny_conv_model();
+  m.graph.nodes[1].op_type = op;
+  m.graph.nodes[1].domain = domain;
+  m.graph.nodes[1].name = "mystery";
+  if (!domain.empty()) m.opsets[domain] = 1;
+  onnx::ModelProto proto;
+  export_onnx(m, &proto);
+  write_file_atomic(path.string(), proto.SerializeAsString());
+}
+
+}  // namespace
+
+TEST_SUITE("cli") {
+
+TEST_CASE("run binds inputs, prints outputs and saves them as TensorProto files") {
+  TempDir tmp;
+  Model m = tiny_conv_model();
+  save_onnx(m, (tmp / "tiny.onnx").string());
+  at::Tensor x = at::randn({1, 3, 8, 8});
+  write_tensor_file((tmp / "x.pb").string(), x, "X");
+  for (const std::string& bind : {q(tmp / "x.pb"), "X=" + q(tmp / "x.pb")}) {
+    CliResult r = run_cli(fmt::format("run {} --input {} --save-outputs {}", q(tmp / "tiny.onnx"), bind, q(tmp / "out")));
+    CAPTURE(r.err);
+    REQUIRE(r.exit_code == 0);
+    CHECK(r.out.find("Y Float [1x4x8x8]") != std::string::npos);
+    at::Tensor y = read_tensor_file((tmp / "out" / "output_0.pb").string());
+    at::Tensor ref = at::relu(at::conv2d(x, m.graph.initializers.at("W"), m.graph.initializers.at("B"), 1, 1));
+    CHECK(all_close(y, ref, 1e-5, 1e-6));
+  }
+}
+
+TEST_CASE("bad model files: missing, empty, not ONNX, truncated") {
+  TempDir tmp;
+  save_onnx(tiny_conv_model(), (tmp / "tiny.onnx").string());
+  write_tensor_file((tmp / "x.pb").string(), at::randn({1, 3, 8, 8}), "X");
+  std::string model = read_file((tmp / "tiny.onnx").string(), "model");
+  write_text(tmp / "empty.onnx", "");
+  write_text(tmp / "text.onnx", "this is not a model\n");
+  write_text(tmp / "truncated.onnx", model.substr(0, model.size() / 2));
+  const std::string in = " --input " + q(tmp / "x.pb");
+  check_clean_error(run_cli("run " + q(tmp / "missing.onnx") + in), 2, "cannot open model");
+  check_clean_error(run_cli("run " + q(tmp / "empty.onnx") + in), 2, "is empty");
+  check_clean_error(run_cli("run " + q(tmp / "text.onnx") + in), 2, "not an ONNX model");
+  CliResult truncated = run_cli("run " + q(tmp / "truncated.onnx") + in);
+  check_clean_error(truncated, 2, "truncated.onnx");
+}
+
+TEST_CASE("unsupported ops are named with their node") {
+  TempDir tmp;
+  write_tensor_file((tmp / "x.pb").string(), at::randn({1, 3, 8, 8}), "X");
+  write_model_with_op(tmp / "custom.onnx", "FancyOp", "com.example");
+  check_clean_error(run_cli("run " + q(tmp / "custom.onnx") + " --input " + q(tmp / "x.pb")), 2,
+                    "unsupported op com.example::FancyOp (node 'mystery')");
+  write_model_with_op(tmp / "det.onnx", "Det", "");
+  check_clean_error(run_cli("run " + q(tmp / "det.onnx") + " --input " + q(tmp / "x.pb")), 2,
+                    "unsupported op Det (node 'mystery')");
+}
+
+TEST_CASE("input files of the wrong shape or type, or missing, are refused") {
+  TempDir tmp;
+  save_onnx(tiny_conv_model(), (tmp / "tiny.onnx").string());
+  write_tensor_file((tmp / "shape.pb").string(), at::randn({1, 3, 9, 8}), "X");
+  write_tensor_file((tmp / "type.pb").string(), at::ones({1, 3, 8, 8}, at::kLong), "X");
+  write_text(tmp / "junk.pb", std::string("\xff\xff\xff\xff garbage", 12));
+  const std::string model = "run " + q(tmp / "tiny.onnx");
+  check_clean_error(run_cli(model + " --input " + q(tmp / "shape.pb")), 2, "shape [1,3,9,8]");
+  check_clean_error(run_cli(model + " --input " + q(tmp / "type.pb")), 2, "INT64");
+  check_clean_error(run_cli(model + " --input " + q(tmp / "junk.pb")), 2, "TensorProto");
+  check_clean_error(run_cli(model + " --input " + q(tmp / "none.pb")), 2, "cannot open tensor file");
+  check_clean_error(run_cli(model + " --input Z=" + q(tmp / "shape.pb")), 2, "no input named 'Z'");
+}
+
+TEST_CASE("an unwritable output folder is a clear error") {
+  TempDir tmp;
+  save_onnx(tiny_conv_model(), (tmp / "tiny.onnx").string());
+  write_tensor_file((tmp / "x.pb").string(), at::randn({1, 3, 8, 8}), "X");
+  fs::create_directories(tmp / "ro");
+  fs::permissions(tmp / "ro", fs::perms::owner_read | fs::perms::owner_exec);
+  if (::geteuid() == 0) {
+    MESSAGE("running as root: permissions do not bind; checking a path under a file instead");
+    write_text(tmp / "file", "x");
+    check_clean_error(run_cli("run " + q(tmp / "tiny.onnx") + " --input " + q(tmp / "x.pb") + " --save-outputs " +
+                              q(tmp / "file" / "out")), 1, "cannot create");
+    return;
+  }
+  check_clean_error(run_cli("run " + q(tmp / "tiny.onnx") + " --input " + q(tmp / "x.pb") + " --save-outputs " +
+                            q(tmp / "ro")), 1, "cannot write");
+}
+
+}  // TEST_SUITE

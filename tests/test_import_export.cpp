@@ -1,0 +1,112 @@
+// ONNX import/export: round trips, tensor encodings, external data and its folder rule.
+#include <doctest/doctest.h>
+#include <fmt/format.h>
+#include <onnx/onnx_pb.h>
+
+#include "core/error.h"
+#include "core/executor.h"
+#include "core/file_util.h"
+#include "core/onnx_import.h"
+#include "core/tensor_proto.h"
+#include "export/onnx_export.h"
+#include "tests/helpers.h"
+
+using namespace edgepack;
+using namespace edgepack::test;
+
+TEST_SUITE("import_export") {
+
+TEST_CASE("tensor_proto round trips every supported type, raw and typed encodings") {
+  for (auto type : {at::kFloat, at::kDouble, at::kChar, at::kByte, at::kShort, at::kInt, at::kLong, at::kBool, at::kHalf}) {
+    CAPTURE(c10::toString(type));
+    at::Tensor t = (at::randn({2, 3}) * 10).to(type);
+    onnx::TensorProto p;
+    tensor_to_proto(t, "t", &p);
+    CHECK(tensor_from_proto(p).equal(t));
+  }
+  onnx::TensorProto typed;
+  typed.set_data_type(onnx::TensorProto::FLOAT);
+  typed.add_dims(3);
+  for (float v : {1.f, -2.f, 3.5f}) typed.add_float_data(v);
+  CHECK(tensor_from_proto(typed).equal(at::tensor({1.f, -2.f, 3.5f})));
+  typed.add_dims(2);  // now declares 6 values but holds 3
+  CHECK_THROWS_AS(tensor_from_proto(typed), InputError);
+  onnx::TensorProto negative;
+  negative.set_data_type(onnx::TensorProto::FLOAT);
+  negative.add_dims(-4);
+  CHECK_THROWS_AS(tensor_from_proto(negative), InputError);
+  onnx::TensorProto huge;
+  huge.set_data_type(onnx::TensorProto::FLOAT);
+  for (int i = 0; i < 4; ++i) huge.add_dims(int64_t(1) << 20);
+  CHECK_THROWS_AS(tensor_from_proto(huge), InputError);
+}
+
+TEST_CASE("import -> export -> import keeps the graph and its outputs") {
+  TempDir tmp;
+  Model m = tiny_conv_model();
+  save_onnx(m, (tmp / "a.onnx").string());
+  Model a = import_onnx((tmp / "a.onnx").string());
+  save_onnx(a, (tmp / "b.onnx").string());
+  Model b = import_onnx((tmp / "b.onnx").string());
+  CHECK(b.graph.nodes.size() == 2);
+  CHECK(b.graph.nodes[0].attr_ints("pads") == std::vector<int64_t>{1, 1, 1, 1});
+  CHECK(b.graph.initializers.at("W").equal(m.graph.initializers.at("W")));
+  at::Tensor x = at::randn({1, 3, 8, 8});
+  auto ya = Executor(a).run(std::vector<at::Tensor>{x});
+  auto yb = Executor(b).run(std::vector<at::Tensor>{x});
+  CHECK(ya[0].equal(yb[0]));
+  // And the output is the reference computation.
+  at::Tensor ref = at::relu(at::conv2d(x, m.graph.initializers.at("W"), m.graph.initializers.at("B"), 1, 1));
+  CHECK(all_close(ya[0], ref, 1e-5, 1e-6));
+}
+
+namespace {
+
+// The tiny model with W moved to an external file at `location` (relative to the model).
+void write_external_model(const fs::path& dir, const std::string& location, const fs::path& data_file) {
+  Model m = tiny_conv_model();
+  onnx::ModelProto proto;
+  export_onnx(m, &proto);
+  for (auto& t : *proto.mutable_graph()->mutable_initializer()) {
+    if (t.name() != "W") continue;
+    write_file_atomic(data_file.string(), t.raw_data());
+    t.clear_raw_data();
+    t.set_data_location(onnx::TensorProto::EXTERNAL);
+    auto* kv = t.add_external_data();
+    kv->set_key("location");
+    kv->set_value(location);
+  }
+  write_file_atomic((dir / "model.onnx").string(), proto.SerializeAsString());
+}
+
+}  // namespace
+
+TEST_CASE("external data inside the model's folder loads; escaping locations are refused") {
+  TempDir tmp;
+  fs::create_directories(tmp / "m");
+  write_external_model(tmp / "m", "weights.bin", tmp / "m" / "weights.bin");
+  Model ok = import_onnx((tmp / "m" / "model.onnx").string());
+  CHECK(ok.graph.initializers.at("W").equal(tiny_conv_model().graph.initializers.at("W")));
+
+  write_external_model(tmp / "m", "../outside.bin", tmp / "outside.bin");
+  CHECK_THROWS_WITH_AS(import_onnx((tmp / "m" / "model.onnx").string()), doctest::Contains("escapes"), InputError);
+
+  write_external_model(tmp / "m", (tmp / "outside.bin").string(), tmp / "outside.bin");
+  CHECK_THROWS_AS(import_onnx((tmp / "m" / "model.onnx").string()), InputError);
+
+  fs::create_symlink(tmp / "outside.bin", tmp / "m" / "link.bin");
+  write_external_model(tmp / "m", "link.bin", tmp / "outside.bin");
+  CHECK_THROWS_WITH_AS(import_onnx((tmp / "m" / "model.onnx").string()), doctest::Contains("outside"), InputError);
+}
+
+TEST_CASE("old opsets are lifted to the executor's opset on import") {
+  const std::string root = conformance_dir();
+  if (root.empty()) {
+    MESSAGE("skipped: ../shared/conformance is absent");
+    return;
+  }
+  Model m = import_onnx(root + "/pytorch-converted/test_AvgPool2d/model.onnx");
+  CHECK(m.opset() >= kMinOpset);
+}
+
+}  // TEST_SUITE
