@@ -6,6 +6,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 namespace edgepack::cli {
 
@@ -19,6 +20,9 @@ using Action = std::function<int()>;
 void add_inspect(CLI::App& app, Action& action, const Globals& globals);
 void add_run(CLI::App& app, Action& action, const Globals& globals);
 void add_targets(CLI::App& app, Action& action, const Globals& globals);
+
+// Aligned columns, two spaces apart; the first row is the header.
+std::string format_table(const std::vector<std::vector<std::string>>& rows, const std::vector<bool>& right_aligned);
 
 // Prints `edgepack: warning: ...` on stderr unless quiet.
 void warn(const Globals& globals, const std::string& message);

@@ -114,6 +114,30 @@ int64_t ai_onnx_opset(const onnx::ModelProto& proto) {
   return 0;
 }
 
+// Before opset 7, PRelu's 1-D slope applied per channel; since then it broadcasts numpy-style
+// (aligned with the last axis). The version converter leaves it alone, so make the slope
+// [C,1,...,1] to keep the meaning in any runtime.
+void widen_legacy_prelu_slopes(onnx::ModelProto& proto) {
+  auto* g = proto.mutable_graph();
+  std::map<std::string, int> rank;
+  for (const auto* list : {&g->input(), &g->value_info(), &g->output()})
+    for (const auto& v : *list)
+      if (v.type().tensor_type().has_shape()) rank[v.name()] = v.type().tensor_type().shape().dim_size();
+  for (const auto& n : g->node()) {
+    if (n.op_type() != "PRelu" || n.input_size() < 2 || !rank.count(n.input(0)) || rank[n.input(0)] < 3) continue;
+    for (auto& t : *g->mutable_initializer()) {
+      if (t.name() != n.input(1) || t.dims_size() != 1) continue;
+      for (int k = 2; k < rank[n.input(0)]; ++k) t.add_dims(1);
+      // Old models also list initializers as graph inputs, with their shape.
+      for (auto& v : *g->mutable_input()) {
+        if (v.name() != t.name() || !v.type().tensor_type().has_shape()) continue;
+        auto* shape = v.mutable_type()->mutable_tensor_type()->mutable_shape();
+        while (shape->dim_size() < t.dims_size()) shape->add_dim()->set_dim_value(1);
+      }
+    }
+  }
+}
+
 }  // namespace
 
 Model import_onnx(onnx::ModelProto proto, const std::string& folder, const ImportOptions& options) {
@@ -138,21 +162,27 @@ Model import_onnx(onnx::ModelProto proto, const std::string& folder, const Impor
   }
 
   const int64_t opset = ai_onnx_opset(proto);
-  if (options.convert_opset && opset > 0 && opset < kMinOpset) {
-    try {
-      // The converter's adapters for old ops (e.g. Pad-2) need IR version 7 features.
-      if (proto.ir_version() < 7) proto.set_ir_version(7);
-      proto = onnx::version_conversion::ConvertVersion(proto, static_cast<int>(kMinOpset));
-    } catch (const std::exception& e) {
-      throw InputError(fmt::format("cannot convert the model from opset {} to {}: {}", opset, kMinOpset,
-                                   first_line(e.what())));
-    }
-  }
-  if (options.infer_shapes) {
+  auto infer = [&] {
+    if (!options.infer_shapes) return;
     try {
       onnx::shape_inference::InferShapes(proto);
     } catch (const std::exception&) {
       // Shapes are a convenience (inspect, planning); the executor does not need them.
+    }
+  };
+  // Some adapters (Softmax 12->13) need the input shapes, so infer before converting too.
+  infer();
+  if (options.convert_opset && opset > 0 && opset < kMinOpset) {
+    if (opset < 7) widen_legacy_prelu_slopes(proto);
+    onnx::ModelProto lifted = proto;
+    try {
+      // The converter's adapters for old ops (e.g. Pad-2) need IR version 7 features.
+      if (lifted.ir_version() < 7) lifted.set_ir_version(7);
+      proto = onnx::version_conversion::ConvertVersion(lifted, static_cast<int>(kMinOpset));
+      infer();
+    } catch (const std::exception&) {
+      // The kernels also implement the older forms of the ops whose semantics changed
+      // (attribute vs input, Softmax's 2-D coercion), so the model still runs as it is.
     }
   }
 
