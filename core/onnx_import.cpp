@@ -7,6 +7,7 @@
 #include <onnx/shape_inference/implementation.h>
 #include <onnx/version_converter/convert.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <set>
 
@@ -197,6 +198,13 @@ Model import_onnx(onnx::ModelProto proto, const std::string& folder, const Impor
   model.doc_string = proto.doc_string();
   for (const auto& kv : proto.metadata_props()) model.metadata[kv.key()] = kv.value();
   model.graph = graph_from_proto(proto.graph(), ExternalDataBase{folder}, 0);
+
+  // Initializers listed as graph inputs (IR < 4 style) would be overridable inputs: runtimes
+  // then refuse to fold them. In our IR they are constants.
+  auto& ins = model.graph.inputs;
+  ins.erase(std::remove_if(ins.begin(), ins.end(), [&](const ValueInfo& v) { return model.graph.is_initializer(v.name); }),
+            ins.end());
+  model.ir_version = std::max<int64_t>(model.ir_version, 4);
 
   // Unique value names: the IR (and every pass) identifies values by name.
   std::set<std::string> produced;

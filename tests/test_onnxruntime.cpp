@@ -43,6 +43,13 @@ TEST_CASE("light models with random weights: our executor matches onnxruntime") 
     Model model = import_onnx(fmt::format("{}/light/light_{}.onnx", root, name));
     fold_constants(model);
     randomize_weights(model, 42);
+    // With random weights the logits are large and softmax saturates to one-hot, which hides
+    // errors: compare the logits.
+    Graph& g = model.graph;
+    if (g.nodes.back().op_type == "Softmax" && g.nodes.back().outputs[0] == g.outputs[0].name) {
+      g.outputs[0].name = g.nodes.back().inputs[0];
+      g.nodes.pop_back();
+    }
     std::string path = (tmp / (name + ".onnx")).string();
     save_onnx(model, path);
     at::Tensor input = light_model_input(model);
