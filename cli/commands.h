@@ -20,6 +20,7 @@ using Action = std::function<int()>;
 void add_inspect(CLI::App& app, Action& action, const Globals& globals);
 void add_run(CLI::App& app, Action& action, const Globals& globals);
 void add_targets(CLI::App& app, Action& action, const Globals& globals);
+void add_passes(CLI::App& app, Action& action, const Globals& globals);
 
 // Aligned columns, two spaces apart; the first row is the header.
 std::string format_table(const std::vector<std::vector<std::string>>& rows, const std::vector<bool>& right_aligned);

@@ -41,6 +41,7 @@ int main(int argc, char** argv) {
   edgepack::cli::add_inspect(app, action, globals);
   edgepack::cli::add_run(app, action, globals);
   edgepack::cli::add_targets(app, action, globals);
+  edgepack::cli::add_passes(app, action, globals);
 
   try {
     app.parse(argc, argv);

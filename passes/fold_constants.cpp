@@ -64,4 +64,18 @@ FoldConstantsStats fold_constants(Model& model) {
   return stats;
 }
 
+PassInfo fold_constants_info() {
+  return {"fold-constants", "Evaluate nodes whose inputs are all constants and store their outputs as initializers", {},
+          [] { return std::make_unique<FoldConstants>(); }};
+}
+
+PassResult FoldConstants::run(Model& model, const PassOptions&, PassContext&) {
+  FoldConstantsStats s = fold_constants(model);
+  PassResult r;
+  r.changed = s.folded_nodes > 0 || s.removed_initializers > 0;
+  r.stats["folded_nodes"] = s.folded_nodes;
+  r.stats["removed_initializers"] = s.removed_initializers;
+  return r;
+}
+
 }  // namespace edgepack

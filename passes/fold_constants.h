@@ -6,7 +6,7 @@
 // Needed before any pass that reads weights: real exporters emit Constant/ConstantOfShape/
 // Reshape chains for weights and shapes.
 #pragma once
-#include "core/ir.h"
+#include "passes/pass.h"
 
 namespace edgepack {
 
@@ -18,5 +18,12 @@ struct FoldConstantsStats {
 FoldConstantsStats fold_constants(Model& model);
 // Drops initializers that no node, graph output or graph input refers to.
 int remove_unused_initializers(Graph& graph);
+
+class FoldConstants : public Pass {
+ public:
+  PassResult run(Model& model, const PassOptions& options, PassContext& context) override;
+};
+
+PassInfo fold_constants_info();
 
 }  // namespace edgepack

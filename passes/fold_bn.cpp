@@ -1,0 +1,70 @@
+#include "passes/fold_bn.h"
+
+#include <ATen/ATen.h>
+
+#include <map>
+
+#include "passes/fold_constants.h"
+
+namespace edgepack {
+
+PassInfo fold_bn_info() {
+  return {"fold-bn", "Fold inference BatchNormalization into the preceding Conv", {},
+          [] { return std::make_unique<FoldBatchNorm>(); }};
+}
+
+PassResult FoldBatchNorm::run(Model& model, const PassOptions&, PassContext&) {
+  Graph& g = model.graph;
+  std::map<std::string, int> uses;
+  for (const Node& n : g.nodes)
+    for (const auto& in : n.inputs) ++uses[in];
+  for (const auto& out : g.outputs) ++uses[out.name];
+  auto init = [&](const Node& n, size_t i) -> at::Tensor* {
+    if (i >= n.inputs.size() || !g.is_initializer(n.inputs[i])) return nullptr;
+    return &g.initializers.at(n.inputs[i]);
+  };
+
+  int folded = 0;
+  std::vector<bool> drop(g.nodes.size(), false);
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    Node& bn = g.nodes[i];
+    if (bn.op_type != "BatchNormalization" || bn.outputs.size() > 1 || bn.attr_int("training_mode", 0)) continue;
+    int p = g.producer(bn.inputs[0]);
+    if (p < 0) continue;
+    Node& conv = g.nodes[p];
+    if (conv.op_type != "Conv" || uses[conv.outputs[0]] != 1) continue;
+    at::Tensor* w = init(conv, 1);
+    if (!w || uses[conv.inputs[1]] != 1 || (conv.inputs.size() > 2 && !init(conv, 2))) continue;
+    at::Tensor *gamma = init(bn, 1), *beta = init(bn, 2), *mean = init(bn, 3), *var = init(bn, 4);
+    if (!gamma || !beta || !mean || !var) continue;
+
+    at::NoGradGuard no_grad;
+    const double eps = bn.attr_float("epsilon", 1e-5f);
+    at::Tensor s = gamma->to(at::kDouble) / (var->to(at::kDouble) + eps).sqrt();
+    std::vector<int64_t> per_channel(w->dim(), 1);
+    per_channel[0] = -1;
+    at::Tensor b = conv.inputs.size() > 2 ? init(conv, 2)->to(at::kDouble) : at::zeros({w->size(0)}, at::kDouble);
+    at::Tensor new_w = (w->to(at::kDouble) * s.reshape(per_channel)).to(w->scalar_type());
+    at::Tensor new_b = ((b - mean->to(at::kDouble)) * s + beta->to(at::kDouble)).to(w->scalar_type());
+    *w = new_w;
+    std::string bias_name = conv.outputs[0] + "_folded_bias";
+    if (conv.inputs.size() > 2 && uses[conv.inputs[2]] == 1) bias_name = conv.inputs[2];
+    g.initializers[bias_name] = new_b;
+    conv.inputs.resize(3);
+    conv.inputs[2] = bias_name;
+    conv.outputs[0] = bn.outputs[0];   // the Conv now produces what the BN produced
+    drop[i] = true;
+    ++folded;
+  }
+  std::vector<Node> kept;
+  for (size_t i = 0; i < g.nodes.size(); ++i)
+    if (!drop[i]) kept.push_back(std::move(g.nodes[i]));
+  g.nodes = std::move(kept);
+  PassResult r;
+  r.changed = folded > 0;
+  r.stats["folded_batchnorms"] = folded;
+  r.stats["removed_initializers"] = folded ? remove_unused_initializers(g) : 0;
+  return r;
+}
+
+}  // namespace edgepack

@@ -1,0 +1,21 @@
+// fold-bn: folds an inference BatchNormalization into the Conv that feeds it.
+//   before: X -> Conv(W, b) -> BatchNormalization(gamma, beta, mean, var, eps) -> Y
+//   after:  X -> Conv(W', b') -> Y
+// with s = gamma / sqrt(var + eps) per output channel c:
+//   W'[c] = W[c] * s[c],   b'[c] = (b[c] - mean[c]) * s[c] + beta[c]   (b = 0 when absent).
+// Preconditions: W, b and the BN parameters are initializers, the Conv output feeds only the
+// BN, and W is not shared with another node. Quantization needs it: per-channel weight scales
+// must see the folded weights, and runtimes expect no BN between Conv and its requantization.
+#pragma once
+#include "passes/pass.h"
+
+namespace edgepack {
+
+class FoldBatchNorm : public Pass {
+ public:
+  PassResult run(Model& model, const PassOptions& options, PassContext& context) override;
+};
+
+PassInfo fold_bn_info();
+
+}  // namespace edgepack

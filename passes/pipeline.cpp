@@ -1,0 +1,163 @@
+#include "passes/pipeline.h"
+
+#include <fmt/format.h>
+
+#include <cctype>
+#include <chrono>
+
+#include "core/error.h"
+
+namespace edgepack {
+
+namespace {
+
+bool parses_as(const OptionSpec& spec, const std::string& v) {
+  try {
+    size_t used = 0;
+    switch (spec.type) {
+      case OptionSpec::Type::Int: std::stoll(v, &used); return used == v.size();
+      case OptionSpec::Type::Float: std::stod(v, &used); return used == v.size();
+      case OptionSpec::Type::Bool: return v == "true" || v == "false" || v == "1" || v == "0";
+      case OptionSpec::Type::Choice:
+        return std::find(spec.choices.begin(), spec.choices.end(), v) != spec.choices.end();
+      case OptionSpec::Type::String: return true;
+    }
+  } catch (const std::exception&) {
+  }
+  return false;
+}
+
+std::string expected(const OptionSpec& spec) {
+  if (spec.type == OptionSpec::Type::Choice) return fmt::format("one of {}", fmt::join(spec.choices, "|"));
+  return fmt::format("a value of type {}", option_type_name(spec.type));
+}
+
+class Parser {
+ public:
+  explicit Parser(const std::string& text) : s_(text) {}
+
+  Pipeline parse() {
+    Pipeline p;
+    skip_space();
+    if (pos_ == s_.size()) fail("the pipeline is empty");
+    while (true) {
+      p.push_back(step());
+      skip_space();
+      if (pos_ == s_.size()) return p;
+      expect(',');
+    }
+  }
+
+ private:
+  [[noreturn]] void fail(const std::string& why, size_t at) const {
+    throw InputError(fmt::format("pipeline column {}: {}", at + 1, why));
+  }
+  [[noreturn]] void fail(const std::string& why) const { fail(why, pos_); }
+  void skip_space() {
+    while (pos_ < s_.size() && std::isspace(static_cast<unsigned char>(s_[pos_]))) ++pos_;
+  }
+  void expect(char c) {
+    skip_space();
+    if (pos_ >= s_.size() || s_[pos_] != c)
+      fail(fmt::format("expected '{}' but found {}", c, pos_ >= s_.size() ? "the end" : fmt::format("'{}'", s_[pos_])));
+    ++pos_;
+  }
+  std::string word(const char* what) {
+    skip_space();
+    size_t start = pos_;
+    while (pos_ < s_.size() && (std::isalnum(static_cast<unsigned char>(s_[pos_])) || s_[pos_] == '-' || s_[pos_] == '_')) ++pos_;
+    if (start == pos_) fail(fmt::format("expected {}", what));
+    return s_.substr(start, pos_ - start);
+  }
+  std::string value() {
+    skip_space();
+    size_t start = pos_;
+    while (pos_ < s_.size() && !std::isspace(static_cast<unsigned char>(s_[pos_])) && s_[pos_] != '}' && s_[pos_] != '{' &&
+           s_[pos_] != '=')
+      ++pos_;
+    if (start == pos_) fail("expected an option value");
+    return s_.substr(start, pos_ - start);
+  }
+
+  PipelineStep step() {
+    skip_space();
+    size_t name_at = pos_;
+    PipelineStep st;
+    st.pass = word("a pass name");
+    const PassInfo* info = nullptr;
+    try {
+      info = &find_pass(st.pass);
+    } catch (const InputError& e) {
+      fail(e.what(), name_at);
+    }
+    skip_space();
+    if (pos_ < s_.size() && s_[pos_] == '{') {
+      ++pos_;
+      skip_space();
+      while (pos_ < s_.size() && s_[pos_] != '}') {
+        size_t key_at = pos_;
+        std::string key = word("an option name");
+        auto spec = std::find_if(info->options.begin(), info->options.end(), [&](const OptionSpec& o) { return o.name == key; });
+        if (spec == info->options.end()) {
+          std::vector<std::string> known;
+          for (const auto& o : info->options) known.push_back(o.name);
+          fail(fmt::format("pass '{}' has no option '{}' (options: {})", st.pass, key,
+                           known.empty() ? "none" : fmt::format("{}", fmt::join(known, ", "))), key_at);
+        }
+        expect('=');
+        skip_space();
+        size_t value_at = pos_;
+        std::string v = value();
+        if (!parses_as(*spec, v)) fail(fmt::format("option '{}' of pass '{}' needs {}, got '{}'", key, st.pass, expected(*spec), v), value_at);
+        if (!st.options.emplace(key, v).second) fail(fmt::format("option '{}' is given twice", key), key_at);
+        skip_space();
+      }
+      expect('}');
+    }
+    return st;
+  }
+
+  const std::string& s_;
+  size_t pos_ = 0;
+};
+
+}  // namespace
+
+Pipeline parse_pipeline(const std::string& text) { return Parser(text).parse(); }
+
+std::string print_pipeline(const Pipeline& pipeline) {
+  std::vector<std::string> steps;
+  for (const auto& st : pipeline) {
+    std::vector<std::string> opts;
+    for (const OptionSpec& spec : find_pass(st.pass).options) {
+      auto it = st.options.find(spec.name);
+      if (it != st.options.end()) opts.push_back(fmt::format("{}={}", spec.name, it->second));
+    }
+    steps.push_back(opts.empty() ? st.pass : fmt::format("{}{{{}}}", st.pass, fmt::join(opts, " ")));
+  }
+  return fmt::format("{}", fmt::join(steps, ","));
+}
+
+std::vector<StepReport> run_pipeline(Model& model, const Pipeline& pipeline, PassContext& context) {
+  std::vector<StepReport> reports;
+  for (const auto& st : pipeline) {
+    const PassInfo& info = find_pass(st.pass);
+    StepReport r;
+    r.pass = st.pass;
+    r.canonical = print_pipeline({st});
+    if (context.log) context.log(fmt::format("running {}", r.canonical));
+    auto t0 = std::chrono::steady_clock::now();
+    try {
+      r.result = info.create()->run(model, PassOptions(&info.options, st.options), context);
+    } catch (const InputError& e) {
+      throw InputError(fmt::format("{}: {}", st.pass, e.what()));
+    } catch (const Error& e) {
+      throw Error(fmt::format("{}: {}", st.pass, e.what()));
+    }
+    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    reports.push_back(std::move(r));
+  }
+  return reports;
+}
+
+}  // namespace edgepack

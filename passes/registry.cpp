@@ -1,0 +1,15 @@
+// The one list of passes: one line per pass, in the order `edgepack passes` shows them.
+#include "passes/fold_bn.h"
+#include "passes/fold_constants.h"
+
+namespace edgepack {
+
+const std::vector<PassInfo>& pass_registry() {
+  static const std::vector<PassInfo> passes = {
+      fold_constants_info(),
+      fold_bn_info(),
+  };
+  return passes;
+}
+
+}  // namespace edgepack
