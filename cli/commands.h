@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -21,9 +22,15 @@ void add_inspect(CLI::App& app, Action& action, const Globals& globals);
 void add_run(CLI::App& app, Action& action, const Globals& globals);
 void add_targets(CLI::App& app, Action& action, const Globals& globals);
 void add_passes(CLI::App& app, Action& action, const Globals& globals);
+void add_eval(CLI::App& app, Action& action, const Globals& globals);
+void add_quantize(CLI::App& app, Action& action, const Globals& globals);
 
 // Aligned columns, two spaces apart; the first row is the header.
 std::string format_table(const std::vector<std::vector<std::string>>& rows, const std::vector<bool>& right_aligned);
+
+// Adds `--<option> VALUE` for each option a pass declares (help and default from the
+// declaration); given values land in `values`, to build the pipeline step.
+void add_pass_options(CLI::App* cmd, const std::string& pass, std::map<std::string, std::string>& values);
 
 // Prints `edgepack: warning: ...` on stderr unless quiet.
 void warn(const Globals& globals, const std::string& message);

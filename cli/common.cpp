@@ -1,10 +1,12 @@
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <vector>
 
 #include "cli/commands.h"
+#include "passes/pass.h"
 
 namespace edgepack::cli {
 
@@ -31,6 +33,15 @@ std::string format_table(const std::vector<std::vector<std::string>>& rows, cons
     out += line + "\n";
   }
   return out;
+}
+
+void add_pass_options(CLI::App* cmd, const std::string& pass, std::map<std::string, std::string>& values) {
+  for (const OptionSpec& o : find_pass(pass).options) {
+    std::string help = o.help;
+    if (o.type == OptionSpec::Type::Choice) help += fmt::format(" ({})", fmt::join(o.choices, "|"));
+    if (!o.default_value.empty()) help += fmt::format(" [default: {}]", o.default_value);
+    cmd->add_option_function<std::string>("--" + o.name, [&values, name = o.name](const std::string& v) { values[name] = v; }, help);
+  }
 }
 
 }  // namespace edgepack::cli

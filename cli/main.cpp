@@ -42,6 +42,8 @@ int main(int argc, char** argv) {
   edgepack::cli::add_run(app, action, globals);
   edgepack::cli::add_targets(app, action, globals);
   edgepack::cli::add_passes(app, action, globals);
+  edgepack::cli::add_eval(app, action, globals);
+  edgepack::cli::add_quantize(app, action, globals);
 
   try {
     app.parse(argc, argv);

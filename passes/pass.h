@@ -13,8 +13,6 @@
 
 namespace edgepack {
 
-class Dataset;
-
 struct OptionSpec {
   enum class Type { Int, Float, Bool, String, Choice };
   std::string name;
@@ -46,7 +44,8 @@ class PassOptions {
 
 // What a pass may use besides the model.
 struct PassContext {
-  const Dataset* calibration = nullptr;   // calibration / training data, when given
+  // Calibration batches (graph input name -> tensor), when the user gave data.
+  std::vector<std::map<std::string, at::Tensor>> calibration;
   uint64_t seed = 0;
   std::function<void(const std::string&)> log;   // progress lines; may be empty
 };

@@ -81,7 +81,7 @@ void write_text(const fs::path& path, const std::string& text) {
 
 namespace edgepack::test {
 
-Model tiny_conv_model(uint64_t seed) {
+Model tiny_conv_model(uint64_t seed, int64_t cin, int64_t cout) {
   at::manual_seed(seed);
   Model m;
   m.ir_version = 8;
@@ -97,10 +97,10 @@ Model tiny_conv_model(uint64_t seed) {
     v.shape = shape;
     return v;
   };
-  g.inputs.push_back(info("X", {1, 3, 8, 8}));
-  g.outputs.push_back(info("Y", {1, 4, 8, 8}));
-  g.initializers["W"] = at::randn({4, 3, 3, 3});
-  g.initializers["B"] = at::randn({4});
+  g.inputs.push_back(info("X", {1, cin, 8, 8}));
+  g.outputs.push_back(info("Y", {1, cout, 8, 8}));
+  g.initializers["W"] = at::randn({cout, cin, 3, 3});
+  g.initializers["B"] = at::randn({cout});
   Node conv;
   conv.name = "conv";
   conv.op_type = "Conv";

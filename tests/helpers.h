@@ -52,9 +52,9 @@ void write_text(const fs::path& path, const std::string& text);
 
 namespace edgepack::test {
 
-// A small valid model built in code: X[1,3,8,8] -> Conv(4x3x3x3, pad 1) -> Relu -> Y, seeded
-// weights. Opset 13.
-Model tiny_conv_model(uint64_t seed = 1);
+// A small valid model built in code: X[1,cin,8,8] -> Conv(cout x cin x 3x3, pad 1) -> Relu -> Y,
+// seeded weights. Opset 13.
+Model tiny_conv_model(uint64_t seed = 1, int64_t cin = 3, int64_t cout = 4);
 
 // Gives every float initializer a seeded value drawn by its role in the graph: He-normal for
 // Conv/Gemm/MatMul weights, positive BatchNorm scales and variances, small biases. Used on the

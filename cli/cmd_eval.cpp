@@ -1,0 +1,95 @@
+// edgepack eval MODEL --data DATA [--reference MODEL2] [--limit N] [--batch-size B] [--json]
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <optional>
+
+#include "cli/commands.h"
+#include "core/dataset.h"
+#include "core/evaluate.h"
+#include "core/onnx_import.h"
+
+namespace edgepack::cli {
+
+namespace {
+
+struct EvalArgs {
+  std::string model;
+  std::string data;
+  std::string reference;
+  int64_t limit = 0;
+  int64_t batch_size = EvalOptions{}.batch_size;
+  bool json = false;
+};
+
+std::string percent(double v) { return fmt::format("{:.2f}%", 100 * v); }
+
+int eval(const EvalArgs& args, const Globals& globals) {
+  Model model = import_onnx(args.model);
+  std::optional<Model> reference;
+  if (!args.reference.empty()) reference = import_onnx(args.reference);
+  Dataset data = load_dataset(args.data, model, DatasetOptions{args.limit});
+
+  EvalOptions options;
+  options.batch_size = args.batch_size;
+  options.reference = reference ? &*reference : nullptr;
+  // A progress line only for a person watching; redirected stderr stays one line per message.
+  if (!globals.quiet && ::isatty(STDERR_FILENO))
+    options.progress = [](int64_t done, int64_t total) {
+      fmt::print(stderr, "\r{}/{} samples{}", done, total, done == total ? "\n" : "");
+    };
+  EvalResult r = evaluate(model, data, options);
+
+  if (args.json) {
+    nlohmann::json out = r;
+    out["model"] = args.model;
+    out["data"] = args.data;
+    out["data_digest"] = data.digest();
+    out["reference"] = reference ? nlohmann::json(args.reference) : nlohmann::json(nullptr);
+    fmt::print("{}\n", out.dump(2));
+    return 0;
+  }
+  const std::string out = fmt::format("output '{}'", r.output.name);
+  std::vector<std::vector<std::string>> rows = {
+      {"metric", "value"},
+      {"samples", std::to_string(r.samples)},
+      {"top-1 accuracy", r.accuracy ? percent(*r.accuracy) : "- (no labels)"},
+      {out + " mean", fmt::format("{:.6g}", r.output.mean)},
+      {out + " std", fmt::format("{:.6g}", r.output.std)},
+      {out + " min", fmt::format("{:.6g}", r.output.min)},
+      {out + " max", fmt::format("{:.6g}", r.output.max)}};
+  if (r.agreement) {
+    rows.push_back({"top-1 match vs reference", percent(r.agreement->top1_match)});
+    rows.push_back({"mean cosine vs reference", fmt::format("{:.6f}", r.agreement->mean_cosine)});
+    rows.push_back({"max abs error vs reference", fmt::format("{:.6g}", r.agreement->max_abs_error)});
+  }
+  fmt::print("{} on {} ({})\n", args.model, args.data, data.digest());
+  fmt::print("{}", format_table(rows, {false, true}));
+  return 0;
+}
+
+}  // namespace
+
+void add_eval(CLI::App& app, Action& action, const Globals& globals) {
+  auto args = std::make_shared<EvalArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "eval", "Top-1 accuracy, output statistics and agreement with a reference model over a dataset");
+  cmd->add_option("model", args->model, "ONNX model")->required();
+  cmd->add_option("-d,--data", args->data,
+                  ".npz (one array per graph input, optional int64 `labels`), .npy (single-input models) or a "
+                  "folder of ONNX test data (input_K.pb, or test_data_set_N/input_K.pb)")
+      ->required();
+  cmd->add_option("-r,--reference", args->reference, "Reference model (e.g. the uncompressed original) to compare with");
+  cmd->add_option("--limit", args->limit, "Evaluate the first N samples only (0 = all)")
+      ->check(CLI::Range(int64_t{0}, std::numeric_limits<int64_t>::max()))
+      ->capture_default_str();
+  cmd->add_option("-b,--batch-size", args->batch_size, "Samples per run (a model with a fixed batch dim gets its own)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 20))
+      ->capture_default_str();
+  cmd->add_flag("--json", args->json, "Print one JSON object: samples, accuracy, output, agreement, data_digest");
+  cmd->callback([&action, &globals, args] { action = [args, &globals] { return eval(*args, globals); }; });
+}
+
+}  // namespace edgepack::cli

@@ -1,0 +1,263 @@
+#include "core/dataset.h"
+
+#include <ATen/ATen.h>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstring>
+#include <filesystem>
+
+#include "core/error.h"
+#include "core/npy.h"
+#include "core/tensor_proto.h"
+
+namespace edgepack {
+namespace fs = std::filesystem;
+
+namespace {
+
+// FIPS 180-4 SHA-256; small enough to carry rather than link a crypto library for provenance.
+class Sha256 {
+ public:
+  void update(const void* data, size_t n) {
+    const auto* p = static_cast<const uint8_t*>(data);
+    total_ += n;
+    while (n) {
+      size_t take = std::min(n, 64 - used_);
+      std::memcpy(buf_ + used_, p, take);
+      used_ += take, p += take, n -= take;
+      if (used_ == 64) block(), used_ = 0;
+    }
+  }
+  std::string hex() {
+    uint64_t bits = total_ * 8;
+    update("\x80", 1);
+    while (used_ != 56) update("", 1);
+    uint8_t len[8];
+    for (int i = 0; i < 8; ++i) len[i] = static_cast<uint8_t>(bits >> (56 - 8 * i));
+    update(len, 8);
+    std::string out;
+    for (uint32_t v : h_) out += fmt::format("{:08x}", v);
+    return out;
+  }
+
+ private:
+  static uint32_t rotr(uint32_t x, int n) { return (x >> n) | (x << (32 - n)); }
+  void block() {
+    static constexpr uint32_t k[64] = {
+        0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+        0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+        0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+        0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+        0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+        0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+        0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+        0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2};
+    uint32_t w[64], s[8];
+    for (int i = 0; i < 16; ++i)
+      w[i] = uint32_t(buf_[4 * i]) << 24 | uint32_t(buf_[4 * i + 1]) << 16 | uint32_t(buf_[4 * i + 2]) << 8 |
+             buf_[4 * i + 3];
+    for (int i = 16; i < 64; ++i)
+      w[i] = w[i - 16] + w[i - 7] + (rotr(w[i - 15], 7) ^ rotr(w[i - 15], 18) ^ (w[i - 15] >> 3)) +
+             (rotr(w[i - 2], 17) ^ rotr(w[i - 2], 19) ^ (w[i - 2] >> 10));
+    std::memcpy(s, h_, sizeof s);
+    for (int i = 0; i < 64; ++i) {
+      uint32_t t1 = s[7] + (rotr(s[4], 6) ^ rotr(s[4], 11) ^ rotr(s[4], 25)) + ((s[4] & s[5]) ^ (~s[4] & s[6])) +
+                    k[i] + w[i];
+      uint32_t t2 = (rotr(s[0], 2) ^ rotr(s[0], 13) ^ rotr(s[0], 22)) + ((s[0] & s[1]) ^ (s[0] & s[2]) ^ (s[1] & s[2]));
+      std::memmove(s + 1, s, 7 * sizeof(uint32_t));
+      s[4] += t1, s[0] = t1 + t2;
+    }
+    for (int i = 0; i < 8; ++i) h_[i] += s[i];
+  }
+  uint32_t h_[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+  uint8_t buf_[64] = {};
+  size_t used_ = 0;
+  uint64_t total_ = 0;
+};
+
+std::string type_name(const at::Tensor& t) { return onnx_type_name(onnx_from_scalar_type(t.scalar_type())); }
+
+// "[N,3,224,224]": the model's dims with the sample dim shown as N.
+std::string expected_shape(const std::vector<Dim>& dims) {
+  std::vector<std::string> parts{"N"};
+  for (size_t d = 1; d < dims.size(); ++d)
+    parts.push_back(dims[d].known() ? std::to_string(dims[d].value) : dims[d].param.empty() ? "?" : dims[d].param);
+  return fmt::format("[{}]", fmt::join(parts, ","));
+}
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// ONNX test data: `input_K.pb` in `dir`; each file must continue the batch layout of the first set.
+void read_pb_set(const fs::path& dir, const std::vector<const ValueInfo*>& runtime,
+                 std::vector<std::vector<at::Tensor>>& parts) {
+  size_t k = 0;
+  for (; fs::exists(dir / fmt::format("input_{}.pb", k)); ++k) {
+    const std::string file = (dir / fmt::format("input_{}.pb", k)).string();
+    if (k >= runtime.size())
+      throw InputError(fmt::format("'{}': the model has only {} runtime input(s)", file, runtime.size()));
+    at::Tensor t = read_tensor_file(file);
+    if (t.dim() == 0) throw InputError(fmt::format("'{}' is a scalar; it needs a sample dimension first", file));
+    if (!parts[k].empty()) {
+      const at::Tensor& first = parts[k].front();
+      if (t.scalar_type() != first.scalar_type() || t.sizes().slice(1) != first.sizes().slice(1))
+        throw InputError(fmt::format("'{}' is {} [{}] but earlier sets hold {} [{}]", file, type_name(t),
+                                     fmt::join(t.sizes(), ","), type_name(first), fmt::join(first.sizes(), ",")));
+    }
+    parts[k].push_back(t);
+  }
+  if (k != runtime.size())
+    throw InputError(fmt::format("'{}' holds {} input_K.pb file(s) but the model has {} runtime input(s)",
+                                 dir.string(), k, runtime.size()));
+}
+
+void load_pb_folder(const std::string& path, const std::vector<const ValueInfo*>& runtime, int64_t limit,
+                    Dataset& d) {
+  std::vector<std::pair<int64_t, fs::path>> sets;
+  for (const auto& e : fs::directory_iterator(path)) {
+    const std::string name = e.path().filename().string();
+    const std::string prefix = "test_data_set_";
+    if (!e.is_directory() || name.rfind(prefix, 0) != 0) continue;
+    const std::string n = name.substr(prefix.size());
+    if (n.empty() || n.size() > 9 || !std::all_of(n.begin(), n.end(), [](unsigned char c) { return std::isdigit(c); })) continue;
+    sets.emplace_back(std::stoll(n), e.path());
+  }
+  std::sort(sets.begin(), sets.end());  // numerically: test_data_set_10 after _9
+  if (sets.empty()) {
+    if (!fs::exists(fs::path(path) / "input_0.pb"))
+      throw InputError(fmt::format("'{}' holds neither input_K.pb files nor test_data_set_N folders", path));
+    sets.emplace_back(0, path);
+  }
+  std::vector<std::vector<at::Tensor>> parts(runtime.size());
+  int64_t have = 0;
+  for (const auto& set : sets) {
+    if (limit && have >= limit) break;
+    read_pb_set(set.second, runtime, parts);
+    have += parts[0].back().size(0);
+  }
+  for (size_t k = 0; k < runtime.size(); ++k) d.inputs[runtime[k]->name] = at::cat(parts[k]);
+}
+
+}  // namespace
+
+Dataset::Batch Dataset::batch(int64_t start, int64_t count) const {
+  start = std::clamp<int64_t>(start, 0, samples);
+  const int64_t end = std::min(samples, start + std::max<int64_t>(count, 0));
+  Batch b;
+  for (const auto& [name, t] : inputs) b.feeds[name] = t.slice(0, start, end);
+  if (labels.defined()) b.labels = labels.slice(0, start, end);
+  return b;
+}
+
+void Dataset::validate(const Model& model) const {
+  for (const ValueInfo* v : model.graph.runtime_inputs()) {
+    auto it = inputs.find(v->name);
+    if (it == inputs.end()) {
+      std::vector<std::string> have;
+      for (const auto& [name, _] : inputs) have.push_back("'" + name + "'");
+      throw InputError(fmt::format("'{}' has no array '{}' for graph input '{}' (it holds {})", source, v->name,
+                                   v->name, have.empty() ? "none" : fmt::format("{}", fmt::join(have, ", "))));
+    }
+    const at::Tensor& t = it->second;
+    const std::string what = fmt::format("'{}' array '{}'", source, v->name);
+    if (v->elem_type != 0 && onnx_from_scalar_type(t.scalar_type()) != v->elem_type)
+      throw InputError(fmt::format("{} is {} but graph input '{}' expects {}", what, type_name(t), v->name,
+                                   onnx_type_name(v->elem_type)));
+    if (t.dim() == 0) throw InputError(what + " is a scalar; its first dimension must be the sample index");
+    if (!v->shape) continue;
+    const auto& dims = *v->shape;
+    bool ok = static_cast<int64_t>(dims.size()) == t.dim();
+    for (size_t i = 1; ok && i < dims.size(); ++i) ok = !dims[i].known() || dims[i].value == t.size(i);
+    if (!ok)
+      throw InputError(fmt::format("{} has shape [{}] but graph input '{}' expects {} (N samples first)", what,
+                                   fmt::join(t.sizes(), ","), v->name, expected_shape(dims)));
+  }
+}
+
+std::string Dataset::digest() const {
+  Sha256 sha;
+  auto add = [&](const std::string& name, const at::Tensor& tensor) {
+    at::Tensor t = tensor.cpu().contiguous();
+    std::string head = fmt::format("{}\n{}\n{}\n", name, type_name(t), fmt::join(t.sizes(), ","));
+    sha.update(head.data(), head.size());
+    sha.update(t.data_ptr(), t.numel() * t.element_size());
+  };
+  for (const auto& [name, t] : inputs) add(name, t);
+  if (labels.defined()) add("#labels", labels);
+  return "sha256:" + sha.hex();
+}
+
+Dataset load_dataset(const std::string& path, const Model& model, const DatasetOptions& options) {
+  const auto runtime = model.graph.runtime_inputs();
+  if (runtime.empty()) throw InputError("the model has no runtime inputs to feed a dataset to");
+  auto takes = [&](const std::string& name) {
+    return std::any_of(runtime.begin(), runtime.end(), [&](const ValueInfo* v) { return v->name == name; });
+  };
+  Dataset d;
+  d.source = path;
+  std::string renamed;  // the lone .npz array bound to a single input under another name
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) {
+    load_pb_folder(path, runtime, options.limit, d);
+  } else if (ends_with(path, ".npz")) {
+    for (auto& [name, t] : read_npz(path)) {
+      if (name == "labels" && !takes(name)) d.labels = t;
+      else d.inputs[name] = t;
+    }
+    // np.savez(f, x) names its array arr_0: a single-input model takes a lone array by any name.
+    if (runtime.size() == 1 && d.inputs.size() == 1 && !d.inputs.count(runtime[0]->name)) {
+      auto lone = d.inputs.extract(d.inputs.begin());
+      renamed = lone.key();
+      lone.key() = runtime[0]->name;
+      d.inputs.insert(std::move(lone));
+    }
+  } else if (ends_with(path, ".npy")) {
+    if (runtime.size() != 1)
+      throw InputError(fmt::format("'{}': a .npy holds one array but the model has {} inputs; use a .npz with one "
+                                   "array per input name", path, runtime.size()));
+    d.inputs[runtime[0]->name] = read_npy(path);
+  } else {
+    throw InputError(fmt::format("'{}': unknown dataset format (expected .npz, .npy or a folder of ONNX test data)",
+                                 path));
+  }
+  try {
+    d.validate(model);
+  } catch (const InputError& e) {
+    if (renamed.empty()) throw;
+    throw InputError(fmt::format("{} (the file's only array, '{}', is bound to it)", e.what(), renamed));
+  }
+  for (auto it = d.inputs.begin(); it != d.inputs.end();) it = takes(it->first) ? std::next(it) : d.inputs.erase(it);
+
+  d.samples = d.inputs.at(runtime[0]->name).size(0);
+  for (const auto& [name, t] : d.inputs)
+    if (t.size(0) != d.samples)
+      throw InputError(fmt::format("'{}' array '{}' holds {} samples but array '{}' holds {}", path, name, t.size(0),
+                                   runtime[0]->name, d.samples));
+  if (d.labels.defined()) {
+    const at::Tensor& l = d.labels;
+    if (!at::isIntegralType(l.scalar_type(), /*includeBool=*/false) || l.dim() != 1 || l.size(0) != d.samples)
+      throw InputError(fmt::format("'{}' array 'labels' is {} [{}]; expected integer class ids of shape [{}]", path,
+                                   type_name(l), fmt::join(l.sizes(), ","), d.samples));
+    d.labels = l.to(at::kLong);
+  }
+  if (d.samples == 0) throw InputError(fmt::format("'{}' holds no samples", path));
+  if (options.limit > 0 && options.limit < d.samples) {
+    // Copies, so that the rest of a large file is freed.
+    for (auto& [name, t] : d.inputs) t = t.slice(0, 0, options.limit).clone();
+    if (d.labels.defined()) d.labels = d.labels.slice(0, 0, options.limit).clone();
+    d.samples = options.limit;
+  }
+  return d;
+}
+
+int64_t max_batch(const Model& model) {
+  for (const ValueInfo* v : model.graph.runtime_inputs())
+    if (v->shape && !v->shape->empty() && v->shape->front().value > 0) return v->shape->front().value;
+  return 0;
+}
+
+}  // namespace edgepack

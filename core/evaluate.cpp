@@ -1,0 +1,133 @@
+#include "core/evaluate.h"
+
+#include <ATen/ATen.h>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <cmath>
+#include <limits>
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "core/executor.h"
+
+namespace edgepack {
+
+namespace {
+
+// Output 0 of a model for a batch, fed in pieces of its fixed batch size when it has one: a short
+// last piece is padded by repeating its final sample and the padding's outputs are dropped.
+class Runner {
+ public:
+  explicit Runner(const Model& model) : model_(model), executor_(model), fixed_(max_batch(model)) {}
+
+  at::Tensor run(const std::map<std::string, at::Tensor>& feeds, int64_t count) {
+    if (!fixed_) return checked(executor_.run(feeds), count);
+    std::vector<at::Tensor> parts;
+    for (int64_t s = 0; s < count; s += fixed_) {
+      at::Tensor rows = at::arange(s, s + fixed_, at::kLong).clamp_max(count - 1);
+      std::map<std::string, at::Tensor> piece;
+      for (const auto& [name, t] : feeds) piece[name] = t.index_select(0, rows);
+      parts.push_back(checked(executor_.run(piece), fixed_).slice(0, 0, std::min(fixed_, count - s)));
+    }
+    return at::cat(parts);
+  }
+
+ private:
+  at::Tensor checked(const std::map<std::string, at::Tensor>& outputs, int64_t count) const {
+    const std::string& name = model_.graph.outputs.at(0).name;
+    const at::Tensor& y = outputs.at(name);
+    if (y.dim() == 0 || y.size(0) != count || y.numel() == 0)
+      throw InputError(fmt::format("output '{}' has shape [{}] for {} sample(s); evaluation needs one non-empty "
+                                   "row per sample along its first dimension", name, fmt::join(y.sizes(), ","), count));
+    return y;
+  }
+
+  const Model& model_;
+  Executor executor_;
+  int64_t fixed_;
+};
+
+// Keep NaN once seen, where std::min/max would drop it.
+void keep_max(double& acc, double v) {
+  if (!(v <= acc)) acc = v;
+}
+void keep_min(double& acc, double v) {
+  if (!(v >= acc)) acc = v;
+}
+
+}  // namespace
+
+EvalResult evaluate(const Model& model, const Dataset& data, const EvalOptions& options) {
+  if (model.graph.outputs.empty()) throw InputError("the model has no outputs to evaluate");
+  if (data.samples <= 0) throw InputError(fmt::format("'{}' holds no samples", data.source));
+  data.validate(model);
+  if (options.reference) {
+    if (options.reference->graph.outputs.empty()) throw InputError("the reference model has no outputs");
+    data.validate(*options.reference);
+  }
+  Runner runner(model);
+  std::optional<Runner> reference;
+  if (options.reference) reference.emplace(*options.reference);
+
+  EvalResult r;
+  r.samples = data.samples;
+  r.output.name = model.graph.outputs[0].name;
+  const int64_t step = std::max<int64_t>(1, options.batch_size);
+  int64_t correct = 0, same = 0;
+  double cosine_sum = 0, max_err = 0;
+  // Mean and squared deviations merged batch by batch (Chan et al.): stable over millions of values.
+  double count = 0, mean = 0, m2 = 0, lo = std::numeric_limits<double>::infinity(), hi = -lo;
+  for (int64_t s = 0; s < data.samples; s += step) {
+    Dataset::Batch b = data.batch(s, step);
+    const int64_t n = std::min(step, data.samples - s);
+    at::Tensor y = runner.run(b.feeds, n).to(at::kDouble).reshape({n, -1});
+
+    const double bn = static_cast<double>(y.numel()), bmean = y.mean().item<double>();
+    const double delta = bmean - mean;
+    m2 += (y - bmean).pow(2).sum().item<double>() + delta * delta * count * bn / (count + bn);
+    mean += delta * bn / (count + bn);
+    count += bn;
+    keep_min(lo, y.min().item<double>());
+    keep_max(hi, y.max().item<double>());
+
+    at::Tensor pred = y.argmax(1);
+    if (b.labels.defined()) correct += pred.eq(b.labels).sum().item<int64_t>();
+    if (reference) {
+      at::Tensor z = reference->run(b.feeds, n);
+      if (z.numel() != y.numel())
+        throw InputError(fmt::format("the reference's output '{}' has shape [{}] but the model's has {} values per "
+                                     "sample", options.reference->graph.outputs[0].name, fmt::join(z.sizes(), ","),
+                                     y.size(1)));
+      z = z.to(at::kDouble).reshape({n, -1});
+      same += pred.eq(z.argmax(1)).sum().item<int64_t>();
+      at::Tensor ny = y.norm(2, 1), nz = z.norm(2, 1), denom = ny * nz;
+      // Two all-zero outputs agree perfectly; one all-zero output is orthogonal to anything.
+      at::Tensor cosine = at::where(denom > 0, (y * z).sum(1) / denom, ny.eq(nz).to(at::kDouble));
+      cosine_sum += cosine.sum().item<double>();
+      keep_max(max_err, (y - z).abs().max().item<double>());
+    }
+    if (options.progress) options.progress(s + n, data.samples);
+  }
+  r.output.mean = mean;
+  r.output.std = std::sqrt(m2 / count);
+  r.output.min = lo;
+  r.output.max = hi;
+  const double total = static_cast<double>(data.samples);
+  if (data.has_labels()) r.accuracy = static_cast<double>(correct) / total;
+  if (reference) r.agreement = Agreement{static_cast<double>(same) / total, cosine_sum / total, max_err};
+  return r;
+}
+
+void to_json(nlohmann::json& j, const EvalResult& r) {
+  j = {{"samples", r.samples},
+       {"accuracy", r.accuracy ? nlohmann::json(*r.accuracy) : nlohmann::json(nullptr)},
+       {"output", {{"name", r.output.name}, {"mean", r.output.mean}, {"std", r.output.std},
+                   {"min", r.output.min}, {"max", r.output.max}}},
+       {"agreement", nullptr}};
+  if (r.agreement)
+    j["agreement"] = {{"top1_match", r.agreement->top1_match}, {"mean_cosine", r.agreement->mean_cosine},
+                      {"max_abs_error", r.agreement->max_abs_error}};
+}
+
+}  // namespace edgepack

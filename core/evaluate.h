@@ -1,0 +1,48 @@
+// Runs a model over a Dataset: top-1 accuracy against the labels, statistics of output 0, and
+// with a reference model (the original, before compression) how closely the two agree.
+// A sample's prediction is the argmax over all of its output-0 values, i.e. over the classes for
+// [N, C] and [N, C, 1, 1] outputs alike.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <nlohmann/json_fwd.hpp>
+#include <optional>
+#include <string>
+
+#include "core/dataset.h"
+#include "core/ir.h"
+
+namespace edgepack {
+
+struct EvalOptions {
+  int64_t batch_size = 32;        // samples per run; models with a fixed batch dim get exactly that
+  const Model* reference = nullptr;
+  std::function<void(int64_t done, int64_t total)> progress;
+};
+
+struct OutputStats {
+  std::string name;               // the graph's output 0
+  double mean = 0, std = 0, min = 0, max = 0;  // over every element; std is the population std
+};
+
+struct Agreement {
+  double top1_match = 0;          // fraction of samples with the same prediction
+  double mean_cosine = 0;         // cosine similarity of each sample's output 0, averaged
+  double max_abs_error = 0;       // over every element of output 0
+};
+
+struct EvalResult {
+  int64_t samples = 0;
+  std::optional<double> accuracy;     // fraction in [0, 1]; only when the dataset has labels
+  OutputStats output;
+  std::optional<Agreement> agreement; // only with a reference model
+};
+
+// InputError when the dataset does not fit the model or the reference, when output 0 has no
+// sample dimension, or when the reference's output 0 differs in shape.
+EvalResult evaluate(const Model& model, const Dataset& data, const EvalOptions& options = {});
+
+// {"samples", "accuracy" (null without labels), "output": {...}, "agreement": {...} or null}.
+void to_json(nlohmann::json& j, const EvalResult& r);
+
+}  // namespace edgepack

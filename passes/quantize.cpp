@@ -1,0 +1,297 @@
+#include "passes/quantize.h"
+
+#include <ATen/ATen.h>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+
+#include "core/error.h"
+#include "core/executor.h"
+#include "passes/fold_bn.h"
+#include "passes/fold_constants.h"
+#include "quantize/calibration.h"
+
+namespace edgepack {
+
+PassInfo quantize_info() {
+  using T = OptionSpec::Type;
+  return {"quantize",
+          "FP32 -> INT8 post-training quantization (calibrated, per-channel weights) to QDQ ONNX",
+          {{"calib", T::Choice, "minmax", "Activation range calibration", {"minmax", "percentile", "entropy", "mse"}},
+           {"percentile", T::Float, "99.99", "Percentile of |x| kept by calib=percentile", {}},
+           {"per-channel", T::Bool, "true", "Per-output-channel weight scales (else per tensor)", {}},
+           {"activations", T::Choice, "uint8", "Activation type: uint8 asymmetric or int8 symmetric", {"uint8", "int8"}},
+           {"exclude", T::String, "", "Node names or op types kept in FP32, joined by '+'", {}},
+           {"bias-correction", T::Bool, "true", "Correct the per-channel output mean shift after rounding", {}}},
+          [] { return std::make_unique<Quantize>(); }};
+}
+
+namespace {
+
+struct Target {
+  size_t node;           // index in the graph after folding
+  int64_t weight_axis;   // output-channel axis of the weight
+};
+
+struct QParams {
+  float scale;
+  int64_t zero_point;
+};
+
+QParams activation_qparams(std::pair<float, float> r, bool uint8) {
+  if (uint8) {
+    float scale = (r.second - r.first) / 255.0f;
+    int64_t zp = std::clamp<int64_t>(std::llround(-r.first / scale), 0, 255);
+    return {scale, zp};
+  }
+  return {std::max(std::abs(r.first), std::abs(r.second)) / 127.0f, 0};
+}
+
+// Output-channel axis of the weight, or -1 when the node is not quantizable.
+int64_t weight_axis(const Node& n, const Graph& g) {
+  if (n.inputs.size() < 2 || !g.is_initializer(n.inputs[1])) return -1;
+  const at::Tensor& w = g.initializers.at(n.inputs[1]);
+  if (w.scalar_type() != at::kFloat) return -1;
+  if (n.op_type == "Conv") return 0;
+  if (n.op_type == "Gemm" && !n.attr_int("transA", 0) && w.dim() == 2) return n.attr_int("transB", 0) ? 0 : 1;
+  if (n.op_type == "MatMul" && w.dim() == 2) return 1;
+  return -1;
+}
+
+std::map<std::string, int> count_uses(const Graph& g) {
+  std::map<std::string, int> uses;
+  for (const Node& n : g.nodes)
+    for (const auto& in : n.inputs) ++uses[in];
+  for (const auto& o : g.outputs) ++uses[o.name];
+  return uses;
+}
+
+Node make_node(const std::string& op, const std::string& name, std::vector<std::string> in, std::string out) {
+  Node n;
+  n.op_type = op;
+  n.name = name;
+  n.inputs = std::move(in);
+  n.outputs = {std::move(out)};
+  return n;
+}
+
+// Per-output-channel mean of each target's output over the calibration batches.
+std::vector<at::Tensor> channel_means(const Model& model, const std::vector<std::string>& outputs,
+                                      const std::vector<std::map<std::string, at::Tensor>>& batches) {
+  std::map<std::string, size_t> index;
+  for (size_t i = 0; i < outputs.size(); ++i) index[outputs[i]] = i;
+  std::vector<at::Tensor> sums(outputs.size());
+  std::vector<int64_t> counts(outputs.size(), 0);
+  Executor exec(model);
+  exec.set_observer([&](const std::string& name, const at::Tensor& t) {
+    auto it = index.find(name);
+    if (it == index.end() || t.dim() < 2) return;
+    std::vector<int64_t> dims;
+    for (int64_t d = 0; d < t.dim(); ++d)
+      if (d != 1) dims.push_back(d);
+    at::Tensor s = t.to(at::kDouble).sum(dims);
+    sums[it->second] = sums[it->second].defined() ? sums[it->second] + s : s;
+    counts[it->second] += t.numel() / t.size(1);
+  });
+  for (const auto& b : batches) exec.run(b);
+  for (size_t i = 0; i < sums.size(); ++i)
+    if (sums[i].defined()) sums[i] = sums[i] / static_cast<double>(counts[i]);
+  return sums;
+}
+
+}  // namespace
+
+PassResult Quantize::run(Model& model, const PassOptions& options, PassContext& context) {
+  if (context.calibration.empty())
+    throw InputError("quantize needs calibration data (give --data with samples of the model's inputs)");
+  const CalibMethod method = parse_calib_method(options.get("calib"));
+  const double percentile = options.get_float("percentile");
+  if (!(percentile > 0 && percentile <= 100)) throw InputError("percentile must be in (0, 100]");
+  const bool per_channel = options.get_bool("per-channel");
+  const bool uint8 = options.get("activations") == "uint8";
+  const bool bias_correction = options.get_bool("bias-correction");
+  const auto excluded_list = options.get_list("exclude");
+  const std::set<std::string> excluded(excluded_list.begin(), excluded_list.end());
+
+  PassResult result;
+  result.stats["folded_constants"] = fold_constants(model).folded_nodes;
+  PassContext inner;
+  result.stats["folded_batchnorms"] = FoldBatchNorm().run(model, PassOptions(), inner).stats["folded_batchnorms"];
+  Graph& g = model.graph;
+  if (model.opset() < 13)
+    throw InputError(fmt::format("quantize writes per-channel QDQ, which needs opset 13; the model has opset {}", model.opset()));
+
+  // 1. Targets and the activation tensors around them.
+  std::vector<Target> targets;
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    const Node& n = g.nodes[i];
+    if (excluded.count(n.name) || excluded.count(n.op_type) || g.is_initializer(n.inputs[0])) continue;
+    int64_t axis = weight_axis(n, g);
+    if (axis >= 0) targets.push_back({i, per_channel ? axis : -1});
+  }
+  PassResult result_unchanged = result;
+  if (targets.empty()) {
+    if (context.log) context.log("quantize: no Conv, Gemm or MatMul with constant weights left to quantize");
+    result_unchanged.stats["quantized_nodes"] = 0;
+    return result_unchanged;
+  }
+  auto uses = count_uses(g);
+  std::map<std::string, int> consumer_of;   // value -> index of its only reader
+  for (size_t i = 0; i < g.nodes.size(); ++i)
+    for (const auto& in : g.nodes[i].inputs)
+      if (uses[in] == 1) consumer_of[in] = static_cast<int>(i);
+  std::vector<std::string> sites;            // activation values to quantize, in first-seen order
+  std::set<std::string> site_set;
+  auto add_site = [&](const std::string& v) {
+    if (!v.empty() && !g.is_initializer(v) && site_set.insert(v).second) sites.push_back(v);
+  };
+  for (const Target& t : targets) {
+    const Node& n = g.nodes[t.node];
+    add_site(n.inputs[0]);
+    std::string out = n.outputs[0];
+    auto c = consumer_of.find(out);
+    // Relu/Clip after the op run in the integer domain: quantize after them.
+    if (c != consumer_of.end() && (g.nodes[c->second].op_type == "Relu" || g.nodes[c->second].op_type == "Clip"))
+      out = g.nodes[c->second].outputs[0];
+    add_site(out);
+  }
+
+  // 2. Calibration.
+  std::map<std::string, RangeObserver> observers;
+  for (const auto& s : sites) observers[s];
+  {
+    Executor exec(model);
+    exec.set_observer([&](const std::string& name, const at::Tensor& t) {
+      auto it = observers.find(name);
+      if (it != observers.end()) it->second.observe_minmax(t, name);
+    });
+    for (const auto& b : context.calibration) exec.run(b);
+    if (method != CalibMethod::MinMax) {
+      exec.set_observer([&](const std::string& name, const at::Tensor& t) {
+        auto it = observers.find(name);
+        if (it != observers.end()) it->second.observe_histogram(t);
+      });
+      for (const auto& b : context.calibration) exec.run(b);
+    }
+  }
+  std::map<std::string, QParams> qparams;
+  for (const auto& s : sites) {
+    const RangeObserver& o = observers.at(s);
+    if (!o.seen()) throw Error(fmt::format("value '{}' was never computed during calibration", s));
+    auto r = o.range(method, percentile, 255);
+    qparams[s] = activation_qparams(o.range(method, percentile, uint8 && r.first >= 0 ? 255 : 127), uint8);
+  }
+
+  const Model fp32 = model;   // tensors are shared, not copied: the rewrite only adds new ones
+
+  // 3. Rewrite: QDQ pairs after each site's producer; weights and biases as int8/int32 + DQ.
+  const at::ScalarType act_type = uint8 ? at::kByte : at::kChar;
+  std::map<std::string, std::string> renamed;   // site -> its dequantized value
+  std::vector<Node> nodes;
+  auto emit_qdq = [&](const std::string& v) {
+    const QParams& q = qparams.at(v);
+    g.initializers[v + "_scale"] = at::scalar_tensor(q.scale, at::kFloat);
+    g.initializers[v + "_zero_point"] = at::scalar_tensor(q.zero_point, act_type);
+    nodes.push_back(make_node("QuantizeLinear", v + "_QuantizeLinear", {v, v + "_scale", v + "_zero_point"}, v + "_quantized"));
+    nodes.push_back(make_node("DequantizeLinear", v + "_DequantizeLinear", {v + "_quantized", v + "_scale", v + "_zero_point"},
+                              v + "_dequantized"));
+    renamed[v] = v + "_dequantized";
+  };
+  std::map<size_t, int64_t> target_axis;
+  for (const Target& t : targets) target_axis[t.node] = t.weight_axis;
+  for (const ValueInfo& in : g.inputs)
+    if (site_set.count(in.name)) emit_qdq(in.name);
+  int64_t weight_bytes_before = 0, weight_bytes_after = 0;
+  std::vector<std::pair<std::string, std::string>> biases;   // (float bias initializer, int32 initializer)
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    Node n = g.nodes[i];
+    for (auto& in : n.inputs) {
+      auto r = renamed.find(in);
+      if (r != renamed.end()) in = r->second;
+    }
+    auto ta = target_axis.find(i);
+    if (ta != target_axis.end()) {
+      const std::string w = n.inputs[1];
+      at::Tensor weight = g.initializers.at(w);
+      at::Tensor ws = symmetric_weight_scales(weight, ta->second);
+      std::vector<int64_t> shape(weight.dim(), 1);
+      if (ta->second >= 0) shape[ta->second] = -1;
+      at::Tensor wq = at::clamp(at::round(weight / ws.reshape(shape)), -127, 127).to(at::kChar);
+      weight_bytes_before += weight.numel() * 4;
+      weight_bytes_after += wq.numel();
+      g.initializers[w + "_quantized"] = wq;
+      g.initializers[w + "_scale"] = ta->second >= 0 ? ws : ws.reshape({});
+      g.initializers[w + "_zero_point"] = ta->second >= 0 ? at::zeros({ws.size(0)}, at::kChar) : at::zeros({}, at::kChar);
+      Node dq = make_node("DequantizeLinear", w + "_DequantizeLinear", {w + "_quantized", w + "_scale", w + "_zero_point"},
+                          w + "_dequantized");
+      if (ta->second >= 0) dq.attrs["axis"] = Attribute::of_int(ta->second);
+      nodes.push_back(dq);
+      n.inputs[1] = w + "_dequantized";
+      // Bias: int32 with scale s_x * s_w, so integer kernels add it to the accumulator as is.
+      const bool has_bias = n.op_type != "MatMul" && n.inputs.size() > 2 && g.is_initializer(n.inputs[2]) &&
+                            g.initializers.at(n.inputs[2]).dim() == 1;
+      if (n.op_type != "MatMul" && (has_bias || (bias_correction && n.inputs.size() <= 2))) {
+        std::string b = has_bias ? n.inputs[2] : n.name + "_bias";
+        const int64_t channels = weight.size(ta->second >= 0 ? ta->second : (n.op_type == "Conv" ? 0 : (n.attr_int("transB", 0) ? 0 : 1)));
+        if (!has_bias) g.initializers[b] = at::zeros({channels}, at::kFloat);
+        const QParams& xq = qparams.at(g.nodes[i].inputs[0]);
+        at::Tensor bs = (ws * xq.scale).expand({channels}).contiguous();
+        g.initializers[b + "_scale"] = bs;
+        g.initializers[b + "_zero_point"] = at::zeros({channels}, at::kInt);
+        Node bdq = make_node("DequantizeLinear", b + "_DequantizeLinear", {b + "_quantized", b + "_scale", b + "_zero_point"},
+                             b + "_dequantized");
+        bdq.attrs["axis"] = Attribute::of_int(0);
+        nodes.push_back(bdq);
+        n.inputs.resize(3);
+        n.inputs[2] = b + "_dequantized";
+        biases.emplace_back(b, n.outputs[0]);
+      }
+    }
+    nodes.push_back(n);
+    for (const auto& out : n.outputs)
+      if (site_set.count(out)) emit_qdq(out);
+  }
+  // Graph outputs keep their names: an output that is a site stays the FP32 value.
+  g.nodes = std::move(nodes);
+
+  auto quantize_biases = [&] {
+    for (const auto& [b, _] : biases) {
+      const at::Tensor& scale = g.initializers.at(b + "_scale");
+      g.initializers[b + "_quantized"] =
+          at::clamp(at::round(g.initializers.at(b) / scale), INT32_MIN, INT32_MAX).to(at::kInt);
+    }
+  };
+  quantize_biases();
+
+  // 4. Bias correction: compare per-channel output means of the quantized ops.
+  if (bias_correction && !biases.empty()) {
+    std::vector<std::string> outs;
+    for (const auto& [_, out] : biases) outs.push_back(out);
+    std::vector<std::map<std::string, at::Tensor>> sample(context.calibration.begin(),
+                                                          context.calibration.begin() + std::min<size_t>(context.calibration.size(), 32));
+    auto fp = channel_means(fp32, outs, sample);
+    auto q = channel_means(model, outs, sample);
+    int corrected = 0;
+    for (size_t k = 0; k < biases.size(); ++k) {
+      if (!fp[k].defined() || !q[k].defined()) continue;
+      at::Tensor& b = g.initializers.at(biases[k].first);
+      b = b + (fp[k] - q[k]).to(at::kFloat);
+      ++corrected;
+    }
+    quantize_biases();
+    result.stats["bias_corrected_nodes"] = corrected;
+  }
+  // The float biases were kept only for the correction; the graph reads the int32 copies.
+  for (const auto& [b, _] : biases) g.initializers.erase(b);
+  result.stats["removed_initializers"] = remove_unused_initializers(g);
+  result.stats["quantized_nodes"] = static_cast<double>(targets.size());
+  result.stats["qdq_activations"] = static_cast<double>(sites.size());
+  result.stats["weight_bytes_fp32"] = static_cast<double>(weight_bytes_before);
+  result.stats["weight_bytes_int8"] = static_cast<double>(weight_bytes_after);
+  result.changed = true;
+  return result;
+}
+
+}  // namespace edgepack

@@ -1,0 +1,24 @@
+// quantize: FP32 -> INT8 post-training quantization to ONNX QDQ.
+//   before: X -> Conv(W fp32, B fp32) -> Relu -> Y
+//   after:  X -> Q -> DQ -> Conv(DQ(W int8, per-channel scale), DQ(B int32, scale sx*sw)) -> Relu -> Q -> DQ -> Y
+// Steps: fold constants and BatchNorm; pick Conv/Gemm/MatMul with an initializer weight (minus
+// `exclude`d names or op types); calibrate the ranges of their activation inputs and outputs
+// (an output followed by its only reader Relu/Clip is calibrated after it, so the activation is
+// fused into the range); weights symmetric int8 per output channel, activations uint8
+// asymmetric or int8 symmetric per tensor; bias int32 with scale s_x * s_w. Bias correction
+// (empirical, per output channel) then removes the mean shift that weight rounding causes:
+// b += E[y_fp32] - E[y_int8] over the calibration data.
+// The file stores INT8 weights (~4x smaller); runtimes fuse the QDQ pattern into integer kernels.
+#pragma once
+#include "passes/pass.h"
+
+namespace edgepack {
+
+class Quantize : public Pass {
+ public:
+  PassResult run(Model& model, const PassOptions& options, PassContext& context) override;
+};
+
+PassInfo quantize_info();
+
+}  // namespace edgepack

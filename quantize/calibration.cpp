@@ -1,0 +1,132 @@
+#include "quantize/calibration.h"
+
+#include <ATen/ATen.h>
+#include <fmt/format.h>
+
+#include <cmath>
+#include <limits>
+
+#include "core/error.h"
+
+namespace edgepack {
+
+CalibMethod parse_calib_method(const std::string& name) {
+  if (name == "minmax") return CalibMethod::MinMax;
+  if (name == "percentile") return CalibMethod::Percentile;
+  if (name == "entropy") return CalibMethod::Entropy;
+  if (name == "mse") return CalibMethod::Mse;
+  throw InputError(fmt::format("unknown calibration method '{}' (minmax, percentile, entropy, mse)", name));
+}
+
+void RangeObserver::observe_minmax(const at::Tensor& x, const std::string& name) {
+  if (x.numel() == 0) return;
+  at::Tensor f = x.to(at::kFloat);
+  if (!at::isfinite(f).all().item<bool>())
+    throw InputError(fmt::format("value '{}' holds NaN or Inf during calibration; check the model and the data", name));
+  float lo = f.min().item<float>(), hi = f.max().item<float>();
+  min_ = count_ ? std::min(min_, lo) : lo;
+  max_ = count_ ? std::max(max_, hi) : hi;
+  ++count_;
+}
+
+void RangeObserver::observe_histogram(const at::Tensor& x) {
+  const float top = std::max(std::abs(min_), std::abs(max_));
+  if (hist_.empty()) hist_.assign(kBins, 0.0);
+  if (top <= 0 || x.numel() == 0) return;
+  at::Tensor h = at::histc(x.to(at::kFloat).abs().reshape({-1}), kBins, 0, top).to(at::kDouble).contiguous();
+  const double* p = h.data_ptr<double>();
+  for (int i = 0; i < kBins; ++i) hist_[i] += p[i];
+}
+
+namespace {
+
+// KL divergence of the clipped reference P (first `i` bins, outliers folded into the last)
+// against its re-binning into `levels` buckets, each spread evenly over its non-empty bins.
+double kl_for_threshold(const std::vector<double>& hist, int i, int levels) {
+  std::vector<double> p(hist.begin(), hist.begin() + i);
+  for (size_t k = i; k < hist.size(); ++k) p[i - 1] += hist[k];
+  std::vector<double> q(i, 0.0);
+  const double per = static_cast<double>(i) / levels;
+  for (int l = 0; l < levels; ++l) {
+    int start = static_cast<int>(std::floor(l * per)), end = std::max(start + 1, static_cast<int>(std::floor((l + 1) * per)));
+    end = std::min(end, i);
+    double sum = 0;
+    int nonzero = 0;
+    for (int k = start; k < end; ++k) {
+      sum += hist[k];
+      nonzero += hist[k] > 0;
+    }
+    for (int k = start; k < end; ++k)
+      if (hist[k] > 0) q[k] = sum / nonzero;
+  }
+  double ps = 0, qs = 0;
+  for (int k = 0; k < i; ++k) { ps += p[k]; qs += q[k]; }
+  if (ps <= 0 || qs <= 0) return std::numeric_limits<double>::infinity();
+  double kl = 0;
+  for (int k = 0; k < i; ++k) {
+    if (p[k] <= 0) continue;
+    const double pk = p[k] / ps, qk = q[k] / qs;
+    kl += qk > 0 ? pk * std::log(pk / qk) : pk * 50.0;  // P mass that Q cannot express
+  }
+  return kl;
+}
+
+}  // namespace
+
+float RangeObserver::threshold(CalibMethod method, double percentile, int levels) const {
+  const float top = std::max(std::abs(min_), std::abs(max_));
+  if (method == CalibMethod::MinMax || hist_.empty() || top <= 0) return top;
+  const double width = top / kBins;
+  double total = 0;
+  for (double h : hist_) total += h;
+  if (total <= 0) return top;
+  if (method == CalibMethod::Percentile) {
+    double acc = 0;
+    for (int i = 0; i < kBins; ++i) {
+      acc += hist_[i];
+      if (acc >= total * percentile / 100.0) return static_cast<float>((i + 1) * width);
+    }
+    return top;
+  }
+  int best = kBins;
+  double best_score = std::numeric_limits<double>::infinity();
+  for (int i = std::min(levels, kBins); i <= kBins; ++i) {
+    double score = 0;
+    if (method == CalibMethod::Entropy) {
+      score = kl_for_threshold(hist_, i, levels);
+    } else {  // Mse: clipping error beyond the threshold + uniform rounding noise below it
+      const double t = i * width, step = t / levels;
+      for (int k = 0; k < kBins; ++k) {
+        const double c = (k + 0.5) * width;
+        score += hist_[k] * (c > t ? (c - t) * (c - t) : step * step / 12.0);
+      }
+    }
+    if (score < best_score) {
+      best_score = score;
+      best = i;
+    }
+  }
+  return static_cast<float>(best * width);
+}
+
+std::pair<float, float> RangeObserver::range(CalibMethod method, double percentile, int levels) const {
+  const float t = threshold(method, percentile, levels);
+  float lo = std::max(std::min(min_, 0.0f), -t), hi = std::min(std::max(max_, 0.0f), t);
+  // A constant (or all-zero) tensor has no range; any positive scale represents it exactly.
+  if (hi - lo < 1e-12f) hi = lo + 1e-6f;
+  return {lo, hi};
+}
+
+at::Tensor symmetric_weight_scales(const at::Tensor& w, int64_t axis) {
+  at::Tensor absmax;
+  if (axis < 0) {
+    absmax = w.abs().max().reshape({1});
+  } else {
+    at::Tensor moved = w.movedim(axis, 0).reshape({w.size(axis), -1});
+    absmax = std::get<0>(moved.abs().max(1));
+  }
+  // An all-zero channel still needs a positive scale.
+  return (absmax / 127.0).clamp_min(1e-12).to(at::kFloat);
+}
+
+}  // namespace edgepack

@@ -1,0 +1,163 @@
+// quantize: structure of the QDQ graph, accuracy against FP32 on seeded data, and agreement
+// with onnxruntime on the written artifact.
+#include <doctest/doctest.h>
+#include <fmt/format.h>
+
+#include "core/error.h"
+#include "core/executor.h"
+#include "core/onnx_import.h"
+#include "export/onnx_export.h"
+#include "passes/pipeline.h"
+#include "quantize/calibration.h"
+#include "tests/helpers.h"
+#include "tests/ort_bridge.h"
+
+using namespace edgepack;
+using namespace edgepack::test;
+
+namespace {
+
+int count_ops(const Model& m, const std::string& op) {
+  return static_cast<int>(std::count_if(m.graph.nodes.begin(), m.graph.nodes.end(), [&](const Node& n) { return n.op_type == op; }));
+}
+
+std::vector<std::map<std::string, at::Tensor>> batches(int n, uint64_t seed) {
+  at::manual_seed(seed);
+  std::vector<std::map<std::string, at::Tensor>> out;
+  for (int i = 0; i < n; ++i) out.push_back({{"X", at::randn({1, 3, 8, 8})}});
+  return out;
+}
+
+Model quantized(const std::string& pipeline, Model m) {
+  PassContext ctx;
+  ctx.calibration = batches(16, 11);
+  run_pipeline(m, parse_pipeline(pipeline), ctx);
+  return m;
+}
+
+}  // namespace
+
+TEST_SUITE("quantize") {
+
+TEST_CASE("calibration methods clip outliers that minmax keeps") {
+  at::manual_seed(0);
+  at::Tensor x = at::randn({100000});
+  x[0] = 50.0f;  // one outlier
+  RangeObserver o;
+  o.observe_minmax(x, "x");
+  o.observe_histogram(x);
+  CHECK(o.range(CalibMethod::MinMax, 99.99, 127).second == doctest::Approx(50.0f));
+  for (auto m : {CalibMethod::Percentile, CalibMethod::Entropy}) {
+    float hi = o.range(m, 99.99, 127).second;
+    CHECK(hi > 2.0f);
+    CHECK(hi < 10.0f);
+  }
+  // MSE weighs the outlier's clipping error (46^2) against everyone's rounding noise: with one
+  // outlier in 1e5 it keeps most of the range, but never more than minmax.
+  float mse = o.range(CalibMethod::Mse, 99.99, 127).second;
+  CHECK(mse > 2.0f);
+  CHECK(mse <= 50.0f);
+  x.slice(0, 0, 2000).fill_(50.0f);   // 2% outliers: now clipping costs more than rounding
+  RangeObserver heavy;
+  heavy.observe_minmax(x, "x");
+  heavy.observe_histogram(x);
+  CHECK(heavy.range(CalibMethod::Mse, 99.99, 127).second == doctest::Approx(50.0f).epsilon(0.05));
+  RangeObserver bad;
+  CHECK_THROWS_AS(bad.observe_minmax(at::tensor({1.0f, NAN}), "bad"), InputError);
+  RangeObserver constant;
+  constant.observe_minmax(at::zeros({10}), "zero");
+  auto r = constant.range(CalibMethod::MinMax, 99.99, 255);
+  CHECK(r.second > r.first);
+}
+
+TEST_CASE("quantize writes QDQ with int8 weights and int32 bias; outputs stay close to FP32") {
+  for (const char* calib : {"minmax", "percentile", "entropy", "mse"}) {
+    CAPTURE(calib);
+    Model fp = tiny_conv_model(9);
+    Model q = quantized(fmt::format("quantize{{calib={}}}", calib), fp);
+    CHECK(count_ops(q, "QuantizeLinear") == 2);     // conv input, relu output
+    CHECK(count_ops(q, "DequantizeLinear") == 4);   // + weight, bias
+    CHECK(count_ops(q, "Conv") == 1);
+    CHECK((q.graph.initializers.at("W_quantized").scalar_type() == at::kChar));
+    CHECK(q.graph.initializers.at("W_scale").numel() == 4);   // per output channel
+    CHECK((q.graph.initializers.at("B_quantized").scalar_type() == at::kInt));
+    CHECK(q.graph.initializers.count("W") == 0);
+    // Seeded inputs outside the calibration set: error within 3% of the output range.
+    for (const auto& b : batches(4, 99)) {
+      at::Tensor y = Executor(fp).run(b).at("Y"), yq = Executor(q).run(b).at("Y");
+      double range = (y.max() - y.min()).item<double>();
+      CHECK((y - yq).abs().max().item<double>() <= 0.03 * range);
+    }
+  }
+}
+
+TEST_CASE("exclude keeps named nodes and op types in FP32; no data is an error") {
+  Model q = quantized("quantize{exclude=conv}", tiny_conv_model());
+  CHECK(count_ops(q, "QuantizeLinear") == 0);
+  CHECK((q.graph.initializers.at("W").scalar_type() == at::kFloat));
+  Model by_type = quantized("quantize{exclude=Conv}", tiny_conv_model());
+  CHECK(count_ops(by_type, "QuantizeLinear") == 0);
+  Model q2 = tiny_conv_model();
+  PassContext empty;
+  CHECK_THROWS_WITH_AS(run_pipeline(q2, parse_pipeline("quantize"), empty), doctest::Contains("calibration data"), InputError);
+}
+
+TEST_CASE("int8 symmetric activations use zero point 0") {
+  Model q = quantized("quantize{activations=int8}", tiny_conv_model());
+  CHECK((q.graph.initializers.at("X_zero_point").scalar_type() == at::kChar));
+  CHECK(q.graph.initializers.at("X_zero_point").item<int>() == 0);
+}
+
+TEST_CASE("bias correction reduces the mean output error") {
+  Model fp = tiny_conv_model(4);
+  // Without the Relu the correction is exact on the calibration data: y = conv(x).
+  fp.graph.nodes.pop_back();
+  fp.graph.nodes[0].outputs[0] = "Y";
+  // Coarse per-tensor weights make the rounding bias visible.
+  Model plain = quantized("quantize{per-channel=false bias-correction=false}", fp);
+  Model corrected = quantized("quantize{per-channel=false bias-correction=true}", fp);
+  // The per-channel mean of the error over the data set (what the correction removes).
+  at::Tensor shift_plain = at::zeros({4}, at::kDouble), shift_corr = at::zeros({4}, at::kDouble);
+  for (const auto& b : batches(16, 11)) {
+    at::Tensor y = Executor(fp).run(b).at("Y").to(at::kDouble);
+    shift_plain += (Executor(plain).run(b).at("Y") - y).mean({0, 2, 3});
+    shift_corr += (Executor(corrected).run(b).at("Y") - y).mean({0, 2, 3});
+  }
+  double e_plain = shift_plain.abs().sum().item<double>() / 16, e_corr = shift_corr.abs().sum().item<double>() / 16;
+  MESSAGE(fmt::format("mean-shift error: plain {:.4g}, corrected {:.4g}", e_plain, e_corr));
+  CHECK(e_corr < 0.3 * e_plain);  // the rest is the int32 bias step (s_x * s_w)
+}
+
+}  // TEST_SUITE
+
+TEST_SUITE("onnxruntime") {
+
+TEST_CASE("the quantized artifact passes onnx::checker, is ~4x smaller, and onnxruntime matches our executor") {
+  REQUIRE_MESSAGE(onnxruntime_available(), "onnxruntime-node is missing: run scripts/setup.sh");
+  TempDir tmp;
+  // Wide enough that weights, not the graph, dominate the file.
+  Model fp = tiny_conv_model(2, 64, 64);
+  PassContext ctx;
+  at::manual_seed(3);
+  for (int i = 0; i < 8; ++i) ctx.calibration.push_back({{"X", at::randn({1, 64, 8, 8})}});
+  Model q = fp;
+  run_pipeline(q, parse_pipeline("quantize{calib=entropy}"), ctx);
+  save_onnx(fp, (tmp / "fp.onnx").string());
+  save_onnx(q, (tmp / "q.onnx").string());
+  const double ratio = double(fs::file_size(tmp / "fp.onnx")) / fs::file_size(tmp / "q.onnx");
+  MESSAGE(fmt::format("file size ratio fp32/int8: {:.2f}", ratio));
+  CHECK(ratio > 3.0);
+  Model reloaded = import_onnx((tmp / "q.onnx").string());
+  std::map<std::string, at::Tensor> b = {{"X", at::randn({1, 64, 8, 8})}};
+  at::Tensor ours = Executor(reloaded).run(b).at("Y");
+  auto ort = run_onnxruntime({{(tmp / "q.onnx").string(), {{"X", b.at("X")}}}});
+  REQUIRE_MESSAGE(ort[0].error.empty(), ort[0].error);
+  // onnxruntime runs integer kernels; we run fake-quant in float. They may differ by one
+  // quantization step of the output.
+  const float step = q.graph.initializers.at("Y_scale").item<float>();
+  double err = (ours - ort[0].outputs.at(0)).abs().max().item<double>();
+  MESSAGE(fmt::format("max abs difference vs onnxruntime: {:.4g} (output step {:.4g})", err, step));
+  CHECK(err <= 1.01 * step);
+}
+
+}  // TEST_SUITE
