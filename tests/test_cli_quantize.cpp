@@ -1,0 +1,69 @@
+// `edgepack quantize` and `edgepack passes` end to end: exit codes, files written, JSON fields.
+#include <doctest/doctest.h>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "core/npy.h"
+#include "core/onnx_import.h"
+#include "export/onnx_export.h"
+#include "tests/helpers.h"
+
+using namespace edgepack;
+using namespace edgepack::test;
+
+namespace {
+
+std::string q(const fs::path& p) { return "'" + p.string() + "'"; }
+
+}  // namespace
+
+TEST_SUITE("cli") {
+
+TEST_CASE("quantize writes a checked INT8 model and reports it as JSON") {
+  TempDir tmp;
+  save_onnx(tiny_conv_model(1, 16, 32), (tmp / "fp.onnx").string());
+  at::manual_seed(1);
+  write_npz((tmp / "calib.npz").string(), {{"X", at::randn({20, 16, 8, 8})}});
+  CliResult r = run_cli(fmt::format("quantize {} -o {} --data {} --calib percentile --calib-samples 10 --json",
+                                    q(tmp / "fp.onnx"), q(tmp / "int8.onnx"), q(tmp / "calib.npz")));
+  CAPTURE(r.err);
+  REQUIRE(r.exit_code == 0);
+  auto j = nlohmann::json::parse(r.out);
+  CHECK(j["pipeline"] == "quantize{calib=percentile}");
+  CHECK(j["calibration_samples"] == 10);
+  CHECK(j["stats"]["quantized_nodes"] == 1);
+  CHECK(j["output_bytes"].get<double>() < j["input_bytes"].get<double>() / 2.5);
+  Model m = import_onnx((tmp / "int8.onnx").string());   // passes onnx::checker
+  CHECK((m.graph.initializers.at("W_quantized").scalar_type() == at::kChar));
+}
+
+TEST_CASE("quantize refuses bad options, bad data and overwriting its input") {
+  TempDir tmp;
+  save_onnx(tiny_conv_model(), (tmp / "fp.onnx").string());
+  write_npz((tmp / "calib.npz").string(), {{"X", at::randn({4, 3, 8, 8})}});
+  write_npz((tmp / "wrong.npz").string(), {{"X", at::randn({4, 3, 9, 8})}});
+  const std::string base = "quantize " + q(tmp / "fp.onnx") + " ";
+  CliResult r = run_cli(base + "-o " + q(tmp / "fp.onnx") + " --data " + q(tmp / "calib.npz"));
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("refusing to write over the input") != std::string::npos);
+  r = run_cli(base + "-o " + q(tmp / "o.onnx") + " --data " + q(tmp / "calib.npz") + " --calib median");
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("minmax|percentile|entropy|mse") != std::string::npos);
+  r = run_cli(base + "-o " + q(tmp / "o.onnx") + " --data " + q(tmp / "wrong.npz"));
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.rfind("edgepack: error: ", 0) == 0);
+  CHECK(!fs::exists(tmp / "o.onnx"));   // nothing half-written
+}
+
+TEST_CASE("passes --json lists every pass with its declared options") {
+  CliResult r = run_cli("passes --json");
+  REQUIRE(r.exit_code == 0);
+  auto j = nlohmann::json::parse(r.out);
+  std::vector<std::string> names;
+  for (const auto& p : j) names.push_back(p["name"]);
+  CHECK(names == std::vector<std::string>{"fold-constants", "fold-bn", "quantize"});
+  CHECK(j[2]["options"][0]["name"] == "calib");
+  CHECK(j[2]["options"][0]["default"] == "minmax");
+}
+
+}  // TEST_SUITE
