@@ -33,7 +33,12 @@ void RangeObserver::observe_histogram(const at::Tensor& x) {
   const float top = std::max(std::abs(min_), std::abs(max_));
   if (hist_.empty()) hist_.assign(kBins, 0.0);
   if (top <= 0 || x.numel() == 0) return;
-  at::Tensor h = at::histc(x.to(at::kFloat).abs().reshape({-1}), kBins, 0, top).to(at::kDouble).contiguous();
+  // Exact zeros (half of every post-Relu tensor) are represented exactly by any range; left in,
+  // their spike in bin 0 dominates KL and drags the threshold down (ncnn skips them too).
+  at::Tensor a = x.to(at::kFloat).abs().reshape({-1});
+  a = a.masked_select(a > 0);
+  if (a.numel() == 0) return;
+  at::Tensor h = at::histc(a, kBins, 0, top).to(at::kDouble).contiguous();
   const double* p = h.data_ptr<double>();
   for (int i = 0; i < kBins; ++i) hist_[i] += p[i];
 }

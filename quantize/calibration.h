@@ -1,5 +1,5 @@
 // Activation range calibration. An observer first records min/max, then (for the histogram
-// methods) a 2048-bin histogram of |x| over [0, max|x|], and derives the clipping range:
+// methods) a 2048-bin histogram of the non-zero |x| over [0, max|x|], and derives the clipping range:
 //   minmax      the observed range;
 //   percentile  clip |x| at the given percentile of its distribution;
 //   entropy     TensorRT/ncnn-style: the threshold whose 2048->levels re-binning minimises
