@@ -32,6 +32,9 @@ struct CliResult {
   std::string err;
 };
 
+// A path in single quotes, for run_cli argument strings.
+inline std::string q(const fs::path& p) { return "'" + p.string() + "'"; }
+
 // Runs the edgepack binary with `args` (a shell-quoted argument string).
 CliResult run_cli(const std::string& args);
 

@@ -12,12 +12,6 @@
 using namespace edgepack;
 using namespace edgepack::test;
 
-namespace {
-
-std::string q(const fs::path& p) { return "'" + p.string() + "'"; }
-
-}  // namespace
-
 TEST_SUITE("cli") {
 
 TEST_CASE("eval reports accuracy, output statistics and agreement") {

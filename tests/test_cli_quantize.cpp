@@ -11,12 +11,6 @@
 using namespace edgepack;
 using namespace edgepack::test;
 
-namespace {
-
-std::string q(const fs::path& p) { return "'" + p.string() + "'"; }
-
-}  // namespace
-
 TEST_SUITE("cli") {
 
 TEST_CASE("quantize writes a checked INT8 model and reports it as JSON") {

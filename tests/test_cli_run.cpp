@@ -15,8 +15,6 @@ using namespace edgepack::test;
 
 namespace {
 
-std::string q(const fs::path& p) { return "'" + p.string() + "'"; }
-
 // One line, prefixed, no stack trace.
 void check_clean_error(const CliResult& r, int code, const std::string& fragment) {
   CAPTURE(r.err);
