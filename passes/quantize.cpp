@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <set>
 
 #include "core/error.h"
@@ -176,13 +177,42 @@ PassResult Quantize::run(Model& model, const PassOptions& options, PassContext& 
       for (const auto& b : context.calibration) exec.run(b);
     }
   }
-  std::map<std::string, QParams> qparams;
+  std::map<std::string, std::pair<float, float>> ranges;
   for (const auto& s : sites) {
     const RangeObserver& o = observers.at(s);
     if (!o.seen()) throw Error(fmt::format("value '{}' was never computed during calibration", s));
     auto r = o.range(method, percentile, 255);
-    qparams[s] = activation_qparams(o.range(method, percentile, uint8 && r.first >= 0 ? 255 : 127), uint8);
+    ranges[s] = o.range(method, percentile, uint8 && r.first >= 0 ? 255 : 127);
   }
+  // Concat inputs and the operands of a residual Add share one scale: integer runtimes then
+  // concatenate or add without requantizing (QNN and TensorRT require it). Union-find over
+  // sites; each group takes the union of its members' ranges.
+  std::map<std::string, std::string> parent;
+  std::function<std::string(const std::string&)> root = [&](const std::string& v) {
+    auto it = parent.find(v);
+    return it == parent.end() || it->second == v ? v : (it->second = root(it->second));
+  };
+  int shared_groups = 0;
+  for (const Node& n : g.nodes) {
+    if (n.op_type != "Concat" && n.op_type != "Add" && n.op_type != "Sum") continue;
+    std::vector<std::string> members;
+    for (const auto& in : n.inputs)
+      if (site_set.count(in)) members.push_back(in);
+    if (members.size() < 2 || members.size() != n.inputs.size()) continue;
+    for (size_t k = 1; k < members.size(); ++k) {
+      std::string a = root(members[0]), b = root(members[k]);
+      if (a != b) parent[b] = a;
+    }
+    ++shared_groups;
+  }
+  std::map<std::string, std::pair<float, float>> group_range;
+  for (const auto& s : sites) {
+    auto& r = group_range.try_emplace(root(s), ranges.at(s)).first->second;
+    r = {std::min(r.first, ranges.at(s).first), std::max(r.second, ranges.at(s).second)};
+  }
+  std::map<std::string, QParams> qparams;
+  for (const auto& s : sites) qparams[s] = activation_qparams(group_range.at(root(s)), uint8);
+  result.stats["shared_scale_groups"] = shared_groups;
 
   const Model fp32 = model;   // tensors are shared, not copied: the rewrite only adds new ones
 

@@ -5,7 +5,8 @@
 // `exclude`d names or op types); calibrate the ranges of their activation inputs and outputs
 // (an output followed by its only reader Relu/Clip is calibrated after it, so the activation is
 // fused into the range); weights symmetric int8 per output channel, activations uint8
-// asymmetric or int8 symmetric per tensor; bias int32 with scale s_x * s_w. Bias correction
+// asymmetric or int8 symmetric per tensor, one shared scale across Concat inputs and residual
+// Add operands; bias int32 with scale s_x * s_w. Bias correction
 // (empirical, per output channel) then removes the mean shift that weight rounding causes:
 // b += E[y_fp32] - E[y_int8] over the calibration data.
 // The file stores INT8 weights (~4x smaller); runtimes fuse the QDQ pattern into integer kernels.

@@ -161,3 +161,48 @@ TEST_CASE("the quantized artifact passes onnx::checker, is ~4x smaller, and onnx
 }
 
 }  // TEST_SUITE
+
+TEST_SUITE("quantize") {
+
+TEST_CASE("Concat inputs and residual Add operands share one activation scale") {
+  // X -> conv -> relu -> H1 ; X -> conv2 -> relu2 -> H2 ; Concat(H1, H2) and Add(H1, H2).
+  Model m = tiny_conv_model(6);
+  Graph& g = m.graph;
+  g.nodes[1].outputs[0] = "H1";
+  Node conv2 = g.nodes[0], relu2 = g.nodes[1];
+  conv2.name = "conv2";
+  conv2.inputs = {"X", "W2", "B2"};
+  conv2.outputs = {"C2"};
+  relu2.name = "relu2";
+  relu2.inputs = {"C2"};
+  relu2.outputs = {"H2"};
+  g.initializers["W2"] = at::randn({4, 3, 3, 3}) * 3;   // a different range than conv's
+  g.initializers["B2"] = at::randn({4});
+  Node cat;
+  cat.name = "cat";
+  cat.op_type = "Concat";
+  cat.inputs = {"H1", "H2"};
+  cat.outputs = {"Y"};
+  cat.attrs["axis"] = Attribute::of_int(1);
+  Node add;
+  add.name = "add";
+  add.op_type = "Add";
+  add.inputs = {"H1", "H2"};
+  add.outputs = {"Z"};
+  g.nodes.insert(g.nodes.end(), {conv2, relu2, cat, add});
+  g.outputs[0].shape->at(1).value = 8;
+  g.outputs.push_back(g.outputs[0]);
+  g.outputs[1].name = "Z";
+  g.outputs[1].shape->at(1).value = 4;
+  Model q = quantized("quantize", m);
+  const at::Tensor& s1 = q.graph.initializers.at("H1_scale");
+  const at::Tensor& s2 = q.graph.initializers.at("H2_scale");
+  CHECK(s1.item<float>() == s2.item<float>());
+  CHECK(q.graph.initializers.at("H1_zero_point").item<int>() == q.graph.initializers.at("H2_zero_point").item<int>());
+  // Still close to FP32.
+  auto b = batches(1, 77).at(0);
+  at::Tensor y = Executor(m).run(b).at("Y"), yq = Executor(q).run(b).at("Y");
+  CHECK((y - yq).abs().max().item<double>() <= 0.03 * (y.max() - y.min()).item<double>());
+}
+
+}  // TEST_SUITE
