@@ -66,14 +66,17 @@ int main(int argc, char** argv) {
 
   const double fp32 = evaluate(teacher, test).accuracy.value();
   fmt::print("MNIST teacher, {} test digits, calibration on {} training digits\n", test.samples, train.samples);
-  fmt::print("{:<46} {:>9} {:>12} {:>14}\n", "model", "top-1 %", "drop (pts)", "calib ms/sample");
-  fmt::print("{:<46} {:>9.2f} {:>12} {:>14}\n", "FP32", 100 * fp32, "-", "-");
+  fmt::print("{:<80} {:>9} {:>12} {:>14}\n", "model", "top-1 %", "drop (pts)", "calib ms/sample");
+  fmt::print("{:<80} {:>9.2f} {:>12} {:>14}\n", "FP32", 100 * fp32, "-", "-");
   Model best;
   for (const std::string pipeline : {"quantize{calib=minmax bias-correction=false}", "quantize{calib=minmax}",
-                                     "quantize{calib=percentile}", "quantize{calib=entropy}", "quantize{calib=mse}"}) {
+                                     "quantize{calib=percentile}", "quantize{calib=entropy}", "quantize{calib=mse}",
+                                     "quantize{calib=minmax per-channel=false bias-correction=false}",
+                                     "quantize{calib=minmax per-channel=false bias-correction=false equalize=true}",
+                                     "quantize{calib=minmax per-channel=false equalize=true}"}) {
     auto [q, seconds] = quantize(teacher, calib, pipeline);
     const double acc = evaluate(q, test).accuracy.value();
-    fmt::print("{:<46} {:>9.2f} {:>+12.2f} {:>14.3f}\n", pipeline, 100 * acc, 100 * (fp32 - acc), 1000 * seconds / train.samples);
+    fmt::print("{:<80} {:>9.2f} {:>+12.2f} {:>14.3f}\n", pipeline, 100 * acc, 100 * (fp32 - acc), 1000 * seconds / train.samples);
     if (pipeline == "quantize{calib=percentile}") best = q;
   }
   save_onnx(teacher, (tmp / "teacher.onnx").string());

@@ -13,6 +13,7 @@
 #include "passes/fold_bn.h"
 #include "passes/fold_constants.h"
 #include "quantize/calibration.h"
+#include "quantize/equalize.h"
 
 namespace edgepack {
 
@@ -25,7 +26,8 @@ PassInfo quantize_info() {
            {"per-channel", T::Bool, "true", "Per-output-channel weight scales (else per tensor)", {}},
            {"activations", T::Choice, "uint8", "Activation type: uint8 asymmetric or int8 symmetric", {"uint8", "int8"}},
            {"exclude", T::String, "", "Node names or op types kept in FP32, joined by '+'", {}},
-           {"bias-correction", T::Bool, "true", "Correct the per-channel output mean shift after rounding", {}}},
+           {"bias-correction", T::Bool, "true", "Correct the per-channel output mean shift after rounding", {}},
+           {"equalize", T::Bool, "false", "Cross-layer equalization of Conv-Relu-Conv pairs first (helps per-tensor weights)", {}}},
           [] { return std::make_unique<Quantize>(); }};
 }
 
@@ -120,6 +122,7 @@ PassResult Quantize::run(Model& model, const PassOptions& options, PassContext& 
   result.stats["folded_constants"] = fold_constants(model).folded_nodes;
   PassContext inner;
   result.stats["folded_batchnorms"] = FoldBatchNorm().run(model, PassOptions(), inner).stats["folded_batchnorms"];
+  if (options.get_bool("equalize")) result.stats["equalized_pairs"] = equalize_cross_layer(model);
   Graph& g = model.graph;
   if (model.opset() < 13)
     throw InputError(fmt::format("quantize writes per-channel QDQ, which needs opset 13; the model has opset {}", model.opset()));
