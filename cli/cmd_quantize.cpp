@@ -13,6 +13,7 @@
 #include "core/onnx_import.h"
 #include "export/onnx_export.h"
 #include "passes/pipeline.h"
+#include "quantize/sensitivity.h"
 
 namespace edgepack::cli {
 namespace fs = std::filesystem;
@@ -24,6 +25,9 @@ struct QuantizeArgs {
   int64_t calib_samples = 256;
   int64_t batch_size = 32;
   bool json = false;
+  bool sensitivity = false;
+  double max_drop = -1;          // percentage points; < 0 = no budget
+  std::string eval_data;
   std::map<std::string, std::string> options;
 };
 
@@ -37,7 +41,30 @@ int quantize_model(const QuantizeArgs& a, const Globals& globals) {
   for (int64_t start = 0; start < data.samples; start += step) ctx.calibration.push_back(data.batch(start, step).feeds);
   if (!globals.quiet) ctx.log = [](const std::string& line) { fmt::print(stderr, "edgepack: {}\n", line); };
 
-  Pipeline pipeline = {PipelineStep{"quantize", a.options}};
+  std::map<std::string, std::string> options = a.options;
+  nlohmann::json sensitivity_json;
+  if (a.sensitivity || a.max_drop >= 0) {
+    Dataset eval = a.eval_data.empty() ? data : load_dataset(a.eval_data, model);
+    SensitivityReport r = quantization_sensitivity(model, ctx.calibration, eval, options, a.max_drop < 0 ? -1 : a.max_drop / 100);
+    if (!r.kept_fp32.empty()) {
+      std::string user = options.count("exclude") ? options["exclude"] + "+" : "";
+      options["exclude"] = user + fmt::format("{}", fmt::join(r.kept_fp32, "+"));
+    }
+    sensitivity_json = {{"metric", r.metric}, {"kept_fp32", r.kept_fp32}, {"final_loss_points", 100 * r.final_loss}};
+    std::vector<std::vector<std::string>> rows = {{"layer", fmt::format("{} lost (points)", r.metric)}};
+    for (const auto& l : r.layers) {
+      rows.push_back({l.node, fmt::format("{:.2f}", 100 * l.loss)});
+      sensitivity_json["layers"].push_back({{"node", l.node}, {"loss_points", 100 * l.loss}});
+    }
+    if (!a.json) {
+      fmt::print("per-layer sensitivity (one layer in INT8 at a time, on {}):\n{}", eval.source, format_table(rows, {false, true}));
+      fmt::print("all layers INT8{}: {:.2f} points lost\n",
+                 r.kept_fp32.empty() ? "" : fmt::format(" except {}", fmt::join(r.kept_fp32, ", ")), 100 * r.final_loss);
+    }
+    if (a.max_drop >= 0 && r.final_loss * 100 > a.max_drop)
+      warn(globals, fmt::format("even with every layer kept in FP32 the loss is {:.2f} points", 100 * r.final_loss));
+  }
+  Pipeline pipeline = {PipelineStep{"quantize", options}};
   pipeline = parse_pipeline(print_pipeline(pipeline));   // validates the values as a pipeline would
   auto reports = run_pipeline(model, pipeline, ctx);
   save_onnx(model, a.output);
@@ -49,6 +76,7 @@ int quantize_model(const QuantizeArgs& a, const Globals& globals) {
                         {"calibration_samples", data.samples}, {"calibration_digest", data.digest()},
                         {"input_bytes", in_bytes}, {"output_bytes", out_bytes}, {"stats", stats},
                         {"seconds", reports.at(0).seconds}};
+    if (!sensitivity_json.is_null()) j["sensitivity"] = sensitivity_json;
     fmt::print("{}\n", j.dump(2));
     return 0;
   }
@@ -72,6 +100,12 @@ void add_quantize(CLI::App& app, Action& action, const Globals& globals) {
   cmd->add_option("--calib-samples", a->calib_samples, "Calibration samples to use (0 = all)")->capture_default_str();
   cmd->add_option("--batch-size", a->batch_size, "Samples per calibration run")->capture_default_str();
   cmd->add_flag("--json", a->json, "Print the result as JSON");
+  cmd->add_flag("--sensitivity", a->sensitivity, "Quantize one layer at a time and report what each loses");
+  cmd->add_option("--max-accuracy-drop", a->max_drop,
+                  "Keep the most sensitive layers in FP32 until INT8 loses at most this many accuracy points "
+                  "(or top-1 agreement points without labels)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--eval-data", a->eval_data, "Data to measure sensitivity on (default: the calibration data)");
   add_pass_options(cmd, "quantize", a->options);
   cmd->footer("Example: edgepack quantize teacher.onnx -o teacher.int8.onnx --data train.npz --calib entropy");
   cmd->callback([&action, &globals, a] { action = [a, &globals] { return quantize_model(*a, globals); }; });

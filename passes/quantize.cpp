@@ -106,6 +106,15 @@ std::vector<at::Tensor> channel_means(const Model& model, const std::vector<std:
 
 }  // namespace
 
+std::vector<std::string> quantizable_nodes(const Model& model) {
+  Model folded = model;
+  fold_constants(folded);
+  std::vector<std::string> names;
+  for (const Node& n : folded.graph.nodes)
+    if (weight_axis(n, folded.graph) >= 0 && !folded.graph.is_initializer(n.inputs[0])) names.push_back(n.name);
+  return names;
+}
+
 PassResult Quantize::run(Model& model, const PassOptions& options, PassContext& context) {
   if (context.calibration.empty())
     throw InputError("quantize needs calibration data (give --data with samples of the model's inputs)");

@@ -22,4 +22,8 @@ class Quantize : public Pass {
 
 PassInfo quantize_info();
 
+// Names of the nodes `quantize` would quantize in `model` (Conv/Gemm/MatMul with a constant
+// float weight), in graph order; node names are kept by the folding it does first.
+std::vector<std::string> quantizable_nodes(const Model& model);
+
 }  // namespace edgepack

@@ -49,6 +49,26 @@ TEST_CASE("quantize refuses bad options, bad data and overwriting its input") {
   CHECK(!fs::exists(tmp / "o.onnx"));   // nothing half-written
 }
 
+TEST_CASE("quantize --sensitivity reports each layer; --max-accuracy-drop keeps layers in FP32 to meet it") {
+  TempDir tmp;
+  save_onnx(tiny_conv_model(4, 8, 16), (tmp / "fp.onnx").string());
+  at::manual_seed(2);
+  write_npz((tmp / "calib.npz").string(), {{"X", at::randn({16, 8, 8, 8})}});
+  const std::string base = fmt::format("quantize {} -o {} --data {} --json --calib-samples 8 ", q(tmp / "fp.onnx"),
+                                       q(tmp / "int8.onnx"), q(tmp / "calib.npz"));
+  CliResult r = run_cli(base + "--sensitivity");
+  CAPTURE(r.err);
+  REQUIRE(r.exit_code == 0);
+  auto j = nlohmann::json::parse(r.out);
+  CHECK(j["sensitivity"]["metric"] == "agreement");
+  REQUIRE(j["sensitivity"]["layers"].size() == 1);
+  CHECK(j["sensitivity"]["layers"][0]["node"] == "conv");
+  r = run_cli(base + "--max-accuracy-drop 0");
+  REQUIRE(r.exit_code == 0);
+  j = nlohmann::json::parse(r.out);
+  CHECK(j["sensitivity"]["final_loss_points"].get<double>() <= 0.0);
+}
+
 TEST_CASE("passes --json lists every pass with its declared options") {
   CliResult r = run_cli("passes --json");
   REQUIRE(r.exit_code == 0);

@@ -1,0 +1,57 @@
+#include "quantize/sensitivity.h"
+
+#include <ATen/ATen.h>
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "core/evaluate.h"
+#include "passes/pipeline.h"
+#include "passes/quantize.h"
+
+namespace edgepack {
+
+namespace {
+
+std::string joined(const std::vector<std::string>& names) { return fmt::format("{}", fmt::join(names, "+")); }
+
+}  // namespace
+
+SensitivityReport quantization_sensitivity(const Model& model, const std::vector<std::map<std::string, at::Tensor>>& calibration,
+                                           const Dataset& eval, std::map<std::string, std::string> options, double max_loss) {
+  SensitivityReport report;
+  const bool labels = eval.has_labels();
+  report.metric = labels ? "accuracy" : "agreement";
+  report.fp32 = labels ? evaluate(model, eval).accuracy.value() : 1.0;
+  auto loss_with_excluded = [&](const std::vector<std::string>& excluded) {
+    Model q = model;
+    options["exclude"] = joined(excluded);
+    if (excluded.empty()) options.erase("exclude");
+    PassContext ctx;
+    ctx.calibration = calibration;
+    run_pipeline(q, {PipelineStep{"quantize", options}}, ctx);
+    if (labels) return report.fp32 - evaluate(q, eval).accuracy.value();
+    EvalOptions eo;
+    eo.reference = &model;
+    return 1.0 - evaluate(q, eval, eo).agreement->top1_match;
+  };
+  const auto nodes = quantizable_nodes(model);
+  for (const auto& node : nodes) {
+    std::vector<std::string> others;
+    for (const auto& o : nodes)
+      if (o != node) others.push_back(o);
+    report.layers.push_back({node, loss_with_excluded(others)});
+  }
+  std::stable_sort(report.layers.begin(), report.layers.end(),
+                   [](const LayerSensitivity& a, const LayerSensitivity& b) { return a.loss > b.loss; });
+  report.final_loss = loss_with_excluded({});
+  if (max_loss < 0) return report;
+  for (const auto& layer : report.layers) {
+    if (report.final_loss <= max_loss) break;
+    report.kept_fp32.push_back(layer.node);
+    report.final_loss = loss_with_excluded(report.kept_fp32);
+  }
+  return report;
+}
+
+}  // namespace edgepack

@@ -1,0 +1,33 @@
+// Per-layer sensitivity of INT8 quantization: quantize one layer at a time (all others kept in
+// FP32) and measure what the model loses on evaluation data: top-1 accuracy points when the data
+// has labels, else top-1 disagreement with the FP32 model. Then, for an accuracy budget, keep
+// the most sensitive layers in FP32 until the fully quantized model meets it.
+#pragma once
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/dataset.h"
+#include "core/ir.h"
+
+namespace edgepack {
+
+struct LayerSensitivity {
+  std::string node;
+  double loss = 0;   // fraction: accuracy lost, or top-1 disagreement
+};
+
+struct SensitivityReport {
+  std::string metric;                      // "accuracy" or "agreement"
+  double fp32 = 0;                         // FP32 accuracy (1.0 for agreement)
+  std::vector<LayerSensitivity> layers;    // most sensitive first
+  std::vector<std::string> kept_fp32;      // chosen for the budget, most sensitive first
+  double final_loss = 0;                   // loss of the model quantized with `kept_fp32` excluded
+};
+
+// `options`: the quantize pass options (e.g. calib); `exclude` is managed here. With
+// max_loss < 0 no layers are excluded, only measured.
+SensitivityReport quantization_sensitivity(const Model& model, const std::vector<std::map<std::string, at::Tensor>>& calibration,
+                                           const Dataset& eval, std::map<std::string, std::string> options, double max_loss);
+
+}  // namespace edgepack
