@@ -34,8 +34,8 @@ PassInfo quantize_info() {
 namespace {
 
 struct Target {
-  size_t node;           // index in the graph after folding
-  int64_t weight_axis;   // output-channel axis of the weight
+  size_t node;            // index in the graph after folding
+  int64_t channel_axis;   // output-channel axis of the weight
 };
 
 struct QParams {
@@ -142,13 +142,12 @@ PassResult Quantize::run(Model& model, const PassOptions& options, PassContext& 
     const Node& n = g.nodes[i];
     if (excluded.count(n.name) || excluded.count(n.op_type) || g.is_initializer(n.inputs[0])) continue;
     int64_t axis = weight_axis(n, g);
-    if (axis >= 0) targets.push_back({i, per_channel ? axis : -1});
+    if (axis >= 0) targets.push_back({i, axis});
   }
-  PassResult result_unchanged = result;
   if (targets.empty()) {
     if (context.log) context.log("quantize: no Conv, Gemm or MatMul with constant weights left to quantize");
-    result_unchanged.stats["quantized_nodes"] = 0;
-    return result_unchanged;
+    result.stats["quantized_nodes"] = 0;
+    return result;
   }
   auto uses = count_uses(g);
   std::map<std::string, int> consumer_of;   // value -> index of its only reader
@@ -193,8 +192,7 @@ PassResult Quantize::run(Model& model, const PassOptions& options, PassContext& 
   for (const auto& s : sites) {
     const RangeObserver& o = observers.at(s);
     if (!o.seen()) throw Error(fmt::format("value '{}' was never computed during calibration", s));
-    auto r = o.range(method, percentile, 255);
-    ranges[s] = o.range(method, percentile, uint8 && r.first >= 0 ? 255 : 127);
+    ranges[s] = o.range(method, percentile, uint8 && o.non_negative() ? 255 : 127);
   }
   // Concat inputs and the operands of a residual Add share one scale: integer runtimes then
   // concatenate or add without requantizing (QNN and TensorRT require it). Union-find over
@@ -241,8 +239,8 @@ PassResult Quantize::run(Model& model, const PassOptions& options, PassContext& 
                               v + "_dequantized"));
     renamed[v] = v + "_dequantized";
   };
-  std::map<size_t, int64_t> target_axis;
-  for (const Target& t : targets) target_axis[t.node] = t.weight_axis;
+  std::map<size_t, int64_t> channel_axis;
+  for (const Target& t : targets) channel_axis[t.node] = t.channel_axis;
   for (const ValueInfo& in : g.inputs)
     if (site_set.count(in.name)) emit_qdq(in.name);
   int64_t weight_bytes_before = 0, weight_bytes_after = 0;
@@ -253,22 +251,24 @@ PassResult Quantize::run(Model& model, const PassOptions& options, PassContext& 
       auto r = renamed.find(in);
       if (r != renamed.end()) in = r->second;
     }
-    auto ta = target_axis.find(i);
-    if (ta != target_axis.end()) {
+    auto ca = channel_axis.find(i);
+    if (ca != channel_axis.end()) {
       const std::string w = n.inputs[1];
       at::Tensor weight = g.initializers.at(w);
-      at::Tensor ws = symmetric_weight_scales(weight, ta->second);
+      const int64_t channels = weight.size(ca->second);
+      const int64_t scale_axis = per_channel ? ca->second : -1;
+      at::Tensor ws = symmetric_weight_scales(weight, scale_axis);
       std::vector<int64_t> shape(weight.dim(), 1);
-      if (ta->second >= 0) shape[ta->second] = -1;
+      if (per_channel) shape[scale_axis] = -1;
       at::Tensor wq = at::clamp(at::round(weight / ws.reshape(shape)), -127, 127).to(at::kChar);
       weight_bytes_before += weight.numel() * 4;
       weight_bytes_after += wq.numel();
       g.initializers[w + "_quantized"] = wq;
-      g.initializers[w + "_scale"] = ta->second >= 0 ? ws : ws.reshape({});
-      g.initializers[w + "_zero_point"] = ta->second >= 0 ? at::zeros({ws.size(0)}, at::kChar) : at::zeros({}, at::kChar);
+      g.initializers[w + "_scale"] = per_channel ? ws : ws.reshape({});
+      g.initializers[w + "_zero_point"] = per_channel ? at::zeros({channels}, at::kChar) : at::zeros({}, at::kChar);
       Node dq = make_node("DequantizeLinear", w + "_DequantizeLinear", {w + "_quantized", w + "_scale", w + "_zero_point"},
                           w + "_dequantized");
-      if (ta->second >= 0) dq.attrs["axis"] = Attribute::of_int(ta->second);
+      if (per_channel) dq.attrs["axis"] = Attribute::of_int(scale_axis);
       nodes.push_back(dq);
       n.inputs[1] = w + "_dequantized";
       // Bias: int32 with scale s_x * s_w, so integer kernels add it to the accumulator as is.
@@ -276,7 +276,6 @@ PassResult Quantize::run(Model& model, const PassOptions& options, PassContext& 
                             g.initializers.at(n.inputs[2]).dim() == 1;
       if (n.op_type != "MatMul" && (has_bias || (bias_correction && n.inputs.size() <= 2))) {
         std::string b = has_bias ? n.inputs[2] : n.name + "_bias";
-        const int64_t channels = weight.size(ta->second >= 0 ? ta->second : (n.op_type == "Conv" ? 0 : (n.attr_int("transB", 0) ? 0 : 1)));
         if (!has_bias) g.initializers[b] = at::zeros({channels}, at::kFloat);
         const QParams& xq = qparams.at(g.nodes[i].inputs[0]);
         at::Tensor bs = (ws * xq.scale).expand({channels}).contiguous();

@@ -29,6 +29,7 @@ class RangeObserver {
   // available for the magnitude (255 for non-negative uint8, 127 for symmetric int8).
   std::pair<float, float> range(CalibMethod method, double percentile, int levels) const;
   bool seen() const { return count_ > 0; }
+  bool non_negative() const { return min_ >= 0; }
 
  private:
   float threshold(CalibMethod method, double percentile, int levels) const;

@@ -92,10 +92,7 @@ TEST_SUITE("conformance") {
 
 TEST_CASE("pytorch-converted and pytorch-operator cases match their reference outputs") {
   const std::string root = conformance_dir();
-  if (root.empty()) {
-    MESSAGE("skipped: ../shared/conformance is absent");
-    return;
-  }
+  SKIP_WITHOUT_CONFORMANCE(root);
   set_threads(0);
   auto known = known_failures();
   int total = 0, passed = 0;
@@ -123,10 +120,7 @@ TEST_CASE("pytorch-converted and pytorch-operator cases match their reference ou
 
 TEST_CASE("light models match their reference outputs") {
   const std::string root = conformance_dir();
-  if (root.empty()) {
-    MESSAGE("skipped: ../shared/conformance is absent");
-    return;
-  }
+  SKIP_WITHOUT_CONFORMANCE(root);
   set_threads(0);
   for (const char* name : {"bvlc_alexnet", "resnet50", "squeezenet", "shufflenet", "inception_v1"}) {
     CAPTURE(name);

@@ -101,10 +101,7 @@ TEST_CASE("external data inside the model's folder loads; escaping locations are
 
 TEST_CASE("old opsets are lifted to the executor's opset on import") {
   const std::string root = conformance_dir();
-  if (root.empty()) {
-    MESSAGE("skipped: ../shared/conformance is absent");
-    return;
-  }
+  SKIP_WITHOUT_CONFORMANCE(root);
   Model m = import_onnx(root + "/pytorch-converted/test_AvgPool2d/model.onnx");
   CHECK(m.opset() >= kMinOpset);
 }

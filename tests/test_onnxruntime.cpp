@@ -29,10 +29,7 @@ TEST_SUITE("onnxruntime") {
 
 TEST_CASE("light models with random weights: our executor matches onnxruntime") {
   const std::string root = conformance_dir();
-  if (root.empty()) {
-    MESSAGE("skipped: ../shared/conformance is absent");
-    return;
-  }
+  SKIP_WITHOUT_CONFORMANCE(root);
   REQUIRE_MESSAGE(onnxruntime_available(), "onnxruntime-node is missing: run scripts/setup.sh");
   set_threads(0);
   TempDir tmp;
@@ -73,10 +70,7 @@ TEST_CASE("light models with random weights: our executor matches onnxruntime") 
 
 TEST_CASE("exported conformance models run in onnxruntime and match our executor") {
   const std::string root = conformance_dir();
-  if (root.empty()) {
-    MESSAGE("skipped: ../shared/conformance is absent");
-    return;
-  }
+  SKIP_WITHOUT_CONFORMANCE(root);
   REQUIRE_MESSAGE(onnxruntime_available(), "onnxruntime-node is missing: run scripts/setup.sh");
   set_threads(0);
   TempDir tmp;
