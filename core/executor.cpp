@@ -53,9 +53,37 @@ Executor::Executor(const Model& model) : model_(model) {
   }
 }
 
+void Executor::set_training(std::map<std::string, at::Tensor> parameters) {
+  for (const auto& [name, t] : parameters) {
+    auto it = model_.graph.initializers.find(name);
+    if (it == model_.graph.initializers.end())
+      throw InputError(fmt::format("parameter '{}' is not an initializer of the model", name));
+    if (!t.defined() || t.sizes() != it->second.sizes())
+      throw InputError(fmt::format("parameter '{}' has shape [{}] but the initializer has [{}]", name,
+                                   t.defined() ? fmt::format("{}", fmt::join(t.sizes(), ",")) : "undefined",
+                                   fmt::join(it->second.sizes(), ",")));
+  }
+  parameters_ = std::move(parameters);
+  training_ = true;
+}
+
+void Executor::set_inference() {
+  parameters_.clear();
+  training_ = false;
+}
+
+const at::Tensor& Executor::initializer(const std::string& name) const {
+  if (training_) {
+    auto it = parameters_.find(name);
+    if (it != parameters_.end()) return it->second;
+  }
+  return model_.graph.initializers.at(name);
+}
+
 std::map<std::string, at::Tensor> Executor::run(const std::map<std::string, at::Tensor>& feeds) {
   const Graph& g = model_.graph;
-  at::NoGradGuard no_grad;
+  // Inference records no autograd graph (and keeps the speed it always had).
+  at::AutoGradMode grad_mode(training_);
   values_.clear();
   for (const ValueInfo* in : g.runtime_inputs()) {
     auto it = feeds.find(in->name);
@@ -92,7 +120,7 @@ std::map<std::string, at::Tensor> Executor::run(const std::map<std::string, at::
       if (name.empty()) { inputs.emplace_back(); continue; }
       auto it = values_.find(name);
       if (it != values_.end()) { inputs.push_back(it->second); continue; }
-      const at::Tensor& init = g.initializers.at(name);
+      const at::Tensor& init = initializer(name);
       if (observer_) observer_(name, init);
       inputs.push_back(init);
     }
@@ -133,7 +161,7 @@ std::map<std::string, at::Tensor> Executor::run(const std::map<std::string, at::
   std::map<std::string, at::Tensor> result;
   for (const auto& out : g.outputs) {
     auto it = values_.find(out.name);
-    result[out.name] = it != values_.end() ? it->second : g.initializers.at(out.name);
+    result[out.name] = it != values_.end() ? it->second : initializer(out.name);
   }
   if (!keep_all_) values_.clear();
   return result;

@@ -2,6 +2,9 @@
 // last use, so peak memory follows the live set, not the whole graph.
 // Hooks: an observer sees every value as it is produced (calibration, statistics); an override
 // may replace a node's computation (fake-quant, tracing).
+// Training mode (set_training): autograd records the run and caller-owned parameter tensors
+// stand in for initializers of the same names, so gradients reach them while the Model stays
+// untouched until the caller writes trained values back (distill/trainer does).
 #pragma once
 #include <ATen/core/Tensor.h>
 
@@ -52,6 +55,16 @@ class Executor {
   // Keep every intermediate value alive (for inspection) instead of freeing after last use.
   void keep_all_values(bool keep) { keep_all_ = keep; }
 
+  // Training mode: run() records autograd (no NoGradGuard) and each tensor of `parameters`
+  // replaces the model's initializer of that name during the run (usually requires_grad leaves;
+  // the caller keeps them alive and updates them in place). InputError when a name is not an
+  // initializer or a shape differs. Kernels never write into their inputs, so parameters are
+  // safe to share across runs.
+  void set_training(std::map<std::string, at::Tensor> parameters);
+  // Back to inference: no autograd, the model's own initializers (the default).
+  void set_inference();
+  bool training() const { return training_; }
+
   // Feeds bind by name; every runtime input must be fed. Returns the graph outputs by name.
   std::map<std::string, at::Tensor> run(const std::map<std::string, at::Tensor>& feeds);
   // Feeds bind to the runtime inputs in order; returns outputs in graph order.
@@ -65,7 +78,11 @@ class Executor {
   Observer observer_;
   Override override_;
   bool keep_all_ = false;
+  bool training_ = false;
+  std::map<std::string, at::Tensor> parameters_;  // training mode only
   std::map<std::string, at::Tensor> values_;
+
+  const at::Tensor& initializer(const std::string& name) const;
 };
 
 // Sets LibTorch's intra-op thread count (0 = all cores).

@@ -1,0 +1,351 @@
+#include "distill/trainer.h"
+
+#include <ATen/ATen.h>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <random>
+#include <set>
+#include <sstream>
+
+#include "core/error.h"
+#include "core/evaluate.h"
+#include "core/executor.h"
+#include "distill/checkpoint.h"
+#include "distill/data_parallel.h"
+#include "distill/forward.h"
+#include "distill/losses.h"
+#include "distill/progress.h"
+#include "distill/teacher.h"
+
+namespace edgepack::distill {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Input slots that hold learnable weights, by op type.
+const std::map<std::string, std::set<size_t>> kTrainableSlots = {
+    {"Conv", {1, 2}},  {"ConvTranspose", {1, 2}}, {"Gemm", {0, 1, 2}}, {"MatMul", {0, 1}},
+    {"BatchNormalization", {1, 2}}, {"Add", {0, 1}}, {"Mul", {0, 1}},
+};
+
+// A uniform permutation of [0, n) from the engine: Fisher-Yates with a fixed rule, so it does
+// not depend on the standard library's std::shuffle.
+at::Tensor permutation(int64_t n, std::mt19937_64& rng) {
+  std::vector<int64_t> p(n);
+  for (int64_t i = 0; i < n; ++i) p[i] = i;
+  for (int64_t i = n - 1; i > 0; --i) std::swap(p[i], p[static_cast<int64_t>(rng() % static_cast<uint64_t>(i + 1))]);
+  return at::tensor(p, at::kLong);
+}
+
+// Rank r's contiguous share of `count` items: the first count % world ranks get one more.
+std::pair<int64_t, int64_t> shard(int64_t count, int rank, int world) {
+  const int64_t base = count / world, extra = count % world;
+  const int64_t begin = rank * base + std::min<int64_t>(rank, extra);
+  return {begin, base + (rank < extra ? 1 : 0)};
+}
+
+Dataset shard_of(const Dataset& d, int rank, int world) {
+  if (world == 1) return d;
+  auto [begin, count] = shard(d.samples, rank, world);
+  Dataset s;
+  s.source = d.source;
+  s.samples = count;
+  for (const auto& [name, t] : d.inputs) s.inputs[name] = t.narrow(0, begin, count);
+  if (d.has_labels()) s.labels = d.labels.narrow(0, begin, count);
+  return s;
+}
+
+std::string rng_state(const std::mt19937_64& rng) {
+  std::ostringstream out;
+  out << rng;
+  return out.str();
+}
+
+struct Parameters {
+  std::vector<std::string> names;      // initializer names, then "proj/<i>/<weight|bias>"
+  std::vector<at::Tensor> tensors;     // requires_grad leaves, same order
+  std::map<std::string, at::Tensor> initializers;  // the student's, for the executor
+  std::vector<at::Tensor> masks;       // float 0/1 or undefined, same order
+};
+
+Parameters make_parameters(const Model& student, const std::vector<std::string>& names,
+                           const std::map<std::string, at::Tensor>& masks) {
+  Parameters p;
+  for (const auto& [name, _] : masks)
+    if (std::find(names.begin(), names.end(), name) == names.end())
+      throw InputError(fmt::format("mask '{}' names no trainable initializer", name));
+  for (const std::string& name : names) {
+    auto it = student.graph.initializers.find(name);
+    if (it == student.graph.initializers.end()) throw InputError(fmt::format("'{}' is not an initializer of the student", name));
+    if (!it->second.is_floating_point()) throw InputError(fmt::format("initializer '{}' is not a float tensor", name));
+    at::Tensor t = it->second.detach().to(at::kFloat).clone().contiguous();
+    at::Tensor mask;
+    if (auto m = masks.find(name); m != masks.end()) {
+      if (m->second.sizes() != t.sizes())
+        throw InputError(fmt::format("mask '{}' has shape [{}] but the initializer has [{}]", name,
+                                     fmt::join(m->second.sizes(), ","), fmt::join(t.sizes(), ",")));
+      mask = (m->second != 0).to(at::kFloat);
+      t.mul_(mask);
+    }
+    t.set_requires_grad(true);
+    p.names.push_back(name);
+    p.tensors.push_back(t);
+    p.initializers[name] = t;
+    p.masks.push_back(mask);
+  }
+  return p;
+}
+
+void write_back(Model& student, const Parameters& p) {
+  for (const auto& [name, t] : p.initializers) {
+    at::Tensor& init = student.graph.initializers.at(name);
+    init = t.detach().to(init.scalar_type()).clone();
+  }
+}
+
+// Everything a resumed run must share with the one that wrote the checkpoint.
+nlohmann::json settings_of(const Model& student, const Dataset& data, const TrainOptions& o, const Model* teacher,
+                           const std::vector<std::string>& trainable) {
+  nlohmann::json features = nlohmann::json::array();
+  for (const auto& f : o.features) features.push_back({f.teacher, f.student});
+  std::vector<std::string> masked;
+  for (const auto& [name, _] : o.masks) masked.push_back(name);
+  const auto& opt = o.optimizer;
+  return {{"epochs", o.epochs}, {"batch_size", o.batch_size}, {"seed", o.seed},
+          {"optimizer", {opt.kind == OptimizerOptions::Kind::SGD ? "sgd" : "adamw", opt.momentum, opt.nesterov,
+                         opt.beta1, opt.beta2, opt.eps, opt.weight_decay}},
+          {"schedule", {o.schedule.base_lr, o.schedule.min_lr, o.schedule.warmup_steps}},
+          {"alpha", o.alpha}, {"temperature", o.temperature}, {"features", features},
+          {"feature_weight", o.feature_weight}, {"trainable", trainable}, {"masks", masked},
+          {"data", data.digest()}, {"student", model_fingerprint(student)},
+          {"teacher", teacher ? model_fingerprint(*teacher) : ""}};
+}
+
+}  // namespace
+
+std::vector<std::string> trainable_initializers(const Model& model) {
+  const Graph& g = model.graph;
+  std::set<std::string> names;
+  for (const Node& n : g.nodes) {
+    auto slots = kTrainableSlots.find(n.op_type);
+    if (slots == kTrainableSlots.end() || !(n.domain.empty() || n.domain == "ai.onnx")) continue;
+    for (size_t s : slots->second) {
+      if (s >= n.inputs.size()) continue;
+      auto it = g.initializers.find(n.inputs[s]);
+      if (it != g.initializers.end() && it->second.is_floating_point()) names.insert(it->first);
+    }
+  }
+  return {names.begin(), names.end()};
+}
+
+TrainResult train(Model& student, const Dataset& data, const TrainOptions& o, const Model* teacher) {
+  std::unique_ptr<Communicator> own;
+  Communicator* comm = o.comm;
+  if (!comm) comm = (own = Communicator::single()).get();
+  const int rank = comm->rank(), world = comm->world_size();
+  if (o.epochs < 1 || o.batch_size < 1) throw InputError("epochs and batch size must be positive");
+  if (data.samples < 1) throw InputError("the training data is empty");
+  if (student.graph.outputs.empty()) throw InputError("the student has no outputs");
+  const bool need_labels = !teacher || o.alpha != 0;
+  if (need_labels && !data.has_labels())
+    throw InputError(teacher ? "the training data has no labels (set alpha to 0 to distil from the teacher alone)"
+                             : "the training data has no labels, and no teacher was given");
+  if (!o.features.empty() && !teacher) throw InputError("feature matching needs a teacher");
+  data.validate(student);
+  if (teacher) data.validate(*teacher);
+
+  TrainResult result;
+  result.trained = o.trainable.empty() ? trainable_initializers(student) : o.trainable;
+  Parameters params = make_parameters(student, result.trained, o.masks);
+
+  // Student values read per step: output 0, then the feature-matched ones.
+  std::vector<std::string> student_values{student.graph.outputs[0].name};
+  std::vector<std::string> teacher_values;
+  if (teacher) {
+    if (teacher->graph.outputs.empty()) throw InputError("the teacher has no outputs");
+    teacher_values.push_back(teacher->graph.outputs[0].name);
+  }
+  for (const auto& f : o.features) student_values.push_back(f.student), teacher_values.push_back(f.teacher);
+
+  Executor exec(student);
+  std::vector<FeatureProjection> projections;
+  if (!o.features.empty()) {
+    // One sample through both models gives the widths the projections map between.
+    auto probe = data.batch(0, 1).feeds;
+    Executor texec(*teacher);
+    auto s = run_values(exec, probe, student_values);
+    auto t = run_values(texec, probe, teacher_values);
+    for (size_t i = 0; i < o.features.size(); ++i) {
+      const at::Tensor &sv = s[i + 1], &tv = t[i + 1];
+      if (sv.dim() != tv.dim() || (sv.dim() == 4 && sv.sizes().slice(2) != tv.sizes().slice(2)))
+        throw InputError(fmt::format("feature pair teacher '{}' [{}] / student '{}' [{}]: ranks or spatial sizes differ",
+                                     o.features[i].teacher, fmt::join(tv.sizes(), ","), o.features[i].student,
+                                     fmt::join(sv.sizes(), ",")));
+      projections.emplace_back(sv.size(1), tv.size(1), sv.dim(), o.seed + 1000 + i);
+      const char* slot[] = {"weight", "bias"};
+      auto pp = projections.back().parameters();
+      for (size_t k = 0; k < pp.size(); ++k) {
+        params.names.push_back(fmt::format("proj/{}/{}", i, slot[k]));
+        params.tensors.push_back(pp[k]);
+        params.masks.emplace_back();
+      }
+    }
+  }
+  // Every rank starts from rank 0's values (projections are seeded alike; this also covers
+  // students loaded from files that differ across machines).
+  {
+    std::vector<at::Tensor> start;
+    for (const at::Tensor& t : params.tensors) start.push_back(t.detach());
+    comm->broadcast(start, 0);
+  }
+  exec.set_training(params.initializers);
+  Optimizer optimizer(params.tensors, o.optimizer);
+
+  const int64_t n = data.samples;
+  const int64_t steps_per_epoch = (n + o.batch_size - 1) / o.batch_size;
+  const int64_t total_steps = steps_per_epoch * o.epochs;
+  std::mt19937_64 rng(o.seed);
+  int64_t epoch = 0, step = 0;
+  const nlohmann::json settings = settings_of(student, data, o, teacher, result.trained);
+  if (o.resume && !o.work_dir.empty()) {
+    if (auto c = load_checkpoint(o.work_dir)) {
+      if (c->settings != settings)
+        throw InputError(fmt::format("checkpoint in '{}' was made with other settings, data or models; "
+                                     "use another work folder or drop --resume", o.work_dir));
+      std::map<std::string, at::Tensor> saved(c->parameters.begin(), c->parameters.end());
+      at::NoGradGuard no_grad;
+      for (size_t i = 0; i < params.names.size(); ++i) {
+        auto it = saved.find(params.names[i]);
+        if (it == saved.end() || it->second.sizes() != params.tensors[i].sizes())
+          throw InputError(fmt::format("checkpoint in '{}' lacks parameter '{}'", o.work_dir, params.names[i]));
+        params.tensors[i].copy_(it->second);
+      }
+      optimizer.load_state(c->optimizer);
+      std::istringstream in(c->rng_state);
+      in >> rng;
+      if (!in) throw InputError(fmt::format("checkpoint in '{}' has a bad RNG state", o.work_dir));
+      epoch = result.resumed_from_epoch = c->epoch;
+      step = c->step;
+    }
+  }
+
+  std::optional<TeacherTargets> targets;
+  if (teacher)
+    targets.emplace(*teacher, teacher_values, data, o.cache_teacher, o.work_dir, o.eval_batch_size, *comm);
+  const Dataset eval_shard = o.eval ? shard_of(*o.eval, rank, world) : Dataset{};
+  const bool eval_labels = o.eval && o.eval->has_labels();
+
+  for (; epoch < o.epochs; ++epoch) {
+    const auto t0 = Clock::now();
+    const at::Tensor perm = permutation(n, rng);
+    Progress progress(fmt::format("epoch {}/{}", epoch + 1, o.epochs), steps_per_epoch, o.quiet || rank != 0);
+    double loss_sum = 0, correct = 0, counted = 0, lr = 0;
+    for (int64_t b = 0; b < steps_per_epoch; ++b, ++step) {
+      const int64_t begin = b * o.batch_size, global_n = std::min(o.batch_size, n - begin);
+      auto [offset, local_n] = shard(global_n, rank, world);
+      optimizer.zero_grad();
+      double stats[3] = {0, 0, 0};  // loss sum, correct, labelled samples (this rank)
+      if (local_n > 0) {
+        const at::Tensor idx = perm.narrow(0, begin + offset, local_n);
+        std::map<std::string, at::Tensor> feeds;
+        for (const auto& [name, t] : data.inputs) feeds[name] = t.index_select(0, idx);
+        const at::Tensor labels = data.has_labels() ? data.labels.index_select(0, idx) : at::Tensor();
+        auto s = run_values(exec, feeds, student_values);
+        std::vector<at::Tensor> t;
+        if (targets) {
+          at::NoGradGuard no_grad;
+          t = targets->get(idx, feeds);
+        }
+        at::Tensor per_sample = teacher ? distill_loss(s[0], t[0], labels, o.alpha, o.temperature)
+                                        : cross_entropy(s[0], labels);
+        for (size_t i = 0; i < projections.size(); ++i)
+          per_sample = per_sample + feature_mse(projections[i](s[i + 1]), t[i + 1]) * o.feature_weight;
+        const at::Tensor loss = per_sample.sum() / static_cast<double>(global_n);
+        loss.backward();
+        stats[0] = per_sample.detach().sum().item<double>();
+        if (labels.defined()) {
+          stats[1] = s[0].detach().reshape({local_n, -1}).argmax(1).eq(labels).sum().item<double>();
+          stats[2] = static_cast<double>(local_n);
+        }
+      }
+      {
+        at::NoGradGuard no_grad;
+        for (size_t i = 0; i < params.tensors.size(); ++i) {
+          at::Tensor& p = params.tensors[i];
+          if (!p.grad().defined()) p.mutable_grad() = at::zeros_like(p);
+          if (params.masks[i].defined()) p.mutable_grad().mul_(params.masks[i]);
+        }
+        if (world > 1) {
+          // One all-reduce per step: every gradient and the step's statistics in one buffer.
+          std::vector<at::Tensor> flat;
+          for (const at::Tensor& p : params.tensors) flat.push_back(p.grad().reshape(-1));
+          flat.push_back(at::tensor(std::vector<double>(stats, stats + 3), at::kDouble).to(at::kFloat));
+          std::vector<at::Tensor> buffer{at::cat(flat)};
+          comm->all_reduce_sum(buffer);
+          int64_t at_ = 0;
+          for (at::Tensor& p : params.tensors) {
+            p.mutable_grad().copy_(buffer[0].narrow(0, at_, p.numel()).view(p.sizes()));
+            at_ += p.numel();
+          }
+          for (int k = 0; k < 3; ++k) stats[k] = buffer[0][at_ + k].item<double>();
+        }
+        lr = learning_rate(o.schedule, step, total_steps);
+        optimizer.step(lr);
+        for (size_t i = 0; i < params.tensors.size(); ++i)
+          if (params.masks[i].defined()) params.tensors[i].mul_(params.masks[i]);
+      }
+      loss_sum += stats[0], correct += stats[1], counted += stats[2];
+      const double seen = static_cast<double>(begin + global_n);
+      progress.update(b + 1, counted > 0 ? fmt::format("loss {:.4f} acc {:.2f}%", loss_sum / seen, 100 * correct / counted)
+                                         : fmt::format("loss {:.4f}", loss_sum / seen));
+    }
+    const double train_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    write_back(student, params);
+    if (!o.work_dir.empty() && rank == 0) {
+      Checkpoint c;
+      c.epoch = epoch + 1;
+      c.step = step;
+      c.rng_state = rng_state(rng);
+      c.settings = settings;
+      for (size_t i = 0; i < params.names.size(); ++i) c.parameters.emplace_back(params.names[i], params.tensors[i].detach());
+      c.optimizer = optimizer.state();
+      save_checkpoint(o.work_dir, c);
+    }
+
+    EpochStats st;
+    st.epoch = epoch + 1;
+    st.epochs = o.epochs;
+    st.train_loss = loss_sum / static_cast<double>(n);
+    if (counted > 0) st.train_accuracy = correct / counted;
+    st.lr = lr;
+    st.samples_per_second = static_cast<double>(n) / train_seconds;
+    if (eval_labels) {
+      double hits[2] = {0, 0};
+      if (eval_shard.samples > 0) {
+        EvalOptions eo;
+        eo.batch_size = o.eval_batch_size;
+        const EvalResult r = evaluate(student, eval_shard, eo);
+        hits[0] = r.accuracy.value_or(0) * static_cast<double>(r.samples);
+        hits[1] = static_cast<double>(r.samples);
+      }
+      std::vector<at::Tensor> sums{at::tensor(std::vector<double>(hits, hits + 2), at::kDouble)};
+      comm->all_reduce_sum(sums);
+      st.eval_accuracy = sums[0][0].item<double>() / std::max(1.0, sums[0][1].item<double>());
+      result.eval_accuracy = st.eval_accuracy;
+    }
+    st.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    progress.finish(fmt::format("loss {:.4f}{}{} lr {:.2e}, {:.0f} samples/s", st.train_loss,
+                                st.train_accuracy ? fmt::format(" acc {:.2f}%", 100 * *st.train_accuracy) : "",
+                                st.eval_accuracy ? fmt::format(" eval {:.2f}%", 100 * *st.eval_accuracy) : "", st.lr,
+                                st.samples_per_second));
+    result.epochs.push_back(st);
+    if (o.on_epoch) o.on_epoch(st);
+  }
+  result.steps = step;
+  write_back(student, params);
+  return result;
+}
+
+}  // namespace edgepack::distill
