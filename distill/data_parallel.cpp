@@ -64,18 +64,34 @@ class Gloo : public Communicator {
   int rank() const override { return rank_; }
   int world_size() const override { return world_; }
   void all_reduce_sum(std::vector<at::Tensor>& tensors) override {
-    run("all-reduce", [&] { group_->allreduce(tensors)->wait(); });
+    packed(tensors, [&](std::vector<at::Tensor>& one) { run("all-reduce", [&] { group_->allreduce(one)->wait(); }); });
   }
   void broadcast(std::vector<at::Tensor>& tensors, int root) override {
     c10d::BroadcastOptions bo;
     bo.rootRank = root;
-    run("broadcast", [&] { group_->broadcast(tensors, bo)->wait(); });
+    packed(tensors, [&](std::vector<at::Tensor>& one) { run("broadcast", [&] { group_->broadcast(one, bo)->wait(); }); });
   }
   void barrier() override {
     run("barrier", [&] { group_->barrier()->wait(); });
   }
 
  private:
+  // c10d reads a tensor list as one tensor per device; ours are many tensors on the CPU, so they
+  // travel as one flat buffer (one collective instead of many, too).
+  template <typename F>
+  static void packed(std::vector<at::Tensor>& tensors, F f) {
+    if (tensors.empty()) return;
+    if (tensors.size() == 1 && tensors[0].is_contiguous()) return f(tensors);
+    std::vector<at::Tensor> flat;
+    for (const at::Tensor& t : tensors) flat.push_back(t.reshape(-1).to(tensors[0].scalar_type()));
+    std::vector<at::Tensor> buffer{at::cat(flat)};
+    f(buffer);
+    int64_t offset = 0;
+    for (at::Tensor& t : tensors) {
+      t.copy_(buffer[0].narrow(0, offset, t.numel()).view(t.sizes()));
+      offset += t.numel();
+    }
+  }
   template <typename F>
   void run(const char* what, F f) {
     try {

@@ -33,7 +33,8 @@ class Communicator {
   virtual ~Communicator() = default;
   virtual int rank() const = 0;
   virtual int world_size() const = 0;
-  // Sum over ranks, in place. Error naming this rank when a peer died or timed out.
+  // Sum over ranks, in place. A list travels as one buffer of the first tensor's dtype.
+  // Error naming this rank when a peer died or timed out.
   virtual void all_reduce_sum(std::vector<at::Tensor>& tensors) = 0;
   // Rank `root`'s values into every rank's tensors, in place.
   virtual void broadcast(std::vector<at::Tensor>& tensors, int root) = 0;

@@ -278,18 +278,12 @@ TrainResult train(Model& student, const Dataset& data, const TrainOptions& o, co
           if (params.masks[i].defined()) p.mutable_grad().mul_(params.masks[i]);
         }
         if (world > 1) {
-          // One all-reduce per step: every gradient and the step's statistics in one buffer.
-          std::vector<at::Tensor> flat;
-          for (const at::Tensor& p : params.tensors) flat.push_back(p.grad().reshape(-1));
-          flat.push_back(at::tensor(std::vector<double>(stats, stats + 3), at::kDouble).to(at::kFloat));
-          std::vector<at::Tensor> buffer{at::cat(flat)};
-          comm->all_reduce_sum(buffer);
-          int64_t at_ = 0;
-          for (at::Tensor& p : params.tensors) {
-            p.mutable_grad().copy_(buffer[0].narrow(0, at_, p.numel()).view(p.sizes()));
-            at_ += p.numel();
-          }
-          for (int k = 0; k < 3; ++k) stats[k] = buffer[0][at_ + k].item<double>();
+          // One all-reduce per step: every gradient and the step's statistics together.
+          std::vector<at::Tensor> sums;
+          for (const at::Tensor& p : params.tensors) sums.push_back(p.grad());
+          sums.push_back(at::tensor(std::vector<double>(stats, stats + 3), at::kDouble));
+          comm->all_reduce_sum(sums);
+          for (int k = 0; k < 3; ++k) stats[k] = sums.back()[k].item<double>();
         }
         lr = learning_rate(o.schedule, step, total_steps);
         optimizer.step(lr);
