@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "core/file_util.h"
 #include "core/onnx_import.h"
+#include "core/output_lock.h"
 #include "export/onnx_export.h"
 #include "passes/pipeline.h"
 #include "quantize/sensitivity.h"
@@ -32,14 +33,22 @@ struct QuantizeArgs {
 };
 
 int quantize_model(const QuantizeArgs& a, const Globals& globals) {
-  if (fs::exists(a.output) && same_file(a.model, a.output))
-    throw InputError(fmt::format("refusing to write over the input model '{}'", a.model));
+  refuse_overwriting_input(a.output, a.model, "model");
+  refuse_overwriting_input(a.output, a.data, "data");
+  refuse_overwriting_input(a.output, a.eval_data, "data");
+  auto log = [&globals](const std::string& line) {
+    if (!globals.quiet) fmt::print(stderr, "edgepack: {}\n", line);
+  };
+  // Held until the model is written: a second run into the same folder waits (or gives up).
+  OutputLock lock(output_folder(a.output), lock_wait_seconds(), log);
   Model model = import_onnx(a.model);
   Dataset data = load_dataset(a.data, model, DatasetOptions{a.calib_samples});
+  if (data.samples == 0)
+    throw InputError(fmt::format("'{}' holds no samples; quantize needs calibration data", a.data));
   PassContext ctx;
   int64_t step = max_batch(model) > 0 ? max_batch(model) : std::max<int64_t>(1, a.batch_size);
   for (int64_t start = 0; start < data.samples; start += step) ctx.calibration.push_back(data.batch(start, step).feeds);
-  if (!globals.quiet) ctx.log = [](const std::string& line) { fmt::print(stderr, "edgepack: {}\n", line); };
+  if (!globals.quiet) ctx.log = log;
 
   std::map<std::string, std::string> options = a.options;
   nlohmann::json sensitivity_json;

@@ -192,9 +192,10 @@ at::Tensor read_npy(const std::string& path) { return parse_npy(read_file(path, 
 
 void write_npy(const std::string& path, const at::Tensor& t) { write_file_atomic(path, npy_bytes(t)); }
 
-NamedArrays read_npz(const std::string& path) {
-  const std::string b = read_file(path, ".npz file");
-  auto bad = [&](const std::string& why) { return InputError(fmt::format("'{}': not a valid .npz (zip) file: {}", path, why)); };
+NamedArrays read_npz(const std::string& path) { return parse_npz(read_file(path, ".npz file"), fmt::format("'{}'", path)); }
+
+NamedArrays parse_npz(const std::string& b, const std::string& file) {
+  auto bad = [&](const std::string& why) { return InputError(fmt::format("{}: not a valid .npz (zip) file: {}", file, why)); };
   auto need = [&](uint64_t off, uint64_t n, const char* why) {
     if (off > b.size() || n > b.size() - off) throw bad(why);
   };
@@ -238,7 +239,7 @@ NamedArrays read_npz(const std::string& path) {
     }
     p += 46 + name_len + extra_len + comment_len;
 
-    const std::string what = fmt::format("'{}' member '{}'", path, name);
+    const std::string what = fmt::format("{} member '{}'", file, name);
     if (flags & 1) throw InputError(what + ": encrypted members are not supported");
     need(local, 30, "local header out of range");
     if (rd(b, local, 4) != 0x04034b50) throw bad(fmt::format("bad local header for member '{}'", name));

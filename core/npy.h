@@ -24,6 +24,8 @@ void write_npy(const std::string& path, const at::Tensor& t);
 
 // Members in archive order, names without the `.npy` suffix (as np.load gives them).
 NamedArrays read_npz(const std::string& path);
+// The same from the bytes of an archive; `what` names it in errors ("'x.npz'").
+NamedArrays parse_npz(const std::string& bytes, const std::string& what);
 // Stored (uncompressed) members, as np.savez writes them; atomic.
 void write_npz(const std::string& path, const NamedArrays& arrays);
 

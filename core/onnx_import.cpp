@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <limits>
 #include <set>
 
 #include "core/error.h"
@@ -28,8 +29,15 @@ ValueInfo value_info_from_proto(const onnx::ValueInfoProto& v) {
   info.elem_type = tt.elem_type();
   if (tt.has_shape()) {
     std::vector<Dim> dims;
+    // Declared shapes feed sizes in inspect and the cost model: refuse what no tensor can have.
+    int64_t numel = 1;
     for (const auto& d : tt.shape().dim()) {
       Dim dim;
+      if (d.has_dim_value() && d.dim_value() < 0)
+        throw InputError(fmt::format("value '{}' has a negative dimension {}", v.name(), d.dim_value()));
+      if (d.has_dim_value() && d.dim_value() != 0 && numel > std::numeric_limits<int64_t>::max() / d.dim_value())
+        throw InputError(fmt::format("value '{}': the product of its dimensions overflows", v.name()));
+      if (d.has_dim_value()) numel *= std::max<int64_t>(d.dim_value(), 1);
       if (d.has_dim_value()) dim.value = d.dim_value();
       else if (d.has_dim_param()) dim.param = d.dim_param();
       dims.push_back(dim);
@@ -39,9 +47,9 @@ ValueInfo value_info_from_proto(const onnx::ValueInfoProto& v) {
   return info;
 }
 
-Graph graph_from_proto(const onnx::GraphProto& g, const ExternalDataBase& base, int depth);
+Graph graph_from_proto(const onnx::GraphProto& g, const ExternalDataBase& base);
 
-Attribute attribute_from_proto(const onnx::AttributeProto& a, const ExternalDataBase& base, int depth) {
+Attribute attribute_from_proto(const onnx::AttributeProto& a, const ExternalDataBase& base) {
   Attribute out;
   using A = onnx::AttributeProto;
   switch (a.type()) {
@@ -57,7 +65,7 @@ Attribute attribute_from_proto(const onnx::AttributeProto& a, const ExternalData
       break;
     case A::GRAPH:
       out.kind = Attribute::Kind::Graph;
-      out.g = std::make_shared<Graph>(graph_from_proto(a.g(), base, depth + 1));
+      out.g = std::make_shared<Graph>(graph_from_proto(a.g(), base));
       break;
     default:
       throw InputError(fmt::format("attribute '{}' has a type edgepack does not support ({})", a.name(),
@@ -66,9 +74,7 @@ Attribute attribute_from_proto(const onnx::AttributeProto& a, const ExternalData
   return out;
 }
 
-Graph graph_from_proto(const onnx::GraphProto& g, const ExternalDataBase& base, int depth) {
-  // Nested subgraphs are legal but a hostile file can nest them until the stack overflows.
-  if (depth > 64) throw InputError("subgraphs are nested more than 64 levels deep");
+Graph graph_from_proto(const onnx::GraphProto& g, const ExternalDataBase& base) {
   Graph graph;
   graph.name = g.name();
   graph.doc_string = g.doc_string();
@@ -88,7 +94,7 @@ Graph graph_from_proto(const onnx::GraphProto& g, const ExternalDataBase& base, 
     node.doc_string = n.doc_string();
     for (const auto& a : n.attribute()) {
       try {
-        node.attrs[a.name()] = attribute_from_proto(a, base, depth);
+        node.attrs[a.name()] = attribute_from_proto(a, base);
       } catch (const InputError& e) {
         throw InputError(fmt::format("{}: {}", node.label(), e.what()));
       }
@@ -96,6 +102,25 @@ Graph graph_from_proto(const onnx::GraphProto& g, const ExternalDataBase& base, 
     graph.nodes.push_back(std::move(node));
   }
   return graph;
+}
+
+// Bounds on what a model may hold, checked before onnx::checker, shape inference or our own
+// recursive walks see the graph: each of those recurses per nesting level and loops per node,
+// so a hostile file could otherwise overflow the stack or take minutes. Real models nest If/Loop
+// bodies a few levels deep and stay well below 10^5 nodes (a 70B-parameter LLM export has ~10^4).
+constexpr int kMaxSubgraphDepth = 64;
+constexpr int64_t kMaxNodes = 500000;
+
+void check_size(const onnx::GraphProto& g, int depth, int64_t& nodes) {
+  if (depth > kMaxSubgraphDepth)
+    throw InputError(fmt::format("subgraphs are nested more than {} levels deep", kMaxSubgraphDepth));
+  nodes += g.node_size();
+  if (nodes > kMaxNodes) throw InputError(fmt::format("the model has more than {} nodes, the most edgepack accepts", kMaxNodes));
+  for (const auto& n : g.node())
+    for (const auto& a : n.attribute()) {
+      if (a.has_g()) check_size(a.g(), depth + 1, nodes);
+      for (const auto& sub : a.graphs()) check_size(sub, depth + 1, nodes);
+    }
 }
 
 bool has_external_data(const onnx::GraphProto& g) {
@@ -143,6 +168,8 @@ void widen_legacy_prelu_slopes(onnx::ModelProto& proto) {
 
 Model import_onnx(onnx::ModelProto proto, const std::string& folder, const ImportOptions& options) {
   if (!proto.has_graph()) throw InputError("the model has no graph");
+  int64_t nodes = 0;
+  check_size(proto.graph(), 0, nodes);
   try {
     if (folder.empty() || !has_external_data(proto.graph())) {
       onnx::checker::check_model(proto);
@@ -197,7 +224,7 @@ Model import_onnx(onnx::ModelProto proto, const std::string& folder, const Impor
   model.model_version = proto.model_version();
   model.doc_string = proto.doc_string();
   for (const auto& kv : proto.metadata_props()) model.metadata[kv.key()] = kv.value();
-  model.graph = graph_from_proto(proto.graph(), ExternalDataBase{folder}, 0);
+  model.graph = graph_from_proto(proto.graph(), ExternalDataBase{folder});
 
   // Initializers listed as graph inputs (IR < 4 style) would be overridable inputs: runtimes
   // then refuse to fold them. In our IR they are constants.
@@ -218,11 +245,14 @@ Model import_onnx(onnx::ModelProto proto, const std::string& folder, const Impor
 }
 
 Model import_onnx(const std::string& path, const ImportOptions& options) {
-  std::string bytes = read_file(path, "model");
+  // Protobuf cannot parse a message of 2 GiB or more; larger files need external data.
+  std::string bytes = read_file(path, "model", (uint64_t{1} << 31) - 1);
   if (bytes.empty()) throw InputError(fmt::format("'{}' is empty, not an ONNX model", path));
   onnx::ModelProto proto;
+  // Protobuf refuses messages nested deeper than 100 (~33 levels of subgraphs) by itself.
   if (!proto.ParseFromString(bytes))
-    throw InputError(fmt::format("'{}' is not an ONNX model (truncated or not a protobuf ModelProto)", path));
+    throw InputError(fmt::format("'{}' is not an ONNX model (truncated, not a protobuf ModelProto, or nested deeper "
+                                 "than protobuf's limit of 100 messages)", path));
   bytes.clear();
   bytes.shrink_to_fit();
   if (!proto.has_graph() || proto.ir_version() == 0)

@@ -167,18 +167,30 @@ std::vector<TargetProfile> make_builtins() {
 
 const std::vector<std::string> kPrecisions = {"int4", "int8", "int16", "fp8", "fp16", "bf16", "tf32", "fp32"};
 
+// Bounds on a target file, which is a few dozen small entries: YAML aliases let a short file
+// expand exponentially ("billion laughs") or refer to themselves, and yaml-cpp and the conversion
+// below recurse once per nesting level.
+constexpr int kMaxDepth = 32;
+constexpr size_t kMaxNodes = 100000;
+
+struct YamlBudget {
+  size_t nodes = 0;
+};
+
 // YAML scalars are untyped; plain ones that read as numbers, booleans or null become those, so
 // that one validator serves both formats. Quoted scalars stay strings.
-json yaml_to_json(const YAML::Node& node) {
+json yaml_to_json(const YAML::Node& node, YamlBudget& budget, int depth = 0) {
+  if (depth > kMaxDepth) throw InputError(fmt::format("nested more than {} levels deep", kMaxDepth));
+  if (++budget.nodes > kMaxNodes) throw InputError(fmt::format("more than {} values (aliases expand too far)", kMaxNodes));
   switch (node.Type()) {
     case YAML::NodeType::Sequence: {
       json out = json::array();
-      for (const auto& item : node) out.push_back(yaml_to_json(item));
+      for (const auto& item : node) out.push_back(yaml_to_json(item, budget, depth + 1));
       return out;
     }
     case YAML::NodeType::Map: {
       json out = json::object();
-      for (const auto& kv : node) out[kv.first.as<std::string>()] = yaml_to_json(kv.second);
+      for (const auto& kv : node) out[kv.first.as<std::string>()] = yaml_to_json(kv.second, budget, depth + 1);
       return out;
     }
     case YAML::NodeType::Scalar: {
@@ -196,8 +208,41 @@ json yaml_to_json(const YAML::Node& node) {
   }
 }
 
+// yaml-cpp's parser recurses once per nesting level before yaml_to_json could count levels, so
+// bound nesting on the text: flow brackets ([ { ) and block indicators opening a line ("- - - x"),
+// plus indentation (each block level needs a deeper one). Brackets inside strings count too; no
+// real target file comes near these bounds, and telling quotes apart in YAML needs the parser
+// this guards.
+bool nested_too_deep(const std::string& text) {
+  int depth = 0;
+  for (char c : text) {
+    if (c == '[' || c == '{') {
+      if (++depth > kMaxDepth) return true;
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  constexpr size_t kMaxIndent = 256;
+  for (size_t line = 0; line < text.size();) {
+    size_t p = text.find_first_not_of(" \t", line);
+    if (p == std::string::npos) break;
+    if (p - line > kMaxIndent) return true;
+    int indicators = 0;
+    while (p + 1 < text.size() && (text[p] == '-' || text[p] == '?' || text[p] == ':') && (text[p + 1] == ' ' || text[p + 1] == '\t')) {
+      if (++indicators > kMaxDepth) return true;
+      p = text.find_first_not_of(" \t", p + 1);
+      if (p == std::string::npos) break;
+    }
+    size_t nl = text.find('\n', line);
+    line = nl == std::string::npos ? text.size() : nl + 1;
+  }
+  return false;
+}
+
 json parse_file(const std::string& path) {
-  std::string text = read_file(path, "target file");
+  std::string text = read_file(path, "target file", 1 << 20);
+  if (nested_too_deep(text))
+    throw InputError(fmt::format("{}: nested more than {} levels deep", path, kMaxDepth));
   std::string ext = std::filesystem::path(path).extension().string();
   std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
   if (ext == ".json") {
@@ -209,7 +254,10 @@ json parse_file(const std::string& path) {
   }
   if (ext == ".yaml" || ext == ".yml") {
     try {
-      return yaml_to_json(YAML::Load(text));
+      YamlBudget budget;
+      return yaml_to_json(YAML::Load(text), budget);
+    } catch (const InputError& e) {
+      throw InputError(fmt::format("{}: {}", path, e.what()));
     } catch (const YAML::Exception& e) {
       throw InputError(fmt::format("{}: invalid YAML at line {}: {}", path, e.mark.line + 1, e.msg));
     }

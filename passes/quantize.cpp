@@ -80,6 +80,13 @@ Node make_node(const std::string& op, const std::string& name, std::vector<std::
   return n;
 }
 
+// NaN/Inf in a weight or bias would become a NaN scale (max|w| / 127) and an undefined cast to
+// int8/int32; refuse the model instead of writing garbage.
+void require_finite(const at::Tensor& t, const std::string& what) {
+  if (!at::isfinite(t).all().item<bool>())
+    throw InputError(fmt::format("{} holds NaN or Inf; quantization needs finite weights (check the model)", what));
+}
+
 // Per-output-channel mean of each target's output over the calibration batches.
 std::vector<at::Tensor> channel_means(const Model& model, const std::vector<std::string>& outputs,
                                       const std::vector<std::map<std::string, at::Tensor>>& batches) {
@@ -230,8 +237,10 @@ PassResult Quantize::run(Model& model, const PassOptions& options, PassContext& 
   const at::ScalarType act_type = uint8 ? at::kByte : at::kChar;
   std::map<std::string, std::string> renamed;   // site -> its dequantized value
   std::vector<Node> nodes;
+  std::vector<std::string> scales;   // every scale initializer written, for the final check
   auto emit_qdq = [&](const std::string& v) {
     const QParams& q = qparams.at(v);
+    scales.push_back(v + "_scale");
     g.initializers[v + "_scale"] = at::scalar_tensor(q.scale, at::kFloat);
     g.initializers[v + "_zero_point"] = at::scalar_tensor(q.zero_point, act_type);
     nodes.push_back(make_node("QuantizeLinear", v + "_QuantizeLinear", {v, v + "_scale", v + "_zero_point"}, v + "_quantized"));
@@ -255,6 +264,8 @@ PassResult Quantize::run(Model& model, const PassOptions& options, PassContext& 
     if (ca != channel_axis.end()) {
       const std::string w = n.inputs[1];
       at::Tensor weight = g.initializers.at(w);
+      require_finite(weight, fmt::format("weight '{}' of {}", w, n.label()));
+      scales.push_back(w + "_scale");
       const int64_t channels = weight.size(ca->second);
       const int64_t scale_axis = per_channel ? ca->second : -1;
       at::Tensor ws = symmetric_weight_scales(weight, scale_axis);
@@ -276,6 +287,8 @@ PassResult Quantize::run(Model& model, const PassOptions& options, PassContext& 
                             g.initializers.at(n.inputs[2]).dim() == 1;
       if (n.op_type != "MatMul" && (has_bias || (bias_correction && n.inputs.size() <= 2))) {
         std::string b = has_bias ? n.inputs[2] : n.name + "_bias";
+        if (has_bias) require_finite(g.initializers.at(b), fmt::format("bias '{}' of {}", b, n.label()));
+        scales.push_back(b + "_scale");
         if (!has_bias) g.initializers[b] = at::zeros({channels}, at::kFloat);
         const QParams& xq = qparams.at(g.nodes[i].inputs[0]);
         at::Tensor bs = (ws * xq.scale).expand({channels}).contiguous();
@@ -323,6 +336,13 @@ PassResult Quantize::run(Model& model, const PassOptions& options, PassContext& 
     }
     quantize_biases();
     result.stats["bias_corrected_nodes"] = corrected;
+  }
+  // Guarded above (finite weights, calibration refusing NaN/Inf, a minimum range width), so this
+  // only fires on a range overflowing float (|x| near 3e38): never write such an artifact.
+  for (const auto& name : scales) {
+    const at::Tensor& sc = g.initializers.at(name);
+    if (!(at::isfinite(sc).all().item<bool>() && (sc > 0).all().item<bool>()))
+      throw InputError(fmt::format("quantization scale '{}' is not a positive finite number; the value range overflows float", name));
   }
   // The float biases were kept only for the correction; the graph reads the int32 copies.
   for (const auto& [b, _] : biases) g.initializers.erase(b);
