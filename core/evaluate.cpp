@@ -119,6 +119,18 @@ EvalResult evaluate(const Model& model, const Dataset& data, const EvalOptions& 
   return r;
 }
 
+QualityLoss::QualityLoss(const Model& reference, const Dataset& eval)
+    : reference_(reference), eval_(eval), metric_(eval.has_labels() ? "accuracy" : "agreement") {
+  if (eval.has_labels()) reference_accuracy_ = evaluate(reference, eval).accuracy.value();
+}
+
+double QualityLoss::operator()(const Model& model) const {
+  if (eval_.has_labels()) return reference_accuracy_ - evaluate(model, eval_).accuracy.value();
+  EvalOptions options;
+  options.reference = &reference_;
+  return 1.0 - evaluate(model, eval_, options).agreement->top1_match;
+}
+
 void to_json(nlohmann::json& j, const EvalResult& r) {
   j = {{"samples", r.samples},
        {"accuracy", r.accuracy ? nlohmann::json(*r.accuracy) : nlohmann::json(nullptr)},

@@ -42,6 +42,22 @@ struct EvalResult {
 // sample dimension, or when the reference's output 0 differs in shape.
 EvalResult evaluate(const Model& model, const Dataset& data, const EvalOptions& options = {});
 
+// What a compressed model loses against its original on one dataset: top-1 accuracy (a
+// fraction) when the data has labels, else top-1 disagreement with the original's predictions.
+class QualityLoss {
+ public:
+  QualityLoss(const Model& reference, const Dataset& eval);
+  const std::string& metric() const { return metric_; }        // "accuracy" or "agreement"
+  double reference_accuracy() const { return reference_accuracy_; }  // 1.0 for agreement
+  double operator()(const Model& model) const;
+
+ private:
+  const Model& reference_;
+  const Dataset& eval_;
+  std::string metric_;
+  double reference_accuracy_ = 1.0;
+};
+
 // {"samples", "accuracy" (null without labels), "output": {...}, "agreement": {...} or null}.
 void to_json(nlohmann::json& j, const EvalResult& r);
 

@@ -1,6 +1,7 @@
 // The one list of passes: one line per pass, in the order `edgepack passes` shows them.
 #include "passes/fold_bn.h"
 #include "passes/fold_constants.h"
+#include "passes/prune.h"
 #include "passes/quantize.h"
 
 namespace edgepack {
@@ -9,6 +10,7 @@ const std::vector<PassInfo>& pass_registry() {
   static const std::vector<PassInfo> passes = {
       fold_constants_info(),
       fold_bn_info(),
+      prune_info(),
       quantize_info(),
   };
   return passes;

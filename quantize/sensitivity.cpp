@@ -20,9 +20,9 @@ std::string joined(const std::vector<std::string>& names) { return fmt::format("
 SensitivityReport quantization_sensitivity(const Model& model, const std::vector<std::map<std::string, at::Tensor>>& calibration,
                                            const Dataset& eval, std::map<std::string, std::string> options, double max_loss) {
   SensitivityReport report;
-  const bool labels = eval.has_labels();
-  report.metric = labels ? "accuracy" : "agreement";
-  report.fp32 = labels ? evaluate(model, eval).accuracy.value() : 1.0;
+  const QualityLoss quality_loss(model, eval);
+  report.metric = quality_loss.metric();
+  report.fp32 = quality_loss.reference_accuracy();
   auto loss_with_excluded = [&](const std::vector<std::string>& excluded) {
     Model q = model;
     options["exclude"] = joined(excluded);
@@ -30,10 +30,7 @@ SensitivityReport quantization_sensitivity(const Model& model, const std::vector
     PassContext ctx;
     ctx.calibration = calibration;
     run_pipeline(q, {PipelineStep{"quantize", options}}, ctx);
-    if (labels) return report.fp32 - evaluate(q, eval).accuracy.value();
-    EvalOptions eo;
-    eo.reference = &model;
-    return 1.0 - evaluate(q, eval, eo).agreement->top1_match;
+    return quality_loss(q);
   };
   const auto nodes = quantizable_nodes(model);
   for (const auto& node : nodes) {

@@ -1,0 +1,345 @@
+// Pruning: channel dependency groups (structure), physical channel removal (numerics),
+// unstructured and N:M sparsity, sensitivity, and the light models end to end.
+#include <doctest/doctest.h>
+#include <fmt/format.h>
+
+#include "core/cost_model.h"
+#include "core/error.h"
+#include "core/executor.h"
+#include "core/onnx_import.h"
+#include "export/onnx_export.h"
+#include "passes/fold_constants.h"
+#include "passes/pipeline.h"
+#include "passes/prune.h"
+#include "tests/helpers.h"
+#include "tests/ort_bridge.h"
+
+using namespace edgepack;
+using namespace edgepack::test;
+
+namespace {
+
+// Builds small NCHW graphs (8x8 spatial, 3x3 convs with padding 1) with seeded weights.
+class Net {
+ public:
+  explicit Net(int64_t cin, uint64_t seed = 1) {
+    at::manual_seed(seed);
+    m.opsets[""] = 13;
+    m.graph.inputs.push_back(info("X", {1, cin, 8, 8}));
+    m.graph.inputs[0].shape->at(0) = Dim{-1, "N"};
+    channels_["X"] = cin;
+  }
+  std::string conv(const std::string& x, int64_t cout, const std::string& name, int64_t group = 1) {
+    const int64_t cin = channels_.at(x);
+    m.graph.initializers[name + ".w"] = at::randn({cout, cin / group, 3, 3}) * 0.3;
+    m.graph.initializers[name + ".b"] = at::randn({cout}) * 0.1;
+    Node n = node("Conv", name, {x, name + ".w", name + ".b"});
+    n.attrs["pads"] = Attribute::of_ints({1, 1, 1, 1});
+    n.attrs["kernel_shape"] = Attribute::of_ints({3, 3});
+    if (group > 1) n.attrs["group"] = Attribute::of_int(group);
+    return add_node(std::move(n), cout);
+  }
+  std::string bn(const std::string& x, const std::string& name) {
+    const int64_t c = channels_.at(x);
+    for (const char* p : {".s", ".b", ".m", ".v"}) m.graph.initializers[name + p] = at::rand({c}) + 0.5;
+    return add_node(node("BatchNormalization", name, {x, name + ".s", name + ".b", name + ".m", name + ".v"}), c);
+  }
+  std::string op(const std::string& type, const std::vector<std::string>& in, const std::string& name) {
+    int64_t c = channels_.at(in[0]);
+    if (type == "Concat") {
+      c = 0;
+      for (const auto& v : in) c += channels_.at(v);
+    }
+    Node n = node(type, name, in);
+    if (type == "Concat") n.attrs["axis"] = Attribute::of_int(1);
+    return add_node(std::move(n), c);
+  }
+  std::string flatten_gemm(const std::string& x, int64_t out, const std::string& name) {
+    const std::string f = add_node(node("Flatten", name + ".flat", {x}), channels_.at(x) * 64);
+    m.graph.initializers[name + ".w"] = at::randn({out, channels_.at(f)}) * 0.05;
+    m.graph.initializers[name + ".b"] = at::randn({out}) * 0.1;
+    Node n = node("Gemm", name, {f, name + ".w", name + ".b"});
+    n.attrs["transB"] = Attribute::of_int(1);
+    return add_node(std::move(n), out);
+  }
+  Model output(const std::string& y) {
+    Model out = m;
+    out.graph.outputs.push_back(info(y, {}));
+    out.graph.outputs.back().shape.reset();
+    return out;
+  }
+  Model m;
+
+ private:
+  static ValueInfo info(const std::string& name, const std::vector<int64_t>& dims) {
+    ValueInfo v;
+    v.name = name;
+    v.elem_type = 1;
+    std::vector<Dim> shape;
+    for (int64_t d : dims) shape.push_back(Dim{d, ""});
+    v.shape = shape;
+    return v;
+  }
+  static Node node(const std::string& type, const std::string& name, std::vector<std::string> in) {
+    Node n;
+    n.op_type = type;
+    n.name = name;
+    n.inputs = std::move(in);
+    n.outputs = {name + ".out"};
+    return n;
+  }
+  std::string add_node(Node n, int64_t channels) {
+    channels_[n.outputs[0]] = channels;
+    m.graph.nodes.push_back(std::move(n));
+    return m.graph.nodes.back().outputs[0];
+  }
+  std::map<std::string, int64_t> channels_;
+};
+
+// conv1 -> bn -> relu -> conv2 -> relu -> (+ conv1's relu: residual) -> conv3 -> flatten -> gemm
+Model residual_net() {
+  Net n(3);
+  auto a = n.op("Relu", {n.bn(n.conv("X", 8, "conv1"), "bn1")}, "relu1");
+  auto b = n.op("Relu", {n.conv(a, 8, "conv2")}, "relu2");
+  auto s = n.op("Add", {a, b}, "add");
+  auto c = n.op("Relu", {n.conv(s, 6, "conv3")}, "relu3");
+  return n.output(n.flatten_gemm(c, 5, "fc"));
+}
+
+at::Tensor run_one(const Model& m, const at::Tensor& x) { return Executor(m).run(std::vector<at::Tensor>{x}).at(0); }
+
+const ChannelGroup& group_of(const ChannelGroups& g, const std::string& source) {
+  for (const auto& grp : g.groups)
+    if (std::find(grp.sources.begin(), grp.sources.end(), source) != grp.sources.end()) return grp;
+  FAIL("no group for " << source);
+  throw;
+}
+
+Model prune(const Model& m, const std::string& pipeline) {
+  Model out = m;
+  PassContext ctx;
+  run_pipeline(out, parse_pipeline(pipeline), ctx);
+  return out;
+}
+
+int64_t dim(const Model& m, const std::string& tensor, int64_t d) { return m.graph.initializers.at(tensor).size(d); }
+
+}  // namespace
+
+TEST_SUITE("prune") {
+
+TEST_CASE("residual Add couples the two convolutions into one group; Flatten->Gemm follows the channels") {
+  Model m = residual_net();
+  ChannelGroups g = analyze_channel_groups(m);
+  CHECK(g.groups.size() == 3);   // {conv1, conv2}, {conv3}, {fc}
+  const ChannelGroup& res = group_of(g, "conv1");
+  CHECK(res.sources == std::vector<std::string>{"conv1", "conv2"});
+  CHECK(res.channels == 8);
+  CHECK(res.prunable());
+  CHECK(group_of(g, "conv3").channels == 6);
+  CHECK_FALSE(group_of(g, "fc").prunable());   // reaches the graph output
+  CHECK(group_of(g, "fc").blocked.find("graph output") != std::string::npos);
+}
+
+TEST_CASE("structured pruning removes the same channels from every coupled tensor") {
+  Model m = residual_net();
+  Model p = prune(m, "prune{ratio=0.5}");
+  CHECK(dim(p, "conv1.w", 0) == 4);
+  CHECK(dim(p, "bn1.s", 0) == 4);
+  CHECK(dim(p, "conv2.w", 0) == 4);
+  CHECK(dim(p, "conv2.w", 1) == 4);
+  CHECK(dim(p, "conv3.w", 1) == 4);
+  CHECK(dim(p, "conv3.w", 0) == 3);
+  CHECK(dim(p, "fc.w", 1) == 3 * 64);   // 3 channels x 8x8 positions
+  CHECK(dim(p, "fc.w", 0) == 5);
+  at::Tensor y = run_one(p, at::randn({1, 3, 8, 8}));
+  CHECK(y.sizes() == at::IntArrayRef{1, 5});
+  // MACs follow: conv1 3->4, conv2 4->4, conv3 4->3 (x576 x9), fc 192->5.
+  CHECK(analyze_model(p).totals.macs == 64 * 9 * (3 * 4 + 4 * 4 + 4 * 3) + 192 * 5);
+}
+
+TEST_CASE("ratio 0 leaves the model and its outputs identical") {
+  Model m = residual_net();
+  Model p = prune(m, "prune{ratio=0}");
+  at::Tensor x = at::randn({1, 3, 8, 8});
+  CHECK(at::equal(run_one(m, x), run_one(p, x)));
+  CHECK(analyze_model(p).totals.macs == analyze_model(m).totals.macs);
+}
+
+TEST_CASE("removing channels that are zero keeps the outputs (atol 1e-5)") {
+  Model m = residual_net();
+  // Channels 1, 4, 6 of the residual group and 2, 5 of conv3 carry nothing: zero filters and
+  // biases (conv1, conv2, conv3) and a BatchNorm that maps 0 to 0 (bias = mean * scale).
+  auto& w = m.graph.initializers;
+  for (int64_t c : {1, 4, 6}) {
+    for (const char* t : {"conv1.w", "conv1.b", "conv2.w", "conv2.b"}) w.at(t)[c].zero_();
+    w.at("bn1.b")[c] = 0;
+    w.at("bn1.m")[c] = 0;
+  }
+  for (int64_t c : {2, 5}) w.at("conv3.w")[c].zero_(), w.at("conv3.b")[c].zero_();
+  Model p = prune(m, "prune{ratio=0.35}");   // round(0.35*8) = 3 and round(0.35*6) = 2 removed
+  CHECK(dim(p, "conv1.w", 0) == 5);
+  CHECK(dim(p, "conv3.w", 0) == 4);
+  at::Tensor x = at::randn({2, 3, 8, 8});
+  std::string why;
+  CHECK_MESSAGE(all_close(run_one(p, x), run_one(m, x), 0, 1e-5, &why), why);
+}
+
+TEST_CASE("concat maps channels to positions; a grouped conv ties local channels across its groups") {
+  Net n(4);
+  auto a = n.op("Relu", {n.conv("X", 6, "a")}, "ra");
+  auto b = n.op("Relu", {n.conv("X", 4, "b")}, "rb");
+  auto cat = n.op("Concat", {a, b}, "cat");              // 10 channels: a[0..5], b[0..3]
+  auto g2 = n.op("Relu", {n.conv(cat, 6, "grouped", 2)}, "rg");   // 2 groups of 5 in, 3 out
+  auto out = n.conv(g2, 4, "head");
+  Model m = n.output(out);
+  ChannelGroups g = analyze_channel_groups(m);
+  // Group 0 of `grouped` reads a[0..4], group 1 reads a[5], b[0..3]: local channel j ties
+  // a[j] with (a[5], b[0..3])[j], so a and b form one group of 5 units.
+  const ChannelGroup& ab = group_of(g, "a");
+  CHECK(ab.sources == std::vector<std::string>{"a", "b"});
+  CHECK(ab.channels == 5);
+  CHECK(ab.unit_size == 2);
+  const ChannelGroup& grouped = group_of(g, "grouped");
+  CHECK(grouped.channels == 3);   // output channel j of both groups is one unit
+  Model p = prune(m, "prune{ratio=0.4}");
+  CHECK(dim(p, "grouped.w", 1) == 3);   // 5 - 2 per group
+  CHECK(dim(p, "grouped.w", 0) == 4);   // 6 - 2*1 (ratio 0.4 of 3 units = 1 unit of 2 channels)
+  CHECK(dim(p, "a.w", 0) + dim(p, "b.w", 0) == 6);
+  CHECK(run_one(p, at::randn({1, 4, 8, 8})).size(1) == 4);
+}
+
+TEST_CASE("scope, budgets, per-layer ratios and exclusions") {
+  Model m = residual_net();
+  const int64_t macs = analyze_model(m).totals.macs;
+  Model half = prune(m, "prune{target-macs=0.5}");
+  const double kept = double(analyze_model(half).totals.macs) / macs;
+  CHECK(kept <= 0.5);
+  CHECK(kept > 0.3);
+  Model global = prune(m, "prune{scope=global target-macs=0.5}");
+  CHECK(double(analyze_model(global).totals.macs) / macs <= 0.5);
+  Model layer = prune(m, "prune{ratio=0 layer-ratios=conv3:0.5}");
+  CHECK(dim(layer, "conv3.w", 0) == 3);
+  CHECK(dim(layer, "conv1.w", 0) == 8);
+  Model excluded = prune(m, "prune{ratio=0.5 exclude=conv3}");
+  CHECK(dim(excluded, "conv3.w", 0) == 6);
+  CHECK(dim(excluded, "conv1.w", 0) == 4);
+  Model rounded = prune(m, "prune{ratio=0.5 round-to=4}");
+  CHECK(dim(rounded, "conv3.w", 0) == 4);   // 3 kept, rounded up to 4
+  CHECK_THROWS_AS(prune(m, "prune{ratio=1.5}"), InputError);
+  CHECK_THROWS_WITH_AS(prune(m, "prune{layer-ratios=nope:0.5}"), doctest::Contains("nope"), InputError);
+  CHECK_THROWS_WITH_AS(prune(m, "prune{layer-ratios=fc:0.5}"), doctest::Contains("graph output"), InputError);
+}
+
+TEST_CASE("activation importance removes the channels that never fire") {
+  Model m = residual_net();
+  auto& w = m.graph.initializers;
+  for (int64_t c : {0, 3}) w.at("conv3.w")[c].zero_(), w.at("conv3.b")[c] = -1.0;   // Relu(-1) = 0
+  PassContext ctx;
+  at::manual_seed(3);
+  ctx.calibration.push_back({{"X", at::randn({4, 3, 8, 8})}});
+  ChannelGroups g = analyze_channel_groups(m);
+  auto imp = channel_importance(m, g, "activation", ctx);
+  int conv3 = -1;
+  for (size_t i = 0; i < g.groups.size(); ++i)
+    if (g.groups[i].sources[0] == "conv3") conv3 = static_cast<int>(i);
+  // The observed values are conv3's output (the pre-Relu -1 counts) and the Relu (0): channels
+  // 0 and 3 have the smallest means.
+  auto mask = keep_top(imp.at(conv3), 4);
+  CHECK_FALSE(mask[0]);
+  CHECK_FALSE(mask[3]);
+}
+
+TEST_CASE("unstructured pruning meets the ratio exactly; N:M holds the pattern") {
+  Model m = residual_net();
+  Model u = prune(m, "prune{mode=unstructured ratio=0.6}");
+  const at::Tensor& w = u.graph.initializers.at("conv2.w");
+  CHECK((w == 0).sum().item<int64_t>() == std::llround(0.6 * w.numel()));
+  CHECK(w.sizes() == m.graph.initializers.at("conv2.w").sizes());
+  Model g = prune(m, "prune{mode=unstructured scope=global ratio=0.5}");
+  int64_t zeros = 0, total = 0;
+  for (const auto& pw : prunable_weights(g, {})) {
+    zeros += (g.graph.initializers.at(pw.tensor) == 0).sum().item<int64_t>();
+    total += g.graph.initializers.at(pw.tensor).numel();
+  }
+  CHECK(double(zeros) / total == doctest::Approx(0.5).epsilon(0.01));
+
+  Model nm = prune(m, "prune{mode=nm nm=2:4}");
+  for (const auto& pw : prunable_weights(nm, {})) {
+    const at::Tensor& t = nm.graph.initializers.at(pw.tensor);
+    if (t.size(pw.input_dim) % 4 == 0) {
+      CHECK_MESSAGE(satisfies_nm(t, pw.input_dim, 2, 4), pw.tensor);
+      CHECK_FALSE(satisfies_nm(m.graph.initializers.at(pw.tensor), pw.input_dim, 2, 4));
+    } else {
+      CHECK(at::equal(t, m.graph.initializers.at(pw.tensor)));   // partial runs stay dense
+    }
+  }
+  // The survivors of each run are its two largest magnitudes.
+  at::Tensor before = m.graph.initializers.at("conv2.w").movedim(1, -1).reshape({-1, 4}).abs();
+  at::Tensor after = nm.graph.initializers.at("conv2.w").movedim(1, -1).reshape({-1, 4}).abs();
+  CHECK(at::allclose(std::get<0>(after.sort(1, true)).slice(1, 0, 2), std::get<0>(before.sort(1, true)).slice(1, 0, 2)));
+  CHECK_THROWS_WITH_AS(prune(m, "prune{mode=nm nm=4:2}"), doctest::Contains("N:M"), InputError);
+}
+
+}  // TEST_SUITE
+
+TEST_SUITE("conformance") {
+
+TEST_CASE("prune ratio 0.3 on every light model: valid ONNX, runs, MACs fall") {
+  const std::string root = conformance_dir();
+  SKIP_WITHOUT_CONFORMANCE(root);
+  TempDir tmp;
+  // Kept MACs fraction bounds: ~0.7^2 where both sides of a layer shrink; ShuffleNet's units
+  // are coarse (channel shuffle ties 16 channels), AlexNet's first conv feeds grouped convs.
+  for (const std::string name : {"resnet50", "bvlc_alexnet", "inception_v1", "squeezenet", "shufflenet"}) {
+    CAPTURE(name);
+    Model m = import_onnx(root + "/light/light_" + name + ".onnx");
+    fold_constants(m);
+    randomize_weights(m, 5);
+    Model p = prune(m, "prune{ratio=0.3}");
+    const double kept = double(analyze_model(p).totals.macs) / analyze_model(m).totals.macs;
+    CHECK(kept < 0.6);
+    CHECK(kept > 0.35);
+    const std::string path = (tmp / (name + ".onnx")).string();
+    save_onnx(p, path);   // runs onnx::checker
+    Model back = import_onnx(path);
+    at::Tensor y = Executor(back).run(std::vector<at::Tensor>{light_model_input(back)}).at(0);
+    CHECK(y.sizes() == Executor(m).run(std::vector<at::Tensor>{light_model_input(m)}).at(0).sizes());
+  }
+}
+
+}  // TEST_SUITE
+
+TEST_SUITE("onnxruntime") {
+
+TEST_CASE("pruned light models run in onnxruntime and match our executor (rtol 1e-3, atol 1e-5)") {
+  const std::string root = conformance_dir();
+  SKIP_WITHOUT_CONFORMANCE(root);
+  if (!onnxruntime_available()) {
+    MESSAGE("skipped: onnxruntime-node is not installed (scripts/setup.sh)");
+    return;
+  }
+  TempDir tmp;
+  std::vector<OrtJob> jobs;
+  std::vector<at::Tensor> ours;
+  for (const std::string name : {"resnet50", "bvlc_alexnet", "inception_v1", "squeezenet", "shufflenet"}) {
+    Model m = import_onnx(root + "/light/light_" + name + ".onnx");
+    fold_constants(m);
+    randomize_weights(m, 5);
+    Model p = prune(m, "prune{ratio=0.3}");
+    const std::string path = (tmp / (name + ".onnx")).string();
+    save_onnx(p, path);
+    at::Tensor x = light_model_input(p);
+    ours.push_back(Executor(p).run(std::vector<at::Tensor>{x}).at(0));
+    jobs.push_back({path, {{p.graph.runtime_inputs()[0]->name, x}}});
+  }
+  auto results = run_onnxruntime(jobs);
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    CAPTURE(jobs[i].model);
+    REQUIRE(results[i].error.empty());
+    std::string why;
+    CHECK_MESSAGE(all_close(results[i].outputs.at(0), ours[i], 1e-3, 1e-5, &why), why);
+  }
+}
+
+}  // TEST_SUITE
