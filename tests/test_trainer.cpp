@@ -180,10 +180,10 @@ TEST_CASE("trainer worker") {
     o.epochs = config.at("epochs");
     o.batch_size = 64;
     o.seed = 3;
-    o.schedule.base_lr = 2e-3;
+    o.schedule.base_lr = 5e-3;
     o.schedule.warmup_steps = 50;
     o.alpha = 0.5;
-    o.temperature = 4;
+    o.temperature = 2;
     o.quiet = true;
   }
   o.eval = &eval_data;
