@@ -13,6 +13,7 @@
 #include "core/evaluate.h"
 #include "core/file_util.h"
 #include "core/onnx_import.h"
+#include "distill/finetune.h"
 #include "export/onnx_export.h"
 #include "passes/fold_constants.h"
 #include "passes/pipeline.h"
@@ -30,6 +31,9 @@ struct PruneArgs {
   int64_t batch_size = 32;
   bool json = false;
   bool sensitivity = false;
+  int64_t finetune_epochs = 0;
+  double lr = 1e-3;
+  uint64_t seed = 0;
   std::map<std::string, std::string> options;
 };
 
@@ -58,6 +62,7 @@ nlohmann::json sensitivity_table(const PruneSensitivity& s, bool print) {
 int prune_model(const PruneArgs& a, const Globals& globals) {
   if (fs::exists(a.output) && same_file(a.model, a.output))
     throw InputError(fmt::format("refusing to write over the input model '{}'", a.model));
+  if (a.finetune_epochs > 0 && a.data.empty()) throw InputError("--finetune-epochs needs training data (--data)");
   const Model original = import_onnx(a.model);
   PassContext ctx;
   std::optional<Dataset> data, eval;
@@ -89,6 +94,19 @@ int prune_model(const PruneArgs& a, const Globals& globals) {
   }
   Model model = original;
   auto reports = run_pipeline(model, pipeline, ctx);
+  std::optional<distill::TrainResult> finetune;
+  if (a.finetune_epochs > 0) {
+    const Dataset train = load_dataset(a.data, original);
+    distill::FinetuneOptions f;
+    f.epochs = a.finetune_epochs;
+    f.batch_size = a.batch_size;
+    f.lr = a.lr;
+    f.seed = a.seed;
+    f.keep_zeros = options.get("mode") != "structured";
+    f.eval = eval ? &*eval : nullptr;
+    f.quiet = globals.quiet;
+    finetune = distill::finetune(model, original, train, f);
+  }
   nlohmann::json groups_json = nlohmann::json::array();
   if (options.get("mode") == "structured") {
     Model folded = original;
@@ -113,6 +131,12 @@ int prune_model(const PruneArgs& a, const Globals& globals) {
     if (data) j["data_digest"] = data->digest();
     if (before) j["accuracy"] = {{"before", *before}, {"after", *after}, {"drop_points", 100 * (*before - *after)}};
     if (!sensitivity_json.is_null()) j["sensitivity"] = sensitivity_json;
+    if (finetune) {
+      nlohmann::json epochs = nlohmann::json::array();
+      for (const auto& e : finetune->epochs)
+        epochs.push_back({{"epoch", e.epoch}, {"train_loss", e.train_loss}, {"eval_accuracy", e.eval_accuracy ? nlohmann::json(*e.eval_accuracy) : nlohmann::json()}});
+      j["finetune"] = {{"epochs", epochs}, {"seed", a.seed}, {"lr", a.lr}};
+    }
     j["groups"] = groups_json;
     fmt::print("{}\n", j.dump(2));
     return 0;
@@ -154,6 +178,11 @@ void add_prune(CLI::App& app, Action& action, const Globals& globals) {
   cmd->add_flag("--sensitivity", a->sensitivity,
                 "Prune one layer group at a time at 25/50/75% and report the loss; with --target-macs/--target-params, "
                 "spend the budget where it hurts least");
+  cmd->add_option("--finetune-epochs", a->finetune_epochs,
+                  "Recovery fine-tune after pruning: epochs over --data, the unpruned model as teacher (KD at T=4 + labels)")
+      ->capture_default_str();
+  cmd->add_option("--lr", a->lr, "Fine-tune learning rate (AdamW, cosine schedule)")->capture_default_str();
+  cmd->add_option("--seed", a->seed, "Fine-tune shuffling seed")->capture_default_str();
   cmd->add_flag("--json", a->json, "Print the result as JSON");
   add_pass_options(cmd, "prune", a->options);
   cmd->footer("Examples:\n  edgepack prune teacher.onnx -o small.onnx --ratio 0.5\n"

@@ -63,9 +63,13 @@ std::map<int, std::vector<double>> taylor_importance(const Model& model, const C
   for (int g : groups.prunable())
     for (const auto& f : groups.groups[g].filters)
       params.emplace(f.tensor, model.graph.initializers.at(f.tensor).detach().clone().requires_grad_(true));
-  // TODO(trainer): executor run with autograd parameters.
-  (void)context;
-  throw InputError("prune criterion 'taylor' needs the training executor");
+  Executor exec(model);
+  exec.set_training(params);
+  for (const auto& feeds : context.calibration) {
+    at::Tensor out = exec.run(feeds).at(model.graph.outputs.at(0).name);
+    at::Tensor logits = out.reshape({out.size(0), -1});
+    at::cross_entropy_loss(logits, logits.detach().argmax(1)).backward();
+  }
   for (int g : groups.prunable()) {
     const ChannelGroup& group = groups.groups[g];
     for (const auto& f : group.filters) {

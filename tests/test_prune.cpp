@@ -12,99 +12,13 @@
 #include "passes/pipeline.h"
 #include "passes/prune.h"
 #include "tests/helpers.h"
+#include "tests/net_builder.h"
 #include "tests/ort_bridge.h"
 
 using namespace edgepack;
 using namespace edgepack::test;
 
 namespace {
-
-// Builds small NCHW graphs (8x8 spatial, 3x3 convs with padding 1) with seeded weights.
-class Net {
- public:
-  explicit Net(int64_t cin, uint64_t seed = 1) {
-    at::manual_seed(seed);
-    m.opsets[""] = 13;
-    m.graph.inputs.push_back(info("X", {1, cin, 8, 8}));
-    m.graph.inputs[0].shape->at(0) = Dim{-1, "N"};
-    channels_["X"] = cin;
-  }
-  std::string conv(const std::string& x, int64_t cout, const std::string& name, int64_t group = 1) {
-    const int64_t cin = channels_.at(x);
-    m.graph.initializers[name + ".w"] = at::randn({cout, cin / group, 3, 3}) * 0.3;
-    m.graph.initializers[name + ".b"] = at::randn({cout}) * 0.1;
-    Node n = node("Conv", name, {x, name + ".w", name + ".b"});
-    n.attrs["pads"] = Attribute::of_ints({1, 1, 1, 1});
-    n.attrs["kernel_shape"] = Attribute::of_ints({3, 3});
-    if (group > 1) n.attrs["group"] = Attribute::of_int(group);
-    return add_node(std::move(n), cout);
-  }
-  std::string bn(const std::string& x, const std::string& name) {
-    const int64_t c = channels_.at(x);
-    for (const char* p : {".s", ".b", ".m", ".v"}) m.graph.initializers[name + p] = at::rand({c}) + 0.5;
-    return add_node(node("BatchNormalization", name, {x, name + ".s", name + ".b", name + ".m", name + ".v"}), c);
-  }
-  std::string op(const std::string& type, const std::vector<std::string>& in, const std::string& name) {
-    int64_t c = channels_.at(in[0]);
-    if (type == "Concat") {
-      c = 0;
-      for (const auto& v : in) c += channels_.at(v);
-    }
-    Node n = node(type, name, in);
-    if (type == "Concat") n.attrs["axis"] = Attribute::of_int(1);
-    return add_node(std::move(n), c);
-  }
-  std::string flatten_gemm(const std::string& x, int64_t out, const std::string& name) {
-    const std::string f = add_node(node("Flatten", name + ".flat", {x}), channels_.at(x) * 64);
-    m.graph.initializers[name + ".w"] = at::randn({out, channels_.at(f)}) * 0.05;
-    m.graph.initializers[name + ".b"] = at::randn({out}) * 0.1;
-    Node n = node("Gemm", name, {f, name + ".w", name + ".b"});
-    n.attrs["transB"] = Attribute::of_int(1);
-    return add_node(std::move(n), out);
-  }
-  Model output(const std::string& y) {
-    Model out = m;
-    out.graph.outputs.push_back(info(y, {}));
-    out.graph.outputs.back().shape.reset();
-    return out;
-  }
-  Model m;
-
- private:
-  static ValueInfo info(const std::string& name, const std::vector<int64_t>& dims) {
-    ValueInfo v;
-    v.name = name;
-    v.elem_type = 1;
-    std::vector<Dim> shape;
-    for (int64_t d : dims) shape.push_back(Dim{d, ""});
-    v.shape = shape;
-    return v;
-  }
-  static Node node(const std::string& type, const std::string& name, std::vector<std::string> in) {
-    Node n;
-    n.op_type = type;
-    n.name = name;
-    n.inputs = std::move(in);
-    n.outputs = {name + ".out"};
-    return n;
-  }
-  std::string add_node(Node n, int64_t channels) {
-    channels_[n.outputs[0]] = channels;
-    m.graph.nodes.push_back(std::move(n));
-    return m.graph.nodes.back().outputs[0];
-  }
-  std::map<std::string, int64_t> channels_;
-};
-
-// conv1 -> bn -> relu -> conv2 -> relu -> (+ conv1's relu: residual) -> conv3 -> flatten -> gemm
-Model residual_net() {
-  Net n(3);
-  auto a = n.op("Relu", {n.bn(n.conv("X", 8, "conv1"), "bn1")}, "relu1");
-  auto b = n.op("Relu", {n.conv(a, 8, "conv2")}, "relu2");
-  auto s = n.op("Add", {a, b}, "add");
-  auto c = n.op("Relu", {n.conv(s, 6, "conv3")}, "relu3");
-  return n.output(n.flatten_gemm(c, 5, "fc"));
-}
 
 at::Tensor run_one(const Model& m, const at::Tensor& x) { return Executor(m).run(std::vector<at::Tensor>{x}).at(0); }
 
