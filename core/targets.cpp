@@ -243,12 +243,20 @@ json parse_file(const std::string& path) {
   std::string text = read_file(path, "target file", 1 << 20);
   if (nested_too_deep(text))
     throw InputError(fmt::format("{}: nested more than {} levels deep", path, kMaxDepth));
+  // Values end up in error messages and JSON output, where nlohmann::json throws on invalid
+  // UTF-8 (yaml-cpp accepts any bytes); refuse such a file up front. Found by fuzz_targets.
+  try {
+    (void)json(text).dump();
+  } catch (const json::type_error&) {
+    throw InputError(fmt::format("{}: not valid UTF-8 text", path));
+  }
   std::string ext = std::filesystem::path(path).extension().string();
   std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
   if (ext == ".json") {
     try {
       return json::parse(text);
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {
+      // Not only parse_error: a number too large for a double is out_of_range (found by fuzz_targets).
       throw InputError(fmt::format("{}: invalid JSON: {}", path, e.what()));
     }
   }

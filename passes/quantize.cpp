@@ -151,6 +151,13 @@ PassResult Quantize::run(Model& model, const PassOptions& options, PassContext& 
     int64_t axis = weight_axis(n, g);
     if (axis >= 0) targets.push_back({i, axis});
   }
+  // Before calibration, which would otherwise report the NaN it computes from them.
+  for (const Target& t : targets) {
+    const Node& n = g.nodes[t.node];
+    for (size_t k = 1; k < std::min<size_t>(n.inputs.size(), 3); ++k)
+      if (g.is_initializer(n.inputs[k]))
+        require_finite(g.initializers.at(n.inputs[k]), fmt::format("{} '{}' of {}", k == 1 ? "weight" : "bias", n.inputs[k], n.label()));
+  }
   if (targets.empty()) {
     if (context.log) context.log("quantize: no Conv, Gemm or MatMul with constant weights left to quantize");
     result.stats["quantized_nodes"] = 0;
@@ -264,7 +271,6 @@ PassResult Quantize::run(Model& model, const PassOptions& options, PassContext& 
     if (ca != channel_axis.end()) {
       const std::string w = n.inputs[1];
       at::Tensor weight = g.initializers.at(w);
-      require_finite(weight, fmt::format("weight '{}' of {}", w, n.label()));
       scales.push_back(w + "_scale");
       const int64_t channels = weight.size(ca->second);
       const int64_t scale_axis = per_channel ? ca->second : -1;
@@ -287,7 +293,6 @@ PassResult Quantize::run(Model& model, const PassOptions& options, PassContext& 
                             g.initializers.at(n.inputs[2]).dim() == 1;
       if (n.op_type != "MatMul" && (has_bias || (bias_correction && n.inputs.size() <= 2))) {
         std::string b = has_bias ? n.inputs[2] : n.name + "_bias";
-        if (has_bias) require_finite(g.initializers.at(b), fmt::format("bias '{}' of {}", b, n.label()));
         scales.push_back(b + "_scale");
         if (!has_bias) g.initializers[b] = at::zeros({channels}, at::kFloat);
         const QParams& xq = qparams.at(g.nodes[i].inputs[0]);

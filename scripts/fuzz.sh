@@ -7,8 +7,12 @@
 # corpus (fuzz/make_seeds) plus what earlier runs found (build-fuzz/corpus/<target>/). Fails on
 # any crash, leak, timeout, out-of-memory or sanitizer report; the input is saved to
 # build-fuzz/artifacts/<target>/. Prints execs/s and corpus size per target.
+#   scripts/fuzz.sh --sanitized-tests   instead builds and runs the narrow ASan+UBSan unit tests
+#                                       (edgepack_tests_sanitized, docs/reliability.md)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+mode=fuzz
+[ "${1:-}" = --sanitized-tests ] && mode=tests && shift
 seconds=${1:-60}
 shift || true
 targets=("$@")
@@ -34,12 +38,22 @@ if [ ! -f "$build/libedgepack_lib.a" ]; then
 fi
 cmake -S fuzz -B "$fuzz_build" -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DEDGEPACK_LIB="$PWD/$build/libedgepack_lib.a" >/dev/null
-ninja -C "$fuzz_build" -j "${JOBS:-$(nproc)}" "${targets[@]}" make_seeds
 
 # Leaks inside LibTorch/protobuf start-up are not ours (fuzz/lsan.supp says which and why).
-export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:symbolize=1:${ASAN_OPTIONS:-}"
+# Container-overflow checks need every library instrumented; LibTorch and protobuf are not.
+export ASAN_OPTIONS="detect_leaks=1:detect_container_overflow=0:abort_on_error=1:symbolize=1:${ASAN_OPTIONS:-}"
 export LSAN_OPTIONS="suppressions=$PWD/fuzz/lsan.supp:print_suppressions=0"
-export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:suppressions=$PWD/fuzz/ubsan.supp"
+
+if [ $mode = tests ]; then
+  start=$SECONDS
+  ninja -C "$fuzz_build" -j "${JOBS:-$(nproc)}" edgepack_tests_sanitized
+  built=$SECONDS
+  "$fuzz_build/edgepack_tests_sanitized" --test-suite-exclude=conformance,cli,onnxruntime,mnist
+  echo "fuzz: sanitized unit tests: build $((built - start)) s, run $((SECONDS - built)) s"
+  exit 0
+fi
+ninja -C "$fuzz_build" -j "${JOBS:-$(nproc)}" "${targets[@]}" make_seeds
 seeds="$fuzz_build/seeds"
 rm -rf "$seeds" && "$fuzz_build/make_seeds" "$seeds"
 

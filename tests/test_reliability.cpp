@@ -131,10 +131,10 @@ TEST_CASE("write_file_atomic replaces the file whole, leaves no temporary, and s
   // A named temporary left by a killed run is removed by the next write of that file (2^22 + 1
   // is above the largest pid Linux allows, so never alive); a live run's is left alone.
   write_text(tmp / (temp_prefix(f.string()) + "4194305"), "partial");
-  write_text(tmp / (temp_prefix(f.string()) + std::to_string(::getpid())), "ours, alive");
+  write_text(tmp / (temp_prefix(f.string()) + std::to_string(::getppid())), "a live run's");
   write_file_atomic(f.string(), "again");
   CHECK(!fs::exists(tmp / (temp_prefix(f.string()) + "4194305")));
-  CHECK(fs::exists(tmp / (temp_prefix(f.string()) + std::to_string(::getpid()))));
+  CHECK(fs::exists(tmp / (temp_prefix(f.string()) + std::to_string(::getppid()))));
   CHECK_THROWS_WITH_AS(write_file_atomic((tmp / "missing" / "a.bin").string(), "x"), doctest::Contains("cannot write"),
                        Error);
 }
@@ -197,8 +197,8 @@ TEST_CASE("the output lock serialises two runs: the second waits, or gives up af
   auto log = [&](const std::string& s) { said.push_back(s); };
   {
     auto first = std::make_unique<OutputLock>(tmp.path().string(), 0);
-    CHECK_THROWS_WITH_AS(OutputLock(tmp.path().string(), 0.3, log),
-                         doctest::Contains(fmt::format("another edgepack run (pid {}) is writing into", ::getpid())), Error);
+    const std::string holder = fmt::format("another edgepack run (pid {}) is writing into", ::getpid());
+    CHECK_THROWS_WITH_AS(OutputLock(tmp.path().string(), 0.3, log), doctest::Contains(holder.c_str()), Error);
     CHECK(said.size() == 1);   // told once that it waits
     std::thread release([&] {
       std::this_thread::sleep_for(std::chrono::milliseconds(300));
