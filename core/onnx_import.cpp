@@ -170,6 +170,17 @@ Model import_onnx(onnx::ModelProto proto, const std::string& folder, const Impor
   if (!proto.has_graph()) throw InputError("the model has no graph");
   int64_t nodes = 0;
   check_size(proto.graph(), 0, nodes);
+  // onnx::checker (1.12) lets a graph output that nothing produces through, and ONNX's version
+  // converter then dereferences a null value (segfault; found by fuzz_onnx_import).
+  {
+    std::set<std::string> defined;
+    for (const auto& v : proto.graph().input()) defined.insert(v.name());
+    for (const auto& t : proto.graph().initializer()) defined.insert(t.name());
+    for (const auto& n : proto.graph().node()) defined.insert(n.output().begin(), n.output().end());
+    for (const auto& v : proto.graph().output())
+      if (!defined.count(v.name()))
+        throw InputError(fmt::format("graph output '{}' is not produced by any node, input or initializer", v.name()));
+  }
   try {
     if (folder.empty() || !has_external_data(proto.graph())) {
       onnx::checker::check_model(proto);
