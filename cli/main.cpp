@@ -45,6 +45,7 @@ int main(int argc, char** argv) {
   edgepack::cli::add_eval(app, action, globals);
   edgepack::cli::add_quantize(app, action, globals);
   edgepack::cli::add_prune(app, action, globals);
+  edgepack::cli::add_distill(app, action, globals);
 
   try {
     app.parse(argc, argv);

@@ -13,6 +13,11 @@
 
 namespace edgepack {
 
+struct Dataset;
+namespace distill {
+class Communicator;
+}
+
 struct OptionSpec {
   enum class Type { Int, Float, Bool, String, Choice };
   std::string name;
@@ -48,6 +53,14 @@ struct PassContext {
   std::vector<std::map<std::string, at::Tensor>> calibration;
   uint64_t seed = 0;
   std::function<void(const std::string&)> log;   // progress lines; may be empty
+  // Training passes (distill): labelled training data, evaluation data, a folder for checkpoints
+  // (resume continues a killed run from it), and the data-parallel group (nullptr = alone).
+  const Dataset* train = nullptr;
+  const Dataset* eval = nullptr;
+  std::string work_dir;
+  bool resume = false;
+  bool quiet = false;                             // no progress bars
+  distill::Communicator* comm = nullptr;
 };
 
 struct PassResult {

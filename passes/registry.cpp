@@ -1,4 +1,5 @@
 // The one list of passes: one line per pass, in the order `edgepack passes` shows them.
+#include "distill/distill_pass.h"
 #include "passes/fold_bn.h"
 #include "passes/fold_constants.h"
 #include "passes/prune.h"
@@ -11,6 +12,7 @@ const std::vector<PassInfo>& pass_registry() {
       fold_constants_info(),
       fold_bn_info(),
       prune_info(),
+      distill::distill_info(),
       quantize_info(),
   };
   return passes;

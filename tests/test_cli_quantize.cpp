@@ -75,9 +75,10 @@ TEST_CASE("passes --json lists every pass with its declared options") {
   auto j = nlohmann::json::parse(r.out);
   std::vector<std::string> names;
   for (const auto& p : j) names.push_back(p["name"]);
-  CHECK(names == std::vector<std::string>{"fold-constants", "fold-bn", "quantize"});
-  CHECK(j[2]["options"][0]["name"] == "calib");
-  CHECK(j[2]["options"][0]["default"] == "minmax");
+  CHECK(names == std::vector<std::string>{"fold-constants", "fold-bn", "prune", "distill", "quantize"});
+  CHECK(j[4]["options"][0]["name"] == "calib");
+  CHECK(j[4]["options"][0]["default"] == "minmax");
+  CHECK(j[2]["options"][0]["name"] == "mode");
 }
 
 }  // TEST_SUITE

@@ -1,0 +1,166 @@
+#include "distill/distill_pass.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <filesystem>
+
+#include "core/cost_model.h"
+#include "core/dataset.h"
+#include "core/error.h"
+#include "core/evaluate.h"
+#include "core/onnx_import.h"
+#include "distill/data_parallel.h"
+#include "distill/student.h"
+#include "distill/trainer.h"
+#include "export/onnx_export.h"
+#include "passes/pipeline.h"
+
+namespace edgepack::distill {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// InputError unless `student` takes the teacher's inputs and gives its outputs (names, types, ranks).
+void check_interface(const Model& teacher, const Model& student) {
+  auto same = [](const std::vector<ValueInfo>& a, const std::vector<ValueInfo>& b, const Graph& ga, const Graph& gb) {
+    std::vector<const ValueInfo*> x, y;
+    for (const auto& v : a)
+      if (!ga.is_initializer(v.name)) x.push_back(&v);
+    for (const auto& v : b)
+      if (!gb.is_initializer(v.name)) y.push_back(&v);
+    if (x.size() != y.size()) return false;
+    for (size_t i = 0; i < x.size(); ++i)
+      if (x[i]->name != y[i]->name || x[i]->elem_type != y[i]->elem_type ||
+          (x[i]->shape && y[i]->shape && x[i]->shape->size() != y[i]->shape->size()))
+        return false;
+    return true;
+  };
+  if (!same(teacher.graph.inputs, student.graph.inputs, teacher.graph, student.graph) ||
+      !same(teacher.graph.outputs, student.graph.outputs, teacher.graph, student.graph))
+    throw InputError("the student's inputs and outputs must match the teacher's (names, types and ranks)");
+}
+
+// Calibration feeds for block importance: the first 256 training samples.
+std::vector<std::map<std::string, at::Tensor>> sample_feeds(const Dataset& data, const Model& model) {
+  const int64_t step = max_batch(model) > 0 ? max_batch(model) : 64;
+  std::vector<std::map<std::string, at::Tensor>> feeds;
+  for (int64_t s = 0; s < std::min<int64_t>(data.samples, 256); s += step) feeds.push_back(data.batch(s, step).feeds);
+  return feeds;
+}
+
+// The next stage's student, built from `previous` (deterministic: every rank builds the same).
+Model make_student(const Model& previous, const PassOptions& o, const Dataset& train) {
+  Model student = previous;
+  const int64_t stages = o.get_int("stages");
+  const double target = o.get_float("target-params"), shrink = o.get_float("shrink");
+  PassContext none;
+  const std::string prune = target > 0 ? fmt::format("prune{{target-params={}}}", std::pow(target, 1.0 / stages))
+                                       : fmt::format("prune{{ratio={}}}", 1.0 - shrink);
+  run_pipeline(student, parse_pipeline(prune), none);
+  drop_residual_blocks(student, static_cast<int>(o.get_int("drop-blocks")), sample_feeds(train, student));
+  return student;
+}
+
+}  // namespace
+
+PassInfo distill_info() {
+  using T = OptionSpec::Type;
+  return {"distill",
+          "Step-by-step knowledge distillation into smaller students (teacher -> assistants -> student)",
+          {
+              {"stages", T::Int, "1", "Distillation steps; each student teaches the next", {}},
+              {"shrink", T::Float, "0.5", "Fraction of each layer group's channels a stage keeps (when target-params is 0)", {}},
+              {"target-params", T::Float, "0", "Final student's parameters as a fraction of the teacher's, split evenly over the stages", {}},
+              {"drop-blocks", T::Int, "0", "Residual blocks each stage removes, least useful first", {}},
+              {"student", T::String, "", "A user-given student ONNX file (one stage; same inputs and outputs)", {}},
+              {"epochs", T::Int, "6", "Training epochs in total, split over the stages", {}},
+              {"batch-size", T::Int, "64", "Global batch size", {}},
+              {"lr", T::Float, "0.002", "Peak learning rate (cosine schedule with warm-up)", {}},
+              {"optimizer", T::Choice, "adamw", "Optimizer", {"adamw", "sgd"}},
+              {"weight-decay", T::Float, "0", "Weight decay (decoupled for AdamW) on weights of rank >= 2", {}},
+              {"warmup", T::Float, "0.05", "Fraction of each stage's steps spent warming the learning rate up", {}},
+              {"temperature", T::Float, "4", "Softmax temperature of the KD loss", {}},
+              {"alpha", T::Float, "0.5", "Weight of the label cross-entropy (1 - alpha on KD)", {}},
+              {"cache-teacher", T::Bool, "false", "Compute the teacher's outputs once per stage instead of every step", {}},
+              {"seed", T::Int, "0", "Shuffling seed", {}},
+          },
+          [] { return std::make_unique<Distill>(); }};
+}
+
+PassResult Distill::run(Model& model, const PassOptions& o, PassContext& ctx) {
+  if (!ctx.train) throw InputError("distill needs training data (--data)");
+  const std::string student_file = o.get("student");
+  const int64_t stages = student_file.empty() ? o.get_int("stages") : 1;
+  const int64_t epochs = o.get_int("epochs");
+  if (stages < 1 || stages > 16) throw InputError(fmt::format("distill stages must be in [1, 16], got {}", stages));
+  if (epochs < stages) throw InputError(fmt::format("distill needs at least one epoch per stage ({} epochs, {} stages)", epochs, stages));
+  const double shrink = o.get_float("shrink"), target = o.get_float("target-params");
+  if (shrink <= 0 || shrink > 1) throw InputError(fmt::format("distill shrink must be in (0, 1], got {}", shrink));
+  if (target < 0 || target >= 1) throw InputError(fmt::format("distill target-params must be in [0, 1), got {}", target));
+  const bool leader = !ctx.comm || ctx.comm->rank() == 0;
+
+  PassResult result;
+  const ModelCost teacher_cost = analyze_model(model);
+  result.stats["teacher.params"] = static_cast<double>(teacher_cost.totals.params);
+  result.stats["teacher.macs"] = static_cast<double>(teacher_cost.totals.macs);
+  if (ctx.eval && ctx.eval->has_labels()) result.stats["teacher.accuracy"] = evaluate(model, *ctx.eval).accuracy.value();
+
+  Model previous = model;
+  for (int64_t k = 1; k <= stages; ++k) {
+    const std::string prefix = fmt::format("stage{}.", k);
+    const fs::path dir = ctx.work_dir.empty() ? fs::path() : fs::path(ctx.work_dir) / fmt::format("stage-{}", k);
+    Model student;
+    if (!dir.empty() && ctx.resume && fs::exists(dir / "student.onnx")) {
+      student = import_onnx((dir / "student.onnx").string());   // a stage finished before the interruption
+      if (ctx.log) ctx.log(fmt::format("distill: stage {}/{} already done, loaded {}", k, stages, (dir / "student.onnx").string()));
+    } else {
+      if (student_file.empty()) {
+        student = make_student(previous, o, *ctx.train);
+      } else {
+        student = import_onnx(student_file);
+        check_interface(model, student);
+      }
+      TrainOptions t;
+      t.epochs = (k * epochs) / stages - ((k - 1) * epochs) / stages;
+      t.batch_size = o.get_int("batch-size");
+      t.seed = static_cast<uint64_t>(o.get_int("seed"));
+      t.optimizer.kind = optimizer_kind(o.get("optimizer"));
+      t.optimizer.weight_decay = o.get_float("weight-decay");
+      t.schedule.base_lr = o.get_float("lr");
+      const int64_t steps = t.epochs * ((ctx.train->samples + t.batch_size - 1) / t.batch_size);
+      t.schedule.warmup_steps = static_cast<int64_t>(std::llround(o.get_float("warmup") * steps));
+      t.alpha = ctx.train->has_labels() ? o.get_float("alpha") : 0.0;
+      t.temperature = o.get_float("temperature");
+      t.cache_teacher = o.get_bool("cache-teacher");
+      t.eval = ctx.eval;
+      t.quiet = ctx.quiet;
+      t.comm = ctx.comm;
+      if (!dir.empty()) {
+        if (leader) fs::create_directories(dir);
+        t.work_dir = dir.string();
+        t.resume = ctx.resume;
+      }
+      if (ctx.log) {
+        const ModelCost c = analyze_model(student);
+        ctx.log(fmt::format("distill: stage {}/{}: student {} params, {} MACs; {} epochs", k, stages, c.totals.params,
+                            c.totals.macs, t.epochs));
+      }
+      train(student, *ctx.train, t, &previous);
+      if (!dir.empty() && leader) save_onnx(student, (dir / "student.onnx").string());
+      if (ctx.comm) ctx.comm->barrier();
+    }
+    const ModelCost c = analyze_model(student);
+    result.stats[prefix + "params"] = static_cast<double>(c.totals.params);
+    result.stats[prefix + "macs"] = static_cast<double>(c.totals.macs);
+    if (ctx.eval && ctx.eval->has_labels()) result.stats[prefix + "accuracy"] = evaluate(student, *ctx.eval).accuracy.value();
+    previous = std::move(student);
+  }
+  model = std::move(previous);
+  result.changed = true;
+  result.stats["stages"] = static_cast<double>(stages);
+  return result;
+}
+
+}  // namespace edgepack::distill
