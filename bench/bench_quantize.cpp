@@ -1,16 +1,28 @@
 // INT8 post-training quantization, in one run on this machine:
-//  - accuracy: the MNIST teacher in FP32 vs our INT8 with each calibration method (top-1 drop);
+//  - accuracy: the MNIST teacher in FP32 vs our INT8 with each calibration method (top-1 drop),
+//    and vs PyTorch FX post-training quantization of the same weights on the same calibration
+//    samples (bench/ptq_peer_pytorch.py, run with /usr/bin/python3; skipped with a note when
+//    that python lacks torch: scripts/setup.sh --bench installs it);
 //  - size: INT8 file bytes / FP32 file bytes;
 //  - speed of the artifact: onnxruntime INT8 vs FP32 latency on the MNIST teacher (batch 1 and
 //    64) and on light ResNet-50 with seeded random weights (batch 1);
-//  - speed of the tool: calibration + rewrite time per calibration sample.
-// usage: bench_quantize [--threads N] [--repeat R]   (needs data/mnist from scripts/make-mnist-teacher.sh)
+//  - speed of the tool: calibration + rewrite time per calibration sample, and its ratio to
+//    PyTorch FX's calibration + convert_fx.
+// usage: bench_quantize [--threads N] [--repeat R] [--calib-runs C]
+//   (needs data/mnist from scripts/make-mnist-teacher.sh). Latency: median of R runs;
+//   calibration time: fastest of C runs, ours and PyTorch's.
 #include <ATen/ATen.h>
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <sys/wait.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <cstdio>
 #include <cstring>
+#include <limits>
+#include <optional>
 
 #include "core/dataset.h"
 #include "core/evaluate.h"
@@ -33,23 +45,60 @@ double median(std::vector<double> v) {
   return v.empty() ? 0 : v[v.size() / 2];
 }
 
+// The quantized model and the fastest of `runs` timings: the cores are shared, and the
+// fastest run is the one least disturbed by other jobs (the PyTorch peer is timed alike).
 std::pair<Model, double> quantize(const Model& fp, const std::vector<std::map<std::string, at::Tensor>>& batches,
-                                  const std::string& pipeline) {
+                                  const std::string& pipeline, int runs = 1) {
   PassContext ctx;
   ctx.calibration = batches;
-  Model q = fp;
-  auto t0 = std::chrono::steady_clock::now();
-  run_pipeline(q, parse_pipeline(pipeline), ctx);
-  return {q, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()};
+  Model q;
+  double best = std::numeric_limits<double>::infinity();
+  for (int r = 0; r < runs; ++r) {
+    q = fp;
+    auto t0 = std::chrono::steady_clock::now();
+    run_pipeline(q, parse_pipeline(pipeline), ctx);
+    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  return {q, best};
+}
+
+// The PyTorch FX peer's JSON line (see bench/ptq_peer_pytorch.py), or nothing, after printing
+// why, when it cannot run: the bench must not depend on python3-torch.
+std::optional<nlohmann::json> run_pytorch_peer(const fs::path& data, int64_t calib_samples, int threads, int runs) {
+  const fs::path script = fs::path(EDGEPACK_SOURCE_DIR) / "bench" / "ptq_peer_pytorch.py";
+  const std::string cmd = fmt::format("/usr/bin/python3 {} --model {} --train {} --test {} --calib {} --batch 32 --threads {} --runs {} 2>&1",
+                                      q(script), q(data / "teacher.onnx"), q(data / "train.npz"), q(data / "test.npz"),
+                                      calib_samples, threads, runs);
+  std::string out;
+  int status = -1;
+  if (FILE* p = ::popen(cmd.c_str(), "r")) {
+    char buf[4096];
+    while (size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+    status = ::pclose(p);
+  }
+  while (!out.empty() && out.back() == '\n') out.pop_back();
+  const size_t newline = out.find_last_of('\n');
+  const std::string last = newline == std::string::npos ? out : out.substr(newline + 1);
+  nlohmann::json result = nlohmann::json::parse(last, nullptr, /*allow_exceptions=*/false);
+  if (status != 0 || !result.is_object()) {
+    const bool no_torch = WIFEXITED(status) && WEXITSTATUS(status) == 3;
+    fmt::print("PyTorch FX PTQ row skipped: {} ({})\n",
+               no_torch ? "/usr/bin/python3 lacks torch/onnx/numpy; scripts/setup.sh --bench installs them"
+                        : "bench/ptq_peer_pytorch.py failed",
+               last);
+    return std::nullopt;
+  }
+  return result;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  int threads = 2, repeat = 30;
+  int threads = 2, repeat = 30, calib_runs = 3;
   for (int i = 1; i + 1 < argc; ++i) {
     if (!std::strcmp(argv[i], "--threads")) threads = std::atoi(argv[++i]);
     else if (!std::strcmp(argv[i], "--repeat")) repeat = std::atoi(argv[++i]);
+    else if (!std::strcmp(argv[i], "--calib-runs")) calib_runs = std::max(1, std::atoi(argv[++i]));
   }
   const fs::path data = fs::path(EDGEPACK_SOURCE_DIR) / "data" / "mnist";
   if (!fs::exists(data / "teacher.onnx") || !onnxruntime_available()) {
@@ -68,16 +117,34 @@ int main(int argc, char** argv) {
   fmt::print("MNIST teacher, {} test digits, calibration on {} training digits\n", test.samples, train.samples);
   fmt::print("{:<80} {:>9} {:>12} {:>14}\n", "model", "top-1 %", "drop (pts)", "calib ms/sample");
   fmt::print("{:<80} {:>9.2f} {:>12} {:>14}\n", "FP32", 100 * fp32, "-", "-");
+  // `quantize` with its default options; the calibration-time ratio to PyTorch is taken on it.
+  const std::string default_pipeline = "quantize{calib=minmax}";
+  double default_seconds = 0;
   Model best;
   for (const std::string pipeline : {"quantize{calib=minmax bias-correction=false}", "quantize{calib=minmax}",
                                      "quantize{calib=percentile}", "quantize{calib=entropy}", "quantize{calib=mse}",
                                      "quantize{calib=minmax per-channel=false bias-correction=false}",
                                      "quantize{calib=minmax per-channel=false bias-correction=false equalize=true}",
                                      "quantize{calib=minmax per-channel=false equalize=true}"}) {
-    auto [q, seconds] = quantize(teacher, calib, pipeline);
+    auto [q, seconds] = quantize(teacher, calib, pipeline, calib_runs);
     const double acc = evaluate(q, test).accuracy.value();
     fmt::print("{:<80} {:>9.2f} {:>+12.2f} {:>14.3f}\n", pipeline, 100 * acc, 100 * (fp32 - acc), 1000 * seconds / train.samples);
     if (pipeline == "quantize{calib=percentile}") best = q;
+    if (pipeline == default_pipeline) default_seconds = seconds;
+  }
+  if (auto peer = run_pytorch_peer(data, train.samples, threads, calib_runs)) {
+    const std::string engine = peer->at("engine");
+    const double acc = peer->at("int8_accuracy"), peer_fp32 = peer->at("fp32_accuracy");
+    const double per_sample = peer->at("calib_seconds_per_sample");
+    // Debian's torch has no FBGEMM kernels: the qconfig is still fbgemm's, the kernels oneDNN's.
+    const std::string label = engine == "fbgemm" ? "PyTorch FX PTQ (fbgemm, per-channel)"
+                                                 : fmt::format("PyTorch FX PTQ (fbgemm, per-channel; {} kernels)", engine);
+    fmt::print("{:<80} {:>9.2f} {:>+12.2f} {:>14.3f}\n", label, 100 * acc, 100 * (peer_fp32 - acc), 1000 * per_sample);
+    // The drop is against PyTorch's own FP32 run; it must be ours, or the weights did not load as we run them.
+    if (std::abs(peer_fp32 - fp32) > 1e-9)
+      fmt::print("warning: PyTorch's FP32 rebuild scores {:.2f}%, not {:.2f}%\n", 100 * peer_fp32, 100 * fp32);
+    fmt::print("\ncalibration + rewrite time per sample, ours ({}) / PyTorch FX (calibration + convert_fx): {:.2f}\n",
+               default_pipeline, default_seconds / train.samples / per_sample);
   }
   save_onnx(teacher, (tmp / "teacher.onnx").string());
   save_onnx(best, (tmp / "teacher.int8.onnx").string());

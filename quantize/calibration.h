@@ -4,6 +4,7 @@
 //   percentile  clip |x| at the given percentile of its distribution;
 //   entropy     TensorRT/ncnn-style: the threshold whose 2048->levels re-binning minimises
 //               KL(P || Q) between the clipped reference histogram and its quantized copy;
+//               point masses (one-bin spikes, e.g. a bias on blank input) stay whole in Q;
 //   mse         the threshold minimising the expected squared error (clipping + rounding),
 //               computed from the histogram.
 #pragma once

@@ -1,8 +1,17 @@
 #!/usr/bin/env bash
 # Installs what edgepack needs on Debian 12 (idempotent; run as root or with sudo available):
 # the Debian packages it builds against, and onnxruntime-node (npm) that tests run artifacts in.
+# --bench also installs Debian's python3-torch, -onnx and -numpy, which only the PyTorch FX peer
+# row of bench/bench_quantize uses (opt-in: CI and the default setup do not need them).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+bench=0
+for arg in "$@"; do
+  case "$arg" in
+    --bench) bench=1 ;;
+    *) echo "usage: scripts/setup.sh [--bench]" >&2; exit 2 ;;
+  esac
+done
 
 packages=(
   build-essential cmake ninja-build ccache pkg-config
@@ -10,6 +19,7 @@ packages=(
   libcli11-dev libfmt-dev libeigen3-dev doctest-dev nlohmann-json3-dev libyaml-cpp-dev zlib1g-dev
   nodejs npm
 )
+[ "$bench" -eq 1 ] && packages+=(python3-torch python3-onnx python3-numpy)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -71,6 +71,29 @@ TEST_CASE("calibration methods clip outliers that minmax keeps") {
   CHECK(r.second > r.first);
 }
 
+TEST_CASE("entropy calibration does not clip for point masses (values repeated exactly)") {
+  auto entropy_hi = [](const at::Tensor& x) {
+    RangeObserver o;
+    o.observe_minmax(x, "x");
+    o.observe_histogram(x);
+    return o.range(CalibMethod::Entropy, 99.99, 255).second;
+  };
+  at::manual_seed(0);
+  at::Tensor smooth = at::randn({100000}).clamp_min(0);   // a Relu output
+  // 60% of the values at three constants, as a bias is wherever the input patch is blank.
+  at::Tensor spiky = smooth.clone();
+  spiky.slice(0, 0, 60000, 3).fill_(0.3f);
+  spiky.slice(0, 1, 60000, 3).fill_(0.7f);
+  spiky.slice(0, 2, 60000, 3).fill_(1.1f);
+  const float reference = entropy_hi(smooth), hi = entropy_hi(spiky);
+  CAPTURE(reference);
+  CAPTURE(hi);
+  // Spreading each spike over its level's histogram bins used to cost so much KL that the
+  // threshold fell to 0.70, clipping the spike at 1.1 and the whole tail.
+  CHECK(hi > 0.8f * reference);
+  CHECK(hi <= spiky.max().item<float>());
+}
+
 TEST_CASE("quantize writes QDQ with int8 weights and int32 bias; outputs stay close to FP32") {
   for (const char* calib : {"minmax", "percentile", "entropy", "mse"}) {
     CAPTURE(calib);
