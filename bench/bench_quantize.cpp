@@ -15,11 +15,13 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <optional>
@@ -94,6 +96,14 @@ std::optional<nlohmann::json> run_pytorch_peer(const fs::path& data, int64_t cal
 }  // namespace
 
 int main(int argc, char** argv) {
+  // LibTorch's OpenMP threads spin while they wait; on shared cores a spinning thread starves
+  // the one it waits for (5-10x slower, as samples/mnist/train_teacher.cpp measured), and the
+  // calibration times swung 20x between runs. libgomp reads the policy when it loads, before
+  // main: re-run once with it set. The PyTorch peer inherits it, so both are timed alike.
+  if (!std::getenv("OMP_WAIT_POLICY")) {
+    ::setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+    ::execv("/proc/self/exe", argv);  // returns only on failure: go on with the default policy
+  }
   int threads = 2, repeat = 30, calib_runs = 3;
   for (int i = 1; i + 1 < argc; ++i) {
     if (!std::strcmp(argv[i], "--threads")) threads = std::atoi(argv[++i]);
