@@ -54,10 +54,12 @@ std::vector<std::map<std::string, at::Tensor>> sample_feeds(const Dataset& data,
 Model make_student(const Model& previous, const PassOptions& o, const Dataset& train) {
   Model student = previous;
   const int64_t stages = o.get_int("stages");
-  const double target = o.get_float("target-params"), shrink = o.get_float("shrink");
+  const double params = o.get_float("target-params"), macs = o.get_float("target-macs"), shrink = o.get_float("shrink");
   PassContext none;
-  const std::string prune = target > 0 ? fmt::format("prune{{target-params={}}}", std::pow(target, 1.0 / stages))
-                                       : fmt::format("prune{{ratio={}}}", 1.0 - shrink);
+  std::string prune = fmt::format("prune{{ratio={}}}", 1.0 - shrink);
+  if (params > 0 || macs > 0)
+    prune = fmt::format("prune{{target-params={} target-macs={}}}", params > 0 ? std::pow(params, 1.0 / stages) : 0.0,
+                        macs > 0 ? std::pow(macs, 1.0 / stages) : 0.0);
   run_pipeline(student, parse_pipeline(prune), none);
   drop_residual_blocks(student, static_cast<int>(o.get_int("drop-blocks")), sample_feeds(train, student));
   return student;
@@ -73,6 +75,7 @@ PassInfo distill_info() {
               {"stages", T::Int, "1", "Distillation steps; each student teaches the next", {}},
               {"shrink", T::Float, "0.5", "Fraction of each layer group's channels a stage keeps (when target-params is 0)", {}},
               {"target-params", T::Float, "0", "Final student's parameters as a fraction of the teacher's, split evenly over the stages", {}},
+              {"target-macs", T::Float, "0", "Final student's MACs as a fraction of the teacher's, split evenly over the stages", {}},
               {"drop-blocks", T::Int, "0", "Residual blocks each stage removes, least useful first", {}},
               {"student", T::String, "", "A user-given student ONNX file (one stage; same inputs and outputs)", {}},
               {"epochs", T::Int, "6", "Training epochs in total, split over the stages", {}},
@@ -96,9 +99,11 @@ PassResult Distill::run(Model& model, const PassOptions& o, PassContext& ctx) {
   const int64_t epochs = o.get_int("epochs");
   if (stages < 1 || stages > 16) throw InputError(fmt::format("distill stages must be in [1, 16], got {}", stages));
   if (epochs < stages) throw InputError(fmt::format("distill needs at least one epoch per stage ({} epochs, {} stages)", epochs, stages));
-  const double shrink = o.get_float("shrink"), target = o.get_float("target-params");
+  const double shrink = o.get_float("shrink");
   if (shrink <= 0 || shrink > 1) throw InputError(fmt::format("distill shrink must be in (0, 1], got {}", shrink));
-  if (target < 0 || target >= 1) throw InputError(fmt::format("distill target-params must be in [0, 1), got {}", target));
+  for (const char* name : {"target-params", "target-macs"})
+    if (o.get_float(name) < 0 || o.get_float(name) >= 1)
+      throw InputError(fmt::format("distill {} must be in [0, 1), got {}", name, o.get_float(name)));
   const bool leader = !ctx.comm || ctx.comm->rank() == 0;
 
   PassResult result;

@@ -1,0 +1,55 @@
+// The compress planner: for one target, the least aggressive pipeline whose cost-model estimate
+// fits the target's envelope (weights + peak activations within RAM) and the user's budgets
+// (latency, size, memory). Quantization first (INT8 QDQ), then shrinking: structured pruning to
+// a MACs budget recovered by distillation from the original (Minitron's prune-then-distil), at
+// decreasing MACs fractions until the estimate fits. Each candidate is estimated on its
+// structure alone (pruning is cheap, training is not), so only the chosen one is trained.
+#pragma once
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/ir.h"
+#include "core/targets.h"
+
+namespace edgepack {
+
+struct Budgets {
+  std::optional<double> max_latency_ms;
+  std::optional<double> max_size_mb;        // artifact file, MiB
+  std::optional<double> max_memory_mb;      // weights + peak activations, MiB
+  std::optional<double> max_accuracy_drop;  // points; checked after building, not planned
+};
+
+struct PlanCandidate {
+  std::string pipeline;
+  int64_t macs = 0;
+  int64_t size_bytes = 0;                   // estimated artifact bytes (INT8 weights)
+  double latency_ms = 0;
+  int64_t memory_bytes = 0;
+  bool fits = false;
+  std::string why;                          // which limit it misses, or "meets every budget"
+};
+
+struct Plan {
+  std::string pipeline;                     // the chosen one
+  std::string reason;
+  bool feasible = false;                    // false: even the most aggressive candidate misses
+  std::vector<PlanCandidate> candidates;    // in the order tried
+};
+
+struct PlanOptions {
+  std::string quantize = "quantize{calib=percentile}";
+  bool can_train = false;                   // labelled data: shrinking is recovered by distillation
+  int64_t epochs = 3;                       // distillation epochs of a shrinking candidate
+  std::vector<double> macs_fractions = {0.75, 0.5, 0.35, 0.25, 0.15, 0.1};
+};
+
+Plan plan_compression(const Model& model, const TargetProfile& target, const Budgets& budgets, const PlanOptions& options = {});
+
+// The estimate of one pipeline's artifact on a target, from its structure: `built` is the model
+// after the pipeline's structural steps (or the artifact itself).
+PlanCandidate estimate_candidate(const Model& built, const std::string& pipeline, const TargetProfile& target,
+                                 const Budgets& budgets);
+
+}  // namespace edgepack
