@@ -8,6 +8,7 @@
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/executor.h"
+#include "core/file_util.h"
 #include "core/onnx_import.h"
 #include "core/tensor_proto.h"
 
@@ -38,6 +39,7 @@ int run_model(const RunArgs& args) {
   Executor executor(model);
   auto runtime = model.graph.runtime_inputs();
   std::map<std::string, at::Tensor> feeds;
+  std::vector<std::string> input_paths;
   size_t positional = 0;
   for (const std::string& spec : args.inputs) {
     std::string name, path = spec;
@@ -54,10 +56,20 @@ int run_model(const RunArgs& args) {
       name = runtime[positional++]->name;
     }
     feeds[name] = read_tensor_file(path);
+    input_paths.push_back(path);
   }
   for (const ValueInfo* v : runtime)
     if (!feeds.count(v->name))
       throw InputError(fmt::format("no --input given for graph input '{}'", v->name));
+
+  // Inputs are never written: an output_K.pb that is the model or an input tensor (e.g.
+  // `--input out/output_0.pb --save-outputs out`) is refused before running, not overwritten.
+  auto output_path = [&](size_t k) { return (fs::path(args.save_outputs) / fmt::format("output_{}.pb", k)).string(); };
+  if (!args.save_outputs.empty())
+    for (size_t k = 0; k < model.graph.outputs.size(); ++k) {
+      refuse_overwriting_input(output_path(k), args.model, "model");
+      for (const std::string& path : input_paths) refuse_overwriting_input(output_path(k), path, "tensor");
+    }
 
   auto outputs = executor.run(feeds);
   if (!args.save_outputs.empty()) {
@@ -71,7 +83,7 @@ int run_model(const RunArgs& args) {
     fmt::print("{} {} [{}]: {}\n", name, c10::toString(t.scalar_type()), fmt::join(t.sizes(), "x"),
                preview(t, args.show));
     if (!args.save_outputs.empty())
-      write_tensor_file((fs::path(args.save_outputs) / fmt::format("output_{}.pb", k)).string(), t, name);
+      write_tensor_file(output_path(k), t, name);
   }
   return 0;
 }

@@ -10,7 +10,10 @@
 #include <algorithm>
 #include <filesystem>
 #include <limits>
+#include <map>
+#include <memory>
 #include <set>
+#include <tuple>
 
 #include "core/error.h"
 #include "core/file_util.h"
@@ -123,6 +126,20 @@ void check_size(const onnx::GraphProto& g, int depth, int64_t& nodes) {
     }
 }
 
+// Every tensor that names external data, in all graphs: its location must pass our folder rule
+// before onnx::checker sees it (the checker refuses absolute paths in its own words and would
+// otherwise be the only guard for them).
+void check_external_locations(const onnx::GraphProto& g, const ExternalDataBase& base) {
+  for (const auto& t : g.initializer()) check_external_location(t, base);
+  for (const auto& n : g.node())
+    for (const auto& a : n.attribute()) {
+      if (a.has_t()) check_external_location(a.t(), base);
+      for (const auto& t : a.tensors()) check_external_location(t, base);
+      if (a.has_g()) check_external_locations(a.g(), base);
+      for (const auto& sub : a.graphs()) check_external_locations(sub, base);
+    }
+}
+
 bool has_external_data(const onnx::GraphProto& g) {
   for (const auto& t : g.initializer())
     if (t.data_location() == onnx::TensorProto::EXTERNAL) return true;
@@ -164,6 +181,134 @@ void widen_legacy_prelu_slopes(onnx::ModelProto& proto) {
   }
 }
 
+// ONNX 1.12's shape inference for Conv, ConvTranspose and the pools trusts the node: it indexes
+// the dilations, strides and pads by the kernel's rank (taken from W's shape when kernel_shape is
+// absent) and the input's dims by the kernel's rank, and divides by the strides. A Conv whose W
+// has a higher rank than X, or whose attributes have the wrong length, reads out of bounds or
+// through a null pointer (segfault; found by fuzz_onnx_import), a zero stride divides by zero.
+// conv_pool_problem says what is wrong with such a node, given the ranks known for X and W
+// (-1: unknown) and its attributes; an empty string means ONNX may run its inference on it.
+struct ConvPoolOp {
+  int weight_input;   // index of W, -1 for pools
+};
+
+const ConvPoolOp* conv_pool_op(const std::string& op_type, const std::string& domain) {
+  static const std::map<std::string, ConvPoolOp> ops = {
+      {"Conv", {1}},    {"ConvInteger", {1}}, {"QLinearConv", {3}}, {"ConvTranspose", {1}},
+      {"AveragePool", {-1}}, {"MaxPool", {-1}}, {"LpPool", {-1}}, {"MaxUnpool", {-1}}};
+  if (!domain.empty() && domain != "ai.onnx") return nullptr;
+  auto it = ops.find(op_type);
+  return it == ops.end() ? nullptr : &it->second;
+}
+
+template <class AttrOf>
+std::string conv_pool_problem(const std::string& op_type, int x_rank, int w_rank, AttrOf&& attr_of) {
+  if (x_rank >= 0 && x_rank < 2)
+    return fmt::format("its input has rank {}; {} needs at least 2 (batch, channels)", x_rank, op_type);
+  if (x_rank >= 0 && w_rank >= 0 && w_rank != x_rank)
+    return fmt::format("its weight has rank {} but its input has rank {}; they must be equal", w_rank, x_rank);
+  const int rank = x_rank >= 0 ? x_rank : w_rank;
+  const int spatial = rank - 2;
+  auto check = [&](const char* name, int per_axis, int64_t min_value) -> std::string {
+    const onnx::AttributeProto* a = attr_of(name);
+    if (!a) return {};
+    if (rank >= 2 && a->ints_size() != per_axis * spatial)
+      return fmt::format("attribute '{}' has {} values but its input has {} spatial axes (expects {})", name,
+                         a->ints_size(), spatial, per_axis * spatial);
+    for (int64_t v : a->ints())
+      if (v < min_value) return fmt::format("attribute '{}' holds {}; each value must be at least {}", name, v, min_value);
+    return {};
+  };
+  const int64_t any = std::numeric_limits<int64_t>::min();
+  for (auto [name, per_axis, min_value] : {std::tuple{"kernel_shape", 1, int64_t{1}}, {"strides", 1, int64_t{1}},
+                                           {"dilations", 1, int64_t{1}}, {"pads", 2, any}})
+    if (auto why = check(name, per_axis, min_value); !why.empty()) return why;
+  return {};
+}
+
+// Ranks declared in a graph (inputs, outputs, value_info, initializers), plus the enclosing
+// graphs' for subgraphs, which may read outer values.
+using RankMap = std::map<std::string, int>;
+
+void add_declared_ranks(const onnx::GraphProto& g, RankMap& ranks) {
+  for (const auto* list : {&g.input(), &g.output(), &g.value_info()})
+    for (const auto& v : *list)
+      if (v.type().has_tensor_type() && v.type().tensor_type().has_shape())
+        ranks[v.name()] = v.type().tensor_type().shape().dim_size();
+  for (const auto& t : g.initializer()) ranks[t.name()] = t.dims_size();
+}
+
+// Before shape inference: refuses a Conv/ConvTranspose/pool node whose declared ranks and
+// attributes ONNX's inference would misread, naming the node. Ranks that only inference finds
+// (outputs of earlier nodes) are checked by GuardedSchemaRegistry while it runs.
+void check_conv_pool_nodes(const onnx::GraphProto& g, RankMap ranks) {
+  add_declared_ranks(g, ranks);
+  for (const auto& n : g.node()) {
+    for (const auto& a : n.attribute()) {
+      if (a.has_g()) check_conv_pool_nodes(a.g(), ranks);
+      for (const auto& sub : a.graphs()) check_conv_pool_nodes(sub, ranks);
+    }
+    const ConvPoolOp* op = conv_pool_op(n.op_type(), n.domain());
+    if (!op) continue;
+    auto rank_of = [&](int index) {
+      if (index < 0 || index >= n.input_size()) return -1;
+      auto it = ranks.find(n.input(index));
+      return it == ranks.end() ? -1 : it->second;
+    };
+    auto attr_of = [&](const char* name) -> const onnx::AttributeProto* {
+      for (const auto& a : n.attribute())
+        if (a.name() == name) return &a;
+      return nullptr;
+    };
+    std::string why = conv_pool_problem(n.op_type(), rank_of(0), rank_of(op->weight_input), attr_of);
+    if (!why.empty())
+      throw InputError(fmt::format("{} node '{}': {}", n.op_type(),
+                                   n.name().empty() && n.output_size() > 0 ? n.output(0) : n.name(), why));
+  }
+}
+
+// The schemas ONNX's shape inference looks up, with the inference of the Conv/Pool family
+// wrapped by conv_pool_problem: ranks inferred from earlier nodes are only known while inference
+// runs. A problem is recorded and ends inference with our own exception (ONNX swallows its own
+// InferenceError per node and goes on); import_onnx turns it into an InputError. The node's
+// name is not available inside inference (ONNX 1.12's InferenceContext has none), so the message
+// names the op type.
+class GuardedSchemaRegistry : public onnx::ISchemaRegistry {
+ public:
+  struct Refusal {
+    std::string why;
+  };
+
+  const onnx::OpSchema* GetSchema(const std::string& key, const int max_version,
+                                  const std::string& domain) const override {
+    const onnx::OpSchema* schema = onnx::OpSchemaRegistry::Instance()->GetSchema(key, max_version, domain);
+    const ConvPoolOp* op = conv_pool_op(key, domain);
+    if (!schema || !op) return schema;
+    auto& guarded = guarded_[schema];
+    if (!guarded) {
+      guarded = std::make_unique<onnx::OpSchema>(*schema);
+      auto infer = schema->GetTypeAndShapeInferenceFunction();
+      guarded->TypeAndShapeInferenceFunction([infer, op, key](onnx::InferenceContext& ctx) {
+        auto rank_of = [&](int index) {
+          if (index < 0 || static_cast<size_t>(index) >= ctx.getNumInputs()) return -1;
+          const onnx::TypeProto* t = ctx.getInputType(index);
+          if (!t || !t->has_tensor_type() || !t->tensor_type().has_shape()) return -1;
+          return t->tensor_type().shape().dim_size();
+        };
+        auto attr_of = [&](const char* name) { return ctx.getAttribute(name); };
+        std::string why = conv_pool_problem(key, rank_of(0), rank_of(op->weight_input), attr_of);
+        if (!why.empty()) throw Refusal{fmt::format("a {} node: {}", key, why)};
+        infer(ctx);
+      });
+    }
+    return guarded.get();
+  }
+
+ private:
+  // Shape inference runs on one thread; a registry lives for one InferShapes call.
+  mutable std::map<const onnx::OpSchema*, std::unique_ptr<onnx::OpSchema>> guarded_;
+};
+
 }  // namespace
 
 Model import_onnx(onnx::ModelProto proto, const std::string& folder, const ImportOptions& options) {
@@ -181,6 +326,7 @@ Model import_onnx(onnx::ModelProto proto, const std::string& folder, const Impor
       if (!defined.count(v.name()))
         throw InputError(fmt::format("graph output '{}' is not produced by any node, input or initializer", v.name()));
   }
+  check_external_locations(proto.graph(), ExternalDataBase{folder});
   try {
     if (folder.empty() || !has_external_data(proto.graph())) {
       onnx::checker::check_model(proto);
@@ -203,12 +349,17 @@ Model import_onnx(onnx::ModelProto proto, const std::string& folder, const Impor
   const int64_t opset = ai_onnx_opset(proto);
   auto infer = [&] {
     if (!options.infer_shapes) return;
+    GuardedSchemaRegistry registry;
     try {
-      onnx::shape_inference::InferShapes(proto);
+      onnx::shape_inference::InferShapes(proto, &registry);
+    } catch (const GuardedSchemaRegistry::Refusal& r) {
+      throw InputError(r.why);
     } catch (const std::exception&) {
       // Shapes are a convenience (inspect, planning); the executor does not need them.
     }
   };
+  // Also without shape inference: such a node is invalid ONNX, and the version converter walks it.
+  check_conv_pool_nodes(proto.graph(), {});
   // Some adapters (Softmax 12->13) need the input shapes, so infer before converting too.
   infer();
   if (options.convert_opset && opset > 0 && opset < kMinOpset) {
@@ -219,6 +370,8 @@ Model import_onnx(onnx::ModelProto proto, const std::string& folder, const Impor
       if (lifted.ir_version() < 7) lifted.set_ir_version(7);
       proto = onnx::version_conversion::ConvertVersion(lifted, static_cast<int>(kMinOpset));
       infer();
+    } catch (const InputError&) {
+      throw;
     } catch (const std::exception&) {
       // The kernels also implement the older forms of the ops whose semantics changed
       // (attribute vs input, Softmax's 2-D coercion), so the model still runs as it is.

@@ -128,6 +128,14 @@ at::Tensor from_field(const Src& field, at::ScalarType field_type, at::ScalarTyp
 
 }  // namespace
 
+void check_external_location(const onnx::TensorProto& proto, const ExternalDataBase& base) {
+  if (proto.data_location() != onnx::TensorProto::EXTERNAL) return;
+  std::string location;
+  for (const auto& kv : proto.external_data())
+    if (kv.key() == "location") location = kv.value();
+  external_path(location, base, fmt::format("tensor '{}'", proto.name()));
+}
+
 at::Tensor tensor_from_proto(const onnx::TensorProto& proto, const ExternalDataBase& base) {
   const std::string what = fmt::format("tensor '{}'", proto.name());
   at::ScalarType type = scalar_type_from_onnx(proto.data_type(), what);

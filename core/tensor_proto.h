@@ -18,6 +18,10 @@ struct ExternalDataBase {
 // Decodes a TensorProto (raw_data, typed fields or external data). Throws InputError naming
 // the tensor on an unsupported type, a size mismatch, or an external location escaping `base`.
 at::Tensor tensor_from_proto(const onnx::TensorProto& proto, const ExternalDataBase& base = {});
+// Refuses an external-data tensor whose location escapes `base` (the rule tensor_from_proto
+// applies), without reading anything. The importer runs it before onnx::checker, which would
+// otherwise judge an absolute location first, in its own words. No-op for other tensors.
+void check_external_location(const onnx::TensorProto& proto, const ExternalDataBase& base);
 // Encodes a tensor as raw_data (little endian), with `name`.
 void tensor_to_proto(const at::Tensor& t, const std::string& name, onnx::TensorProto* proto);
 

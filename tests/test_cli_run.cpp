@@ -98,6 +98,31 @@ TEST_CASE("input files of the wrong shape or type, or missing, are refused") {
   check_clean_error(run_cli(model + " --input Z=" + q(tmp / "shape.pb")), 2, "no input named 'Z'");
 }
 
+TEST_CASE("run --save-outputs refuses to write over an input tensor or the model") {
+  TempDir tmp;
+  save_onnx(tiny_conv_model(), (tmp / "tiny.onnx").string());
+  fs::create_directories(tmp / "out");
+  const at::Tensor x = at::randn({1, 3, 8, 8});
+  write_tensor_file((tmp / "out" / "output_0.pb").string(), x, "X");
+  const std::string before = read_file((tmp / "out" / "output_0.pb").string(), "t");
+  // The previous run's output fed back in, saving into the same folder: output_0.pb is the input.
+  check_clean_error(run_cli("run " + q(tmp / "tiny.onnx") + " --input " + q(tmp / "out" / "output_0.pb") +
+                            " --save-outputs " + q(tmp / "out")), 2, "refusing to write over the input tensor");
+  CHECK(read_file((tmp / "out" / "output_0.pb").string(), "t") == before);
+  // Also through another spelling of the folder (a symlink).
+  fs::create_directory_symlink(tmp / "out", tmp / "alias");
+  check_clean_error(run_cli("run " + q(tmp / "tiny.onnx") + " --input X=" + q(tmp / "out" / "output_0.pb") +
+                            " --save-outputs " + q(tmp / "alias")), 2, "refusing to write over the input tensor");
+  CHECK(read_file((tmp / "out" / "output_0.pb").string(), "t") == before);
+  // The model itself named output_0.pb.
+  fs::create_directories(tmp / "m");
+  fs::copy_file(tmp / "tiny.onnx", tmp / "m" / "output_0.pb");
+  write_tensor_file((tmp / "x.pb").string(), x, "X");
+  check_clean_error(run_cli("run " + q(tmp / "m" / "output_0.pb") + " --input " + q(tmp / "x.pb") +
+                            " --save-outputs " + q(tmp / "m")), 2, "refusing to write over the input model");
+  CHECK(read_file((tmp / "m" / "output_0.pb").string(), "t") == read_file((tmp / "tiny.onnx").string(), "t"));
+}
+
 TEST_CASE("an unwritable output folder is a clear error") {
   TempDir tmp;
   save_onnx(tiny_conv_model(), (tmp / "tiny.onnx").string());

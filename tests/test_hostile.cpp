@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <tuple>
 
 #include "core/error.h"
 #include "core/onnx_import.h"
@@ -107,8 +108,9 @@ TEST_CASE("external data that escapes the model's folder is refused: '..', absol
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"../outside/w.bin", "escapes the model's folder"},
       {"sub/../../outside/w.bin", "escapes the model's folder"},
-      // onnx::checker refuses an absolute location first (it looks for it inside the folder).
-      {(tmp / "outside" / "w.bin").string(), "tensor name: W"},
+      // Our folder rule runs before onnx::checker, so an absolute location gets our wording.
+      {(tmp / "outside" / "w.bin").string(), "must be a relative path inside the model's folder"},
+      {(tmp / "model" / "w.bin").string(), "must be a relative path inside the model's folder"},
       {"link.bin", "resolves outside the model's folder"},
       {"sub/dir/w.bin", "resolves outside the model's folder"},
   };
@@ -120,6 +122,72 @@ TEST_CASE("external data that escapes the model's folder is refused: '..', absol
     save(m, path);
     check_refused(path, needle);
   }
+}
+
+// ONNX 1.12's Conv/Pool shape inference indexes dilations, strides and pads by the kernel's
+// rank (from W's shape) and divides by the strides: inconsistent nodes crashed it (fuzzing).
+TEST_CASE("Conv and pool nodes whose ranks or attributes ONNX shape inference would misread are refused") {
+  TempDir tmp;
+  // The fuzzer's input: X declared rank 2, W rank 4 (segfault in convPoolShapeInference).
+  check_refused(fs::path(EDGEPACK_SOURCE_DIR) / "tests/data/fuzz-regressions/fuzz_onnx_import/conv-shape-inference-segv.onnx",
+                "Conv node 'C_Conv': its weight has rank 4 but its input has rank 2");
+
+  // X[1,2,8,8] -> Conv(W[4,2,3,3]) -> Y, with attributes set per case.
+  auto conv_model = [](const std::string& op, std::vector<std::pair<std::string, std::vector<int64_t>>> attrs) {
+    onnx::ModelProto m = add_model();
+    auto* g = m.mutable_graph();
+    g->clear_node();
+    g->clear_input();
+    g->clear_output();
+    add_value(g->mutable_input(), "X", {1, 2, 8, 8});
+    add_value(g->mutable_output(), "Y", {1, 4, 8, 8});
+    auto* n = op == "Conv" ? add_node(g, op, {"X", "W"}, {"Y"}) : add_node(g, op, {"X"}, {"Y"});
+    for (const auto& [name, values] : attrs) {
+      auto* a = n->add_attribute();
+      a->set_name(name);
+      a->set_type(onnx::AttributeProto::INTS);
+      for (int64_t v : values) a->add_ints(v);
+    }
+    auto& w = weight(m);
+    w.clear_dims();
+    for (int64_t d : {4, 2, 3, 3}) w.add_dims(d);
+    w.set_raw_data(std::string(4 * 2 * 3 * 3 * 4, '\0'));
+    if (op != "Conv") g->clear_initializer();
+    return m;
+  };
+  const std::vector<std::tuple<std::string, std::vector<std::pair<std::string, std::vector<int64_t>>>, std::string>> cases = {
+      {"Conv", {{"pads", {1, 1}}}, "attribute 'pads' has 2 values but its input has 2 spatial axes (expects 4)"},
+      {"Conv", {{"dilations", {1, 1, 1}}}, "attribute 'dilations' has 3 values"},
+      {"Conv", {{"strides", {0, 1}}}, "attribute 'strides' holds 0; each value must be at least 1"},
+      {"Conv", {{"kernel_shape", {3}}}, "attribute 'kernel_shape' has 1 values"},
+      {"MaxPool", {{"kernel_shape", {2, 2, 2}}}, "attribute 'kernel_shape' has 3 values"},
+      {"AveragePool", {{"kernel_shape", {2, 2}}, {"strides", {1, -1}}}, "attribute 'strides' holds -1"},
+  };
+  int k = 0;
+  for (const auto& [op, attrs, needle] : cases) {
+    const fs::path path = tmp / fmt::format("conv{}.onnx", k++);
+    save(conv_model(op, attrs), path);
+    check_refused(path, needle);
+  }
+  // A valid one still imports.
+  save(conv_model("Conv", {{"pads", {1, 1, 1, 1}}, {"strides", {1, 1}}}), tmp / "valid.onnx");
+  CHECK_NOTHROW(import_onnx((tmp / "valid.onnx").string()));
+
+  // The rank of X known only from shape inference (Reshape to rank 2): caught while inference
+  // runs, before ONNX's Conv inference reads it.
+  onnx::ModelProto m = conv_model("Conv", {});
+  auto* g = m.mutable_graph();
+  g->clear_node();
+  add_node(g, "Reshape", {"X", "S"}, {"R"});
+  add_node(g, "Conv", {"R", "W"}, {"Y"});
+  auto* shape = g->add_initializer();
+  shape->set_name("S");
+  shape->set_data_type(onnx::TensorProto::INT64);
+  shape->add_dims(2);
+  shape->add_int64_data(1);
+  shape->add_int64_data(128);
+  save(m, tmp / "inferred.onnx");
+  check_refused(tmp / "inferred.onnx", "a Conv node: its weight has rank 4 but its input has rank 2");
 }
 
 TEST_CASE("tensor dims whose product overflows, and negative dims, are refused before any allocation") {
