@@ -6,11 +6,19 @@
 #   build instead (build-asan/); EDGEPACK_FUZZ_SECONDS (default 30) per target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
-scripts/build.sh
+# Each part prints its wall time ("test: <part>: N s") so CI logs show where the time goes;
+# ctest adds each label's time.
+timed() {
+  local part=$1 start=$SECONDS
+  shift
+  "$@"
+  echo "test: $part: $((SECONDS - start)) s"
+}
+timed setup scripts/setup.sh
+timed build scripts/build.sh
 # The MNIST end-to-end test needs the sample teacher (trained once, then reused).
-scripts/make-mnist-teacher.sh
-(cd build && ctest --output-on-failure "$@")
+timed teacher scripts/make-mnist-teacher.sh
+timed ctest bash -c 'cd build && ctest --output-on-failure "$@"' ctest "$@"
 
 export CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime
 jobs=${JOBS:-$(nproc)}
