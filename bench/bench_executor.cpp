@@ -20,15 +20,6 @@
 using namespace edgepack;
 using namespace edgepack::test;
 
-namespace {
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[v.size() / 2];
-}
-
-}  // namespace
-
 int main(int argc, char** argv) {
   int threads = 2, repeat = 20;
   std::vector<std::string> models;
@@ -76,7 +67,7 @@ int main(int argc, char** argv) {
       exec.run(inputs);
       ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
     }
-    ours.push_back(median(ms));
+    ours.push_back(median_after_warmup(ms));
     names.push_back(name);
     jobs.push_back(job);
   }
@@ -89,7 +80,7 @@ int main(int argc, char** argv) {
       continue;
     }
     std::vector<double> ms(ort[i].ms.begin() + 1, ort[i].ms.end());  // first run is warm-up
-    double theirs = median(ms);
+    double theirs = median_after_warmup(ms);
     fmt::print("{:<26} {:>12.2f} {:>16.2f} {:>7.2f}x\n", names[i], ours[i], theirs, ours[i] / theirs);
   }
   return 0;

@@ -28,12 +28,6 @@ using namespace edgepack::test;
 
 namespace {
 
-double median(std::vector<double> v) {
-  if (v.size() > 1) v.erase(v.begin());  // first run is warm-up
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[v.size() / 2];
-}
-
 struct Row {
   std::string label, file;
   int64_t params = 0, macs = 0;
@@ -105,7 +99,7 @@ int main(int argc, char** argv) {
   double base_ms = 0;
   for (size_t i = 0; i < rows.size(); ++i) {
     const Row& r = rows[i];
-    const double ms = ort[i].error.empty() ? median(ort[i].ms) : 0;
+    const double ms = ort[i].error.empty() ? median_after_warmup(ort[i].ms) : 0;
     if (i == 0 || i == 2) base_ms = ms;
     fmt::print("{:<44} {:>10} {:>12} {:>10.1f} {:>16} {:>10.3f} {:>11.2f}x{}\n", r.label, r.params, r.macs, r.bytes / 1024.0,
                r.accuracy, ms, ms > 0 ? base_ms / ms : 0, ort[i].error.empty() ? "" : " error: " + ort[i].error);

@@ -41,12 +41,6 @@ using namespace edgepack::test;
 
 namespace {
 
-double median(std::vector<double> v) {
-  if (v.size() > 1) v.erase(v.begin());  // first run is warm-up
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[v.size() / 2];
-}
-
 // The quantized model and the fastest of `runs` timings: the cores are shared, and the
 // fastest run is the one least disturbed by other jobs (the PyTorch peer is timed alike).
 std::pair<Model, double> quantize(const Model& fp, const std::vector<std::map<std::string, at::Tensor>>& batches,
@@ -199,7 +193,7 @@ int main(int argc, char** argv) {
       fmt::print("{:<44} error: {}{}\n", labels[i], f.error, q.error);
       continue;
     }
-    const double a = median(f.ms), b = median(q.ms);
+    const double a = median_after_warmup(f.ms), b = median_after_warmup(q.ms);
     fmt::print("{:<44} {:>10.3f} {:>10.3f} {:>13.2f}x\n", labels[i], a, b, a / b);
   }
   return 0;

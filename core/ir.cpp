@@ -83,4 +83,21 @@ int64_t Model::opset() const {
   return it == opsets.end() ? 0 : it->second;
 }
 
+ValueInfo float_value(const std::string& name, std::vector<Dim> dims) {
+  ValueInfo v;
+  v.name = name;
+  v.elem_type = 1;  // FLOAT
+  v.shape = std::move(dims);
+  return v;
+}
+
+Node make_node(const std::string& op, std::vector<std::string> inputs, const std::string& output) {
+  Node n;
+  n.name = output;
+  n.op_type = op;
+  n.inputs = std::move(inputs);
+  n.outputs = {output};
+  return n;
+}
+
 }  // namespace edgepack

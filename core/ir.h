@@ -91,6 +91,11 @@ struct Graph {
   int producer(const std::string& v) const;
 };
 
+// A float tensor value of the given dims (Dim{-1, "N"} for a symbol), for graphs built in code.
+ValueInfo float_value(const std::string& name, std::vector<Dim> dims);
+// A node whose name is its single output.
+Node make_node(const std::string& op, std::vector<std::string> inputs, const std::string& output);
+
 struct Model {
   int64_t ir_version = 8;
   std::map<std::string, int64_t> opsets;    // domain ("" = ai.onnx) -> version

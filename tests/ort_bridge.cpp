@@ -1,3 +1,4 @@
+#include <algorithm>
 #include "tests/ort_bridge.h"
 
 #include <fmt/format.h>
@@ -89,6 +90,12 @@ std::vector<OrtResult> run_onnxruntime(const std::vector<OrtJob>& jobs, int thre
   std::error_code ec;
   fs::remove_all(work, ec);
   return results;
+}
+
+double median_after_warmup(std::vector<double> ms) {
+  if (ms.size() > 1) ms.erase(ms.begin());
+  std::sort(ms.begin(), ms.end());
+  return ms.empty() ? 0 : ms[ms.size() / 2];
 }
 
 }  // namespace edgepack::test

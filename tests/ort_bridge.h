@@ -20,6 +20,9 @@ struct OrtResult {
   std::vector<double> ms;             // wall time of each run
 };
 
+// The median of timed runs after dropping the first (warm-up); 0 when none.
+double median_after_warmup(std::vector<double> ms);
+
 // True when node and onnxruntime-node are installed (scripts/setup.sh does it).
 bool onnxruntime_available();
 // Runs every job in one node process (`repeat` runs each, `threads` intra-op threads).

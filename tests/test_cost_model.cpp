@@ -14,14 +14,6 @@ using namespace edgepack::test;
 
 namespace {
 
-ValueInfo float_value(const std::string& name, std::vector<Dim> dims) {
-  ValueInfo v;
-  v.name = name;
-  v.elem_type = 1;  // FLOAT
-  v.shape = std::move(dims);
-  return v;
-}
-
 Node node(const std::string& name, const std::string& op, std::vector<std::string> in, std::vector<std::string> out) {
   Node n;
   n.name = name;

@@ -42,22 +42,6 @@ namespace {
 const fs::path kMnist = fs::path(EDGEPACK_SOURCE_DIR) / "data" / "mnist";
 const char* kWorkerEnv = "EDGEPACK_TRAINER_WORKER";
 
-ValueInfo float_value(const std::string& name, std::vector<Dim> dims) {
-  ValueInfo v;
-  v.name = name;
-  v.elem_type = 1;  // FLOAT
-  v.shape = std::move(dims);
-  return v;
-}
-
-Node node(const std::string& op, std::vector<std::string> in, const std::string& out) {
-  Node n;
-  n.name = out;
-  n.op_type = op;
-  n.inputs = std::move(in);
-  n.outputs = {out};
-  return n;
-}
 
 // input [N, dims...] -> (Flatten) -> Gemm(hidden) -> Relu -> Gemm(classes) -> logits, seeded
 // like torch.nn.Linear.
@@ -80,14 +64,14 @@ Model mlp(const std::string& input, std::vector<int64_t> dims, int64_t hidden, i
   linear("fc2", hidden, classes);
   std::string x = input;
   if (dims.size() > 1) {
-    g.nodes.push_back(node("Flatten", {x}, "flat"));
+    g.nodes.push_back(make_node("Flatten", {x}, "flat"));
     x = "flat";
   }
-  Node fc1 = node("Gemm", {x, "fc1.weight", "fc1.bias"}, "fc1");
+  Node fc1 = make_node("Gemm", {x, "fc1.weight", "fc1.bias"}, "fc1");
   fc1.attrs["transB"] = Attribute::of_int(1);
-  Node fc2 = node("Gemm", {"relu", "fc2.weight", "fc2.bias"}, "logits");
+  Node fc2 = make_node("Gemm", {"relu", "fc2.weight", "fc2.bias"}, "logits");
   fc2.attrs["transB"] = Attribute::of_int(1);
-  g.nodes.insert(g.nodes.end(), {fc1, node("Relu", {"fc1"}, "relu"), fc2});
+  g.nodes.insert(g.nodes.end(), {fc1, make_node("Relu", {"fc1"}, "relu"), fc2});
   return m;
 }
 
@@ -215,20 +199,20 @@ TEST_CASE("executor training mode: gradients equal ATen autograd on the same net
   g.initializers = {{"cw", r({4, 3, 3, 3})}, {"cb", r({4})},        {"s", r({4}) + 1},   {"b", r({4})},
                     {"m", r({4})},           {"v", r({4}).abs() + 0.5}, {"gw", r({6, 40})}, {"gb", r({6})},
                     {"mw", r({6, 5})},       {"ab", r({5})},         {"mm", r({5})}};
-  Node conv = node("Conv", {"x", "cw", "cb"}, "c");
+  Node conv = make_node("Conv", {"x", "cw", "cb"}, "c");
   conv.attrs["kernel_shape"] = Attribute::of_ints({3, 3});
   conv.attrs["pads"] = Attribute::of_ints({1, 1, 1, 1});
-  Node pool = node("MaxPool", {"r"}, "p");
+  Node pool = make_node("MaxPool", {"r"}, "p");
   pool.attrs["kernel_shape"] = Attribute::of_ints({2, 2});
   pool.attrs["strides"] = Attribute::of_ints({2, 2});
-  Node cat = node("Concat", {"pf", "gf"}, "cat");
+  Node cat = make_node("Concat", {"pf", "gf"}, "cat");
   cat.attrs["axis"] = Attribute::of_int(1);
-  Node gemm = node("Gemm", {"cat", "gw", "gb"}, "gm");
+  Node gemm = make_node("Gemm", {"cat", "gw", "gb"}, "gm");
   gemm.attrs["transB"] = Attribute::of_int(1);
-  g.nodes = {conv, node("BatchNormalization", {"c", "s", "b", "m", "v"}, "bn"), node("Relu", {"bn"}, "r"), pool,
-             node("Flatten", {"p"}, "pf"), node("GlobalAveragePool", {"r"}, "ga"), node("Flatten", {"ga"}, "gf"), cat,
-             gemm, node("Relu", {"gm"}, "gr"), node("MatMul", {"gr", "mw"}, "mmo"), node("Add", {"mmo", "ab"}, "ad"),
-             node("Mul", {"ad", "mm"}, "mu"), node("Softmax", {"mu"}, "y")};
+  g.nodes = {conv, make_node("BatchNormalization", {"c", "s", "b", "m", "v"}, "bn"), make_node("Relu", {"bn"}, "r"), pool,
+             make_node("Flatten", {"p"}, "pf"), make_node("GlobalAveragePool", {"r"}, "ga"), make_node("Flatten", {"ga"}, "gf"), cat,
+             gemm, make_node("Relu", {"gm"}, "gr"), make_node("MatMul", {"gr", "mw"}, "mmo"), make_node("Add", {"mmo", "ab"}, "ad"),
+             make_node("Mul", {"ad", "mm"}, "mu"), make_node("Softmax", {"mu"}, "y")};
   const at::Tensor x = r({2, 3, 6, 6}), probe = r({2, 5});
 
   const std::vector<std::string> names = trainable_initializers(m);

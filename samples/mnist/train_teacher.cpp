@@ -121,22 +121,6 @@ double accuracy(const torch::Tensor& logits, const torch::Tensor& labels) {
 }
 
 // --- IR building ---
-ValueInfo float_value(const std::string& name, std::vector<Dim> dims) {
-  ValueInfo v;
-  v.name = name;
-  v.elem_type = 1;  // FLOAT
-  v.shape = std::move(dims);
-  return v;
-}
-
-Node make_node(const std::string& op, std::vector<std::string> in, const std::string& out) {
-  Node n;
-  n.name = out;
-  n.op_type = op;
-  n.inputs = std::move(in);
-  n.outputs = {out};
-  return n;
-}
 
 Model to_ir(Net& net, int64_t seed, int64_t epochs, double test_accuracy) {
   Model m;
