@@ -46,6 +46,8 @@ int main(int argc, char** argv) {
   edgepack::cli::add_quantize(app, action, globals);
   edgepack::cli::add_prune(app, action, globals);
   edgepack::cli::add_distill(app, action, globals);
+  edgepack::cli::add_compress(app, action, globals);
+  edgepack::cli::add_report(app, action, globals);
 
   try {
     app.parse(argc, argv);
