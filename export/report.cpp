@@ -152,6 +152,8 @@ std::string gate_amount(const std::string& gate, const std::optional<double>& v)
   if (!v) return kDash;
   if (gate == "max-latency-ms") return human_ms(*v);
   if (gate == "max-size-mb" || gate == "max-memory-mb") return human_bytes(*v * kMiB);
+  // fits-ram holds memory against RAM in bytes, like any gate named in bytes.
+  if (gate == "fits-ram" || (gate.size() > 6 && gate.compare(gate.size() - 6, 6, "-bytes") == 0)) return human_bytes(*v);
   if (gate == "max-accuracy-drop") return fmt::format("{:.2f} points", *v);
   return fmt::format("{:.4g}", *v);
 }
@@ -669,15 +671,18 @@ std::vector<Layer> all_layers(const json& m) {
   return out;
 }
 
-// The k largest layers by `key` (unknown values last, graph order among equals). A partial
+// The k largest layers by `key` (graph order among equals). A partial
 // sort: a manifest may list hundreds of thousands of nodes.
 std::vector<const Layer*> top_layers(const std::vector<Layer>& layers, std::optional<double> Layer::*key, size_t k) {
+  // Layers with nothing to rank by (Relu, QuantizeLinear: no MACs, no weights) would only pad
+  // the tables and the chart.
   std::vector<const Layer*> ptrs;
-  for (const Layer& l : layers) ptrs.push_back(&l);
+  for (const Layer& l : layers)
+    if ((l.*key).value_or(0) > 0) ptrs.push_back(&l);
   k = std::min(k, ptrs.size());
   std::partial_sort(ptrs.begin(), ptrs.begin() + static_cast<std::ptrdiff_t>(k), ptrs.end(),
                     [key](const Layer* a, const Layer* b) {
-                      const double va = (a->*key).value_or(-1), vb = (b->*key).value_or(-1);
+                      const double va = (a->*key).value_or(0), vb = (b->*key).value_or(0);
                       return va != vb ? va > vb : a < b;
                     });
   ptrs.resize(k);
@@ -1095,7 +1100,8 @@ std::string render_report_html(const json& m) {
     b += "<p class=\"note\">No layers recorded.</p>\n";
   } else {
     b += fmt::format("<p class=\"note\">{} layers: {} MACs, {} of weights. The chart shows the {} with the most MACs.</p>\n",
-                     layers.size(), h(human_count(total_macs)), h(human_bytes(total_bytes)), std::min<size_t>(20, layers.size()));
+                     layers.size(), h(human_count(total_macs)), h(human_bytes(total_bytes)),
+                     top_layers(layers, &Layer::macs, 20).size());
     b += report_chart_layers(layers);
     std::vector<std::vector<Cell>> rows;
     int rank = 0;

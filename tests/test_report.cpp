@@ -201,6 +201,8 @@ TEST_CASE("strings from the JSON are escaped") {
   m["layers"] = json::array({{{"name", "a|b"}, {"op", "Conv|X"}, {"macs", 5}, {"bytes", 1}}});
   const std::string md2 = render_report_markdown(m);
   CHECK(has(md2, "| 1 | `a\\|b` | Conv\\|X | 5 |"));
+  m["gates"] = json::array({{{"name", "fits-ram"}, {"limit", 2147483648.0}, {"value", 232568}, {"passed", true}}});
+  CHECK(has(render_report_markdown(m), "| `fits-ram` | 2.0 GiB | 227.1 KiB | PASS |"));
 
   CHECK(html_escape("<b>&\"'") == "&lt;b&gt;&amp;&quot;&#39;");
   CHECK(markdown_escape("*a* _b_ [c](d) <e> &amp; x <= y & z") == "\\*a\\* \\_b\\_ \\[c\\](d) \\<e> \\&amp; x <= y & z");
