@@ -219,6 +219,9 @@ int compress(CompressArgs a, const Globals& globals) {
   Builder builder(original, ctx);
   json summary = {{"schema", "edgepack.summary/1"}, {"tool", {{"name", "edgepack"}, {"version", EDGEPACK_VERSION}}},
                   {"input", input}, {"targets", json::array()}};
+  const json budgets_json = {{"max_latency_ms", nullable(a.max_latency_ms)}, {"max_size_mb", nullable(a.max_size_mb)},
+                             {"max_memory_mb", nullable(a.max_memory_mb)}, {"max_accuracy_drop", nullable(a.max_accuracy_drop)}};
+  summary["budgets"] = budgets_json;   // the summary chart draws them against every target
   bool all_passed = true;
   try {
     for (const TargetProfile& target : targets) {
@@ -272,8 +275,7 @@ int compress(CompressArgs a, const Globals& globals) {
           {"output", {{"file", "model.onnx"}, {"sha256", file_sha256((dir / "model.onnx").string())}, {"bytes", bytes}}},
           {"pipeline", plan.pipeline},
           {"passes", passes},
-          {"budgets", {{"max_latency_ms", nullable(a.max_latency_ms)}, {"max_size_mb", nullable(a.max_size_mb)},
-                       {"max_memory_mb", nullable(a.max_memory_mb)}, {"max_accuracy_drop", nullable(a.max_accuracy_drop)}}},
+          {"budgets", budgets_json},
           {"plan", {{"chosen", plan.pipeline}, {"reason", plan.reason}, {"candidates", candidates}}},
           {"before", {{"params", before_cost.totals.params}, {"macs", before_cost.totals.macs}, {"bytes", input["bytes"]},
                       {"latency_ms", before_est.latency_ms}, {"memory_bytes", before_est.memory_bytes}, {"accuracy", nullable(before_acc)}}},
