@@ -228,7 +228,11 @@ CostEstimate estimate_cost(const ModelCost& cost, const TargetProfile& target, c
     e.memory_ms += memory * 1e3;
     (compute >= memory ? compute_bound_s : memory_bound_s) += std::max(compute, memory);
   }
-  e.latency_ms = (compute_bound_s + memory_bound_s) * 1e3;
+  // Every node pays the runtime's fixed dispatch cost whatever its size; it is not a rate, so
+  // it is added after the max() and does not decide the binding resource.
+  const double overhead_s = target.node_overhead_us ? target.node_overhead_us->value * 1e-6 : 0.0;
+  e.overhead_ms = overhead_s * cost.totals.runtime_nodes * 1e3;
+  e.latency_ms = (compute_bound_s + memory_bound_s) * 1e3 + e.overhead_ms;
   e.bound = compute_bound_s > memory_bound_s ? "compute" : "bandwidth";
   e.weight_bytes = int8 ? cost.totals.int8_bytes : cost.totals.fp32_bytes;
   e.max_inferences_per_s = e.weight_bytes > 0 ? bytes_per_s / static_cast<double>(e.weight_bytes) : 0;
@@ -275,6 +279,7 @@ void to_json(nlohmann::json& j, const CostEstimate& e) {
        {"latency_ms", e.latency_ms},
        {"compute_ms", e.compute_ms},
        {"memory_ms", e.memory_ms},
+       {"overhead_ms", e.overhead_ms},
        {"bound", e.bound},
        {"max_inferences_per_s", e.max_inferences_per_s},
        {"weight_bytes", e.weight_bytes},

@@ -91,6 +91,7 @@ struct CostEstimate {
   double latency_ms = 0;               // sum over nodes of max(compute, memory) time
   double compute_ms = 0;               // the compute bound alone, summed
   double memory_ms = 0;                // the bandwidth bound alone, summed
+  double overhead_ms = 0;              // runtime nodes x the target's node_overhead_us
   std::string bound;                   // "compute" or "bandwidth": which one the latency mostly is
   // The brief's argument: weights stream from DRAM once per inference.
   double max_inferences_per_s = 0;     // bandwidth / weight bytes
@@ -101,9 +102,10 @@ struct CostEstimate {
   bool fits = false;
 };
 
-// Per node: max(2*MACs / (tops*1e12*efficiency), bytes / (bandwidth*1e9)) where bytes = weight
-// bytes + activation elements, both at `precision` (int8: 1 byte per activation element; fp32:
-// 4). The INT8 rate is dense_int8_tops(); FP32 uses fp32_tops, or a quarter of the INT8 rate
+// Per node: max(2*MACs / (tops*1e12*efficiency), bytes / (bandwidth*1e9)) + node_overhead_us
+// where bytes = weight bytes + activation elements, both at `precision` (int8: 1 byte per
+// activation element; fp32: 4), and the overhead is the target's fixed per-node cost (0 when the
+// profile has none: the built-ins). The INT8 rate is dense_int8_tops(); FP32 uses fp32_tops, or a quarter of the INT8 rate
 // (a SIMD lane holds 4x as many int8 values) when the profile has none.
 CostEstimate estimate_cost(const ModelCost& cost, const TargetProfile& target, const EstimateOptions& options = {});
 

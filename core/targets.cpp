@@ -273,8 +273,8 @@ json parse_file(const std::string& path) {
   throw InputError(fmt::format("{}: unknown target file type '{}' (use .json, .yaml or .yml)", path, ext));
 }
 
-const std::set<std::string> kFigureKeys = {"int8_tops", "int8_dense_tops", "fp16_tops", "fp32_tops",
-                                           "bandwidth_gbps", "ram_mb", "power_w"};
+const std::set<std::string> kFigureKeys = {"int8_tops", "int8_dense_tops", "fp16_tops",       "fp32_tops",
+                                           "bandwidth_gbps", "ram_mb",         "power_w", "node_overhead_us"};
 const std::set<std::string> kOtherKeys = {"id",        "name",       "class",    "int8_kind",       "accelerator",
                                           "notes",     "precisions", "source",   "artifact_format", "confidence"};
 const std::vector<std::string> kRequiredForNew = {"name", "int8_tops", "bandwidth_gbps", "ram_mb", "power_w"};
@@ -406,6 +406,7 @@ void apply_entry(std::vector<TargetProfile>& targets, const std::string& file, s
   if (has("bandwidth_gbps")) p.bandwidth_gbps = r.figure("bandwidth_gbps");
   if (has("ram_mb")) p.ram_mb = r.figure("ram_mb");
   if (has("power_w")) p.power_w = r.figure("power_w");
+  if (has("node_overhead_us")) p.node_overhead_us = r.figure("node_overhead_us");
   if (has("int8_kind"))
     p.int8_kind = r.choice<TopsKind>(
         "int8_kind", {{"dense", TopsKind::Dense}, {"sparse", TopsKind::Sparse}, {"equivalent", TopsKind::Equivalent}});
@@ -474,6 +475,7 @@ void to_json(json& j, const TargetProfile& p) {
   j["bandwidth_gbps"] = p.bandwidth_gbps;
   j["ram_mb"] = p.ram_mb;
   j["power_w"] = p.power_w;
+  if (p.node_overhead_us) j["node_overhead_us"] = *p.node_overhead_us;
   // Empty text is refused on input; leave it out so that the output reads back.
   for (const auto& [key, text] : {std::pair{"accelerator", &p.accelerator}, std::pair{"notes", &p.notes},
                                   std::pair{"artifact_format", &p.artifact_format}})

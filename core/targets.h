@@ -25,11 +25,12 @@ struct Figure {
   std::string confidence;
 };
 
-// From firmest to weakest: the product brief (authoritative for this project), a vendor
-// datasheet, a vendor press release, a third-party summary, derived from other figures, an
-// estimate, or given by the user without a stated confidence.
-inline const std::vector<std::string> kConfidenceLevels = {"brief",   "datasheet", "press", "third-party",
-                                                           "derived", "estimate",  "user"};
+// From firmest to weakest: the product brief (authoritative for this project), measured on
+// the machine itself (the `host` target, core/host_profile.h), a vendor datasheet, a vendor
+// press release, a third-party summary, derived from other figures, an estimate, or given by
+// the user without a stated confidence.
+inline const std::vector<std::string> kConfidenceLevels = {"brief", "measured", "datasheet", "press", "third-party",
+                                                           "derived", "estimate", "user"};
 
 // The brief's device classes: terminal < 8 TOPS and < 5 W; edge 5-30 TOPS and 4-15 W; cloud
 // > 30 TOPS and > 50 W.
@@ -54,6 +55,10 @@ struct TargetProfile {
   Figure bandwidth_gbps;                 // peak DRAM bandwidth, GB/s (1e9 bytes/s)
   Figure ram_mb;                         // MiB available to the model's board configuration
   Figure power_w;                        // the power envelope the TOPS figure needs
+  // Fixed time the runtime spends on every node whatever its size (dispatch, allocation,
+  // thread hand-off), microseconds. Measured for `host`; datasheets do not give it, so the
+  // built-ins leave it out and the cost model then counts 0.
+  std::optional<Figure> node_overhead_us;
   std::string accelerator;
   std::vector<std::string> precisions;   // e.g. int8, fp16, fp32
   std::string artifact_format;           // e.g. onnx-qdq
@@ -77,7 +82,7 @@ const std::vector<TargetProfile>& builtin_targets();
 //       class: edge                # terminal | edge | cloud; default: classify(int8_tops, power_w)
 //       int8_tops: 5               # required for a new profile
 //       int8_kind: dense           # dense | sparse | equivalent; default dense
-//       int8_dense_tops: 2.5       # optional; fp16_tops, fp32_tops likewise
+//       int8_dense_tops: 2.5       # optional; fp16_tops, fp32_tops, node_overhead_us likewise
 //       bandwidth_gbps: 10         # required for a new profile
 //       ram_mb: 2048               # required for a new profile
 //       power_w: 5                 # required for a new profile
