@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "cli/commands.h"
+#include "core/human_format.h"
 #include "core/cost_model.h"
 #include "core/onnx_import.h"
 #include "core/targets.h"
@@ -27,39 +28,6 @@ struct InspectArgs {
   std::string precision = "int8";
   double efficiency = EstimateOptions{}.efficiency;
 };
-
-// 3 significant digits with a decimal suffix: 61.1 M, 724 M.
-std::string human_count(double v) {
-  static const char* const units[] = {"", " K", " M", " G", " T", " P"};
-  size_t u = 0;
-  while (std::abs(v) >= 999.5 && u + 1 < std::size(units)) {
-    v /= 1000;
-    ++u;
-  }
-  return u == 0 ? fmt::format("{:.0f}", v) : fmt::format("{:.3g}{}", v, units[u]);
-}
-
-std::string human_bytes(double v) {
-  static const char* const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  size_t u = 0;
-  while (std::abs(v) >= 1024 && u + 1 < std::size(units)) {
-    v /= 1024;
-    ++u;
-  }
-  return u == 0 ? fmt::format("{:.0f} B", v) : fmt::format("{:.1f} {}", v, units[u]);
-}
-
-std::string human_ms(double ms) {
-  if (ms >= 1000) return fmt::format("{:.3g} s", ms / 1000);
-  if (ms >= 0.1) return fmt::format("{:.3g} ms", ms);
-  return fmt::format("{:.3g} us", ms * 1000);
-}
-
-std::string grouped(int64_t v) {
-  std::string digits = std::to_string(v < 0 ? -v : v);
-  for (int i = static_cast<int>(digits.size()) - 3; i > 0; i -= 3) digits.insert(i, ",");
-  return v < 0 ? "-" + digits : digits;
-}
 
 std::string shapes(const NodeCost& n) {
   std::vector<std::string> parts;

@@ -46,8 +46,7 @@ int quantize_model(const QuantizeArgs& a, const Globals& globals) {
   if (data.samples == 0)
     throw InputError(fmt::format("'{}' holds no samples; quantize needs calibration data", a.data));
   PassContext ctx;
-  int64_t step = max_batch(model) > 0 ? max_batch(model) : std::max<int64_t>(1, a.batch_size);
-  for (int64_t start = 0; start < data.samples; start += step) ctx.calibration.push_back(data.batch(start, step).feeds);
+  ctx.calibration = feed_batches(data, model, a.batch_size);
   if (!globals.quiet) ctx.log = log;
 
   std::map<std::string, std::string> options = a.options;

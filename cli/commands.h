@@ -2,18 +2,12 @@
 // options and sets `action` (run after parsing) to a function returning the exit code.
 // Subcommands parse and print; the work is done by the library.
 #pragma once
-#include <ATen/core/Tensor.h>
 #include <CLI/CLI.hpp>
 
 #include <functional>
 #include <map>
 #include <string>
 #include <vector>
-
-namespace edgepack {
-struct Dataset;
-struct Model;
-}  // namespace edgepack
 
 namespace edgepack::cli {
 
@@ -41,10 +35,6 @@ std::string format_table(const std::vector<std::vector<std::string>>& rows, cons
 // Adds `--<option> VALUE` for each option a pass declares (help and default from the
 // declaration); given values land in `values`, to build the pipeline step.
 void add_pass_options(CLI::App* cmd, const std::string& pass, std::map<std::string, std::string>& values);
-
-// The dataset cut into feeds for the executor: batches of `batch_size` samples, or of the
-// model's fixed batch size when its inputs have one.
-std::vector<std::map<std::string, at::Tensor>> feed_batches(const Dataset& data, const Model& model, int64_t batch_size);
 
 // Prints `edgepack: warning: ...` on stderr unless quiet.
 void warn(const Globals& globals, const std::string& message);

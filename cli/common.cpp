@@ -36,13 +36,6 @@ std::string format_table(const std::vector<std::vector<std::string>>& rows, cons
   return out;
 }
 
-std::vector<std::map<std::string, at::Tensor>> feed_batches(const Dataset& data, const Model& model, int64_t batch_size) {
-  const int64_t step = max_batch(model) > 0 ? max_batch(model) : std::max<int64_t>(1, batch_size);
-  std::vector<std::map<std::string, at::Tensor>> batches;
-  for (int64_t start = 0; start < data.samples; start += step) batches.push_back(data.batch(start, step).feeds);
-  return batches;
-}
-
 void add_pass_options(CLI::App* cmd, const std::string& pass, std::map<std::string, std::string>& values) {
   for (const OptionSpec& o : find_pass(pass).options) {
     std::string help = o.help;

@@ -202,4 +202,13 @@ int64_t max_batch(const Model& model) {
   return 0;
 }
 
+std::vector<std::map<std::string, at::Tensor>> feed_batches(const Dataset& data, const Model& model, int64_t batch_size,
+                                                            int64_t limit) {
+  const int64_t step = max_batch(model) > 0 ? max_batch(model) : std::max<int64_t>(1, batch_size);
+  const int64_t end = limit > 0 ? std::min(limit, data.samples) : data.samples;
+  std::vector<std::map<std::string, at::Tensor>> batches;
+  for (int64_t start = 0; start < end; start += step) batches.push_back(data.batch(start, std::min(step, end - start)).feeds);
+  return batches;
+}
+
 }  // namespace edgepack

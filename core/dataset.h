@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "core/ir.h"
 
@@ -42,6 +43,11 @@ struct Dataset {
 
 // Throws InputError naming the file, member or array on anything malformed or mismatched.
 Dataset load_dataset(const std::string& path, const Model& model, const DatasetOptions& options = {});
+
+// The dataset's first `limit` samples (0 = all) cut into feeds for the executor: batches of
+// `batch_size`, or of the model's fixed batch size when its inputs have one.
+std::vector<std::map<std::string, at::Tensor>> feed_batches(const Dataset& data, const Model& model, int64_t batch_size,
+                                                            int64_t limit = 0);
 
 // How many samples one run of `model` takes: 0 when dim 0 of its inputs is free, else the fixed
 // size of dim 0 (1 for models exported with batch 1). Callers feed exactly that many at a time.

@@ -42,14 +42,6 @@ void check_interface(const Model& teacher, const Model& student) {
     throw InputError("the student's inputs and outputs must match the teacher's (names, types and ranks)");
 }
 
-// Calibration feeds for block importance: the first 256 training samples.
-std::vector<std::map<std::string, at::Tensor>> sample_feeds(const Dataset& data, const Model& model) {
-  const int64_t step = max_batch(model) > 0 ? max_batch(model) : 64;
-  std::vector<std::map<std::string, at::Tensor>> feeds;
-  for (int64_t s = 0; s < std::min<int64_t>(data.samples, 256); s += step) feeds.push_back(data.batch(s, step).feeds);
-  return feeds;
-}
-
 // The next stage's student, built from `previous` (deterministic: every rank builds the same).
 Model make_student(const Model& previous, const PassOptions& o, const Dataset& train) {
   Model student = previous;
@@ -61,7 +53,7 @@ Model make_student(const Model& previous, const PassOptions& o, const Dataset& t
     prune = fmt::format("prune{{target-params={} target-macs={}}}", params > 0 ? std::pow(params, 1.0 / stages) : 0.0,
                         macs > 0 ? std::pow(macs, 1.0 / stages) : 0.0);
   run_pipeline(student, parse_pipeline(prune), none);
-  drop_residual_blocks(student, static_cast<int>(o.get_int("drop-blocks")), sample_feeds(train, student));
+  drop_residual_blocks(student, static_cast<int>(o.get_int("drop-blocks")), feed_batches(train, student, 64, 256));
   return student;
 }
 

@@ -1,0 +1,15 @@
+// Numbers for people, spelled the same in `edgepack inspect` and the reports: counts with 3
+// significant digits and a decimal suffix (61.1 M), bytes in binary units (1.5 MiB), times in
+// s/ms/us, and integers with thousands separators (1,218,048).
+#pragma once
+#include <string>
+
+namespace edgepack {
+
+std::string human_count(double v);
+std::string human_bytes(double v);
+std::string human_ms(double ms);
+// Non-integers keep 3 significant digits.
+std::string grouped(double v);
+
+}  // namespace edgepack
