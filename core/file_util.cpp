@@ -7,11 +7,14 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <mutex>
+#include <vector>
 
+#include "core/atomic_file.h"
 #include "core/error.h"
 
 namespace edgepack {
@@ -37,18 +40,6 @@ struct Fd {
 
 [[noreturn]] void fail_write(const std::string& path, int err) {
   throw Error(fmt::format("cannot write '{}': {}", path, std::strerror(err)));
-}
-
-// 0 or the errno of the failing write (a zero-length write counts as a full disk).
-int write_all(int fd, const std::string& bytes) {
-  size_t done = 0;
-  while (done < bytes.size()) {
-    ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return n < 0 ? errno : ENOSPC;
-    done += static_cast<size_t>(n);
-  }
-  return ::fsync(fd) == 0 ? 0 : errno;
 }
 
 // A file-size limit (`ulimit -f`) would otherwise kill the process with SIGXFSZ in the middle
@@ -104,47 +95,99 @@ std::string temp_prefix(const std::string& path) {
   return "." + fs::path(path).filename().string() + ".edgepack-tmp-";
 }
 
-void write_file_atomic(const std::string& path, const std::string& bytes) {
+AtomicFileWriter::AtomicFileWriter(const std::string& path) : path_(path) {
   ignore_sigxfsz();
   const fs::path target(path);
   const fs::path folder = target.has_parent_path() ? target.parent_path() : fs::path(".");
   const std::string prefix = temp_prefix(path);
   sweep_stale_temps(folder, prefix);
-  const fs::path tmp = folder / fmt::format("{}{}", prefix, ::getpid());
-
+  tmp_ = (folder / fmt::format("{}{}", prefix, ::getpid())).string();
   // Preferred: an anonymous file, which a kill during the (long) write leaves nothing of; it
-  // only gets a name for the instant between linkat and rename.
-  bool named = false;
-  {
-    Fd fd(::open(folder.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644));
-    if (fd.fd >= 0) {
-      if (int err = write_all(fd.fd, bytes)) fail_write(path, err);
-      ::unlink(tmp.c_str());
-      const std::string proc = fmt::format("/proc/self/fd/{}", fd.fd);
-      named = ::linkat(AT_FDCWD, proc.c_str(), AT_FDCWD, tmp.c_str(), AT_SYMLINK_FOLLOW) == 0;
-    } else if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL) {
-      // The folder is missing, read-only or not ours: a named temporary would fail the same way.
-      fail_write(path, errno);
+  // only gets a name for the instant between stage and rename. Readable too, so that a writer
+  // of external data can map back what it wrote.
+  fd_ = ::open(folder.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0644);
+  if (fd_ >= 0) {
+    anonymous_ = true;
+    return;
+  }
+  // The folder is missing, read-only or not ours: a named temporary would fail the same way.
+  if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL) fail_write(path, errno);
+  fd_ = ::open(tmp_.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd_ < 0) fail_write(path, errno);
+}
+
+AtomicFileWriter::~AtomicFileWriter() {
+  if (fd_ >= 0) ::close(fd_);
+  if (!committed_ && (!anonymous_ || staged_)) ::unlink(tmp_.c_str());
+}
+
+void AtomicFileWriter::write(const void* data, size_t bytes) {
+  if (committed_ || fd_ < 0) throw Error(fmt::format("cannot write '{}': already committed", path_));
+  const char* p = static_cast<const char*>(data);
+  size_t done = 0;
+  while (done < bytes) {
+    ssize_t n = ::write(fd_, p + done, bytes - done);
+    if (n < 0 && errno == EINTR) continue;
+    // A zero-length write counts as a full disk.
+    if (n <= 0) fail_write(path_, n < 0 ? errno : ENOSPC);
+    done += static_cast<size_t>(n);
+  }
+  size_ += bytes;
+}
+
+void AtomicFileWriter::pad_to(uint64_t alignment) {
+  static const char zeros[4096] = {};
+  while (size_ % alignment) write(zeros, std::min<uint64_t>(sizeof zeros, alignment - size_ % alignment));
+}
+
+std::string AtomicFileWriter::stage() {
+  if (staged_) return tmp_;
+  if (::fsync(fd_) != 0) fail_write(path_, errno);
+  if (anonymous_) {
+    ::unlink(tmp_.c_str());
+    const std::string proc = fmt::format("/proc/self/fd/{}", fd_);
+    if (::linkat(AT_FDCWD, proc.c_str(), AT_FDCWD, tmp_.c_str(), AT_SYMLINK_FOLLOW) != 0) {
+      // No /proc: copy the anonymous file into a named temporary.
+      Fd named(::open(tmp_.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+      if (named.fd < 0) fail_write(path_, errno);
+      staged_ = true;   // from here the destructor removes the named temporary
+      std::vector<char> buf(1 << 20);
+      for (uint64_t at = 0; at < size_;) {
+        ssize_t n = ::pread(fd_, buf.data(), buf.size(), static_cast<off_t>(at));
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) fail_write(path_, n < 0 ? errno : EIO);
+        for (ssize_t w = 0; w < n;) {
+          ssize_t k = ::write(named.fd, buf.data() + w, static_cast<size_t>(n - w));
+          if (k < 0 && errno == EINTR) continue;
+          if (k <= 0) fail_write(path_, k < 0 ? errno : ENOSPC);
+          w += k;
+        }
+        at += static_cast<uint64_t>(n);
+      }
+      if (::fsync(named.fd) != 0) fail_write(path_, errno);
+      ::close(fd_);
+      fd_ = named.release();
     }
   }
-  if (!named) {
-    Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-    if (fd.fd < 0) fail_write(path, errno);
-    int err = write_all(fd.fd, bytes);
-    if (::close(fd.release()) != 0 && !err) err = errno;
-    if (err) {
-      ::unlink(tmp.c_str());
-      fail_write(path, err);
-    }
-  }
-  if (::rename(tmp.c_str(), target.c_str()) != 0) {
-    int err = errno;
-    ::unlink(tmp.c_str());
-    fail_write(path, err);
-  }
+  staged_ = true;
+  return tmp_;
+}
+
+void AtomicFileWriter::commit() {
+  stage();
+  if (::rename(tmp_.c_str(), path_.c_str()) != 0) fail_write(path_, errno);
+  committed_ = true;
   // The rename itself must reach the disk for the new file to survive a power loss.
+  const fs::path target(path_);
+  const fs::path folder = target.has_parent_path() ? target.parent_path() : fs::path(".");
   Fd dir(::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (dir.fd >= 0) ::fsync(dir.fd);
+}
+
+void write_file_atomic(const std::string& path, const std::string& bytes) {
+  AtomicFileWriter out(path);
+  out.write(bytes.data(), bytes.size());
+  out.commit();
 }
 
 bool same_file(const std::string& a, const std::string& b) {

@@ -311,6 +311,23 @@ class GuardedSchemaRegistry : public onnx::ISchemaRegistry {
 
 }  // namespace
 
+void check_onnx_model(const onnx::ModelProto& proto, const std::string& folder) {
+  if (folder.empty() || !has_external_data(proto.graph())) {
+    onnx::checker::check_model(proto);
+    return;
+  }
+  // The checker looks for external files relative to the model's folder (the working folder
+  // when none is set); our own loader (tensor_from_proto) enforces that they stay inside it.
+  onnx::checker::CheckerContext ctx;
+  ctx.set_ir_version(static_cast<int>(proto.ir_version()));
+  std::unordered_map<std::string, int> opsets;
+  for (const auto& o : proto.opset_import()) opsets[o.domain()] = static_cast<int>(o.version());
+  ctx.set_opset_imports(opsets);
+  ctx.set_model_dir(folder);
+  onnx::checker::LexicalScopeContext lex;
+  onnx::checker::check_graph(proto.graph(), ctx, lex);
+}
+
 Model import_onnx(onnx::ModelProto proto, const std::string& folder, const ImportOptions& options) {
   if (!proto.has_graph()) throw InputError("the model has no graph");
   int64_t nodes = 0;
@@ -328,20 +345,7 @@ Model import_onnx(onnx::ModelProto proto, const std::string& folder, const Impor
   }
   check_external_locations(proto.graph(), ExternalDataBase{folder});
   try {
-    if (folder.empty() || !has_external_data(proto.graph())) {
-      onnx::checker::check_model(proto);
-    } else {
-      // The checker looks for external files relative to the model's folder; our own loader
-      // (tensor_from_proto) enforces that they stay inside it.
-      onnx::checker::CheckerContext ctx;
-      ctx.set_ir_version(static_cast<int>(proto.ir_version()));
-      std::unordered_map<std::string, int> opsets;
-      for (const auto& o : proto.opset_import()) opsets[o.domain()] = static_cast<int>(o.version());
-      ctx.set_opset_imports(opsets);
-      ctx.set_model_dir(folder);
-      onnx::checker::LexicalScopeContext lex;
-      onnx::checker::check_graph(proto.graph(), ctx, lex);
-    }
+    check_onnx_model(proto, folder);
   } catch (const std::exception& e) {
     throw InputError(fmt::format("invalid ONNX model: {}", first_line(e.what())));
   }

@@ -23,4 +23,8 @@ Model import_onnx(const std::string& path, const ImportOptions& options = {});
 // From an in-memory proto; `folder` is where its external data may live ("" = none allowed).
 Model import_onnx(onnx::ModelProto proto, const std::string& folder, const ImportOptions& options = {});
 
+// onnx::checker on a model whose external data lies in `folder` (the checker opens those files).
+// Throws the checker's exception.
+void check_onnx_model(const onnx::ModelProto& proto, const std::string& folder);
+
 }  // namespace edgepack

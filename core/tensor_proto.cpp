@@ -11,6 +11,7 @@
 
 #include "core/error.h"
 #include "core/file_util.h"
+#include "core/mapped_file.h"
 
 namespace edgepack {
 namespace fs = std::filesystem;
@@ -86,8 +87,14 @@ fs::path external_path(const std::string& location, const ExternalDataBase& base
   return full;
 }
 
-std::string read_external(const onnx::TensorProto& proto, const ExternalDataBase& base, int64_t expected,
-                          const std::string& what) {
+// Where a tensor's external bytes are, checked against the folder rule, its shape and the file.
+struct ExternalRegion {
+  fs::path path;
+  int64_t offset = 0, length = 0;
+};
+
+ExternalRegion external_region(const onnx::TensorProto& proto, const ExternalDataBase& base, int64_t expected,
+                               const std::string& what) {
   std::string location;
   int64_t offset = 0, length = -1;
   for (const auto& kv : proto.external_data()) {
@@ -108,11 +115,15 @@ std::string read_external(const onnx::TensorProto& proto, const ExternalDataBase
   if (ec) throw InputError(fmt::format("{}: cannot read external data '{}'", what, location));
   if (static_cast<uint64_t>(offset) + static_cast<uint64_t>(length) > size)
     throw InputError(fmt::format("{}: external data '{}' is shorter than declared", what, location));
-  std::ifstream in(path, std::ios::binary);
-  std::string bytes(static_cast<size_t>(length), '\0');
-  in.seekg(offset);
-  in.read(bytes.data(), length);
-  if (!in) throw InputError(fmt::format("{}: cannot read external data '{}'", what, location));
+  return {path, offset, length};
+}
+
+std::string read_external(const ExternalRegion& r, const std::string& what) {
+  std::ifstream in(r.path, std::ios::binary);
+  std::string bytes(static_cast<size_t>(r.length), '\0');
+  in.seekg(r.offset);
+  in.read(bytes.data(), r.length);
+  if (!in) throw InputError(fmt::format("{}: cannot read external data '{}'", what, r.path.filename().string()));
   return bytes;
 }
 
@@ -152,8 +163,15 @@ at::Tensor tensor_from_proto(const onnx::TensorProto& proto, const ExternalDataB
     if (bytes) std::memcpy(t.data_ptr(), raw.data(), bytes);
     return t;
   };
-  if (proto.data_location() == onnx::TensorProto::EXTERNAL)
-    return from_bytes(read_external(proto, base, bytes, what));
+  if (proto.data_location() == onnx::TensorProto::EXTERNAL) {
+    ExternalRegion region = external_region(proto, base, bytes, what);
+    // Mapped, not read: a model larger than RAM costs memory only for the weights in use.
+    if (bytes >= kMinMappedBytes) {
+      at::Tensor mapped = map_tensor(region.path.string(), region.offset, region.length, dims, type);
+      if (mapped.defined()) return mapped;
+    }
+    return from_bytes(read_external(region, what));
+  }
   if (proto.has_raw_data()) return from_bytes(proto.raw_data());
   switch (proto.data_type()) {
     case onnx::TensorProto::FLOAT: return from_field(proto.float_data(), at::kFloat, type, dims, numel, what);

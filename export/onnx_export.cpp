@@ -5,13 +5,25 @@
 #include <onnx/checker.h>
 #include <onnx/onnx_pb.h>
 
+#include <filesystem>
+#include <functional>
+#include <map>
+
+#include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/file_util.h"
+#include "core/mapped_file.h"
+#include "core/onnx_import.h"
 #include "core/tensor_proto.h"
 
 namespace edgepack {
+namespace fs = std::filesystem;
 
 namespace {
+
+// Writes a top-level initializer as external data and returns true, or returns false to have it
+// inlined as raw_data.
+using ExternalHook = std::function<bool(const std::string& name, const at::Tensor& t, onnx::TensorProto* p)>;
 
 void value_info_to_proto(const ValueInfo& v, onnx::ValueInfoProto* p) {
   p->set_name(v.name);
@@ -27,7 +39,7 @@ void value_info_to_proto(const ValueInfo& v, onnx::ValueInfoProto* p) {
   }
 }
 
-void graph_to_proto(const Graph& g, onnx::GraphProto* p);
+void graph_to_proto(const Graph& g, onnx::GraphProto* p, const ExternalHook& external = {});
 
 void attribute_to_proto(const std::string& name, const Attribute& a, onnx::AttributeProto* p) {
   using A = onnx::AttributeProto;
@@ -53,7 +65,7 @@ void attribute_to_proto(const std::string& name, const Attribute& a, onnx::Attri
   }
 }
 
-void graph_to_proto(const Graph& g, onnx::GraphProto* p) {
+void graph_to_proto(const Graph& g, onnx::GraphProto* p, const ExternalHook& external) {
   p->set_name(g.name.empty() ? "graph" : g.name);
   if (!g.doc_string.empty()) p->set_doc_string(g.doc_string);
   for (const Node& n : g.nodes) {
@@ -66,15 +78,16 @@ void graph_to_proto(const Graph& g, onnx::GraphProto* p) {
     for (const auto& o : n.outputs) np->add_output(o);
     for (const auto& [name, a] : n.attrs) attribute_to_proto(name, a, np->add_attribute());
   }
-  for (const auto& [name, t] : g.initializers) tensor_to_proto(t, name, p->add_initializer());
+  for (const auto& [name, t] : g.initializers) {
+    onnx::TensorProto* tp = p->add_initializer();
+    if (!external || !external(name, t, tp)) tensor_to_proto(t, name, tp);
+  }
   for (const auto& v : g.inputs) value_info_to_proto(v, p->add_input());
   for (const auto& v : g.outputs) value_info_to_proto(v, p->add_output());
   for (const auto& v : g.value_info) value_info_to_proto(v, p->add_value_info());
 }
 
-}  // namespace
-
-void export_onnx(const Model& model, onnx::ModelProto* proto) {
+void model_to_proto(const Model& model, onnx::ModelProto* proto, const ExternalHook& external) {
   proto->Clear();
   proto->set_ir_version(model.ir_version);
   for (const auto& [domain, version] : model.opsets) {
@@ -92,22 +105,145 @@ void export_onnx(const Model& model, onnx::ModelProto* proto) {
     kv->set_key(k);
     kv->set_value(v);
   }
-  graph_to_proto(model.graph, proto->mutable_graph());
+  graph_to_proto(model.graph, proto->mutable_graph(), external);
 }
 
-void save_onnx(const Model& model, const std::string& path) {
+int64_t tensor_bytes(const at::Tensor& t) { return t.numel() * static_cast<int64_t>(t.element_size()); }
+
+// Protobuf refuses messages of 2 GiB or more; past this many initializer bytes the model goes
+// external (leaving room for the graph itself).
+constexpr int64_t kInlineInitializerLimit = int64_t{3} << 29;   // 1.5 GiB
+constexpr int64_t kDefaultExternalThreshold = 1024;
+// Tensors start on a page boundary in the data file, so that they can be mapped.
+constexpr uint64_t kExternalAlignment = 4096;
+
+void set_external(onnx::TensorProto* p, const std::string& location, int64_t offset, int64_t length) {
+  p->clear_external_data();
+  for (auto [key, value] : {std::pair<const char*, std::string>{"location", location},
+                            {"offset", std::to_string(offset)}, {"length", std::to_string(length)}}) {
+    auto* kv = p->add_external_data();
+    kv->set_key(key);
+    kv->set_value(value);
+  }
+}
+
+}  // namespace
+
+struct ExternalDataWriter::Impl {
+  struct Entry {
+    int64_t offset = 0, length = 0;
+    const void* data = nullptr;   // the tensor append returned, to recognise it in the model
+  };
+  AtomicFileWriter file;
+  std::map<std::string, Entry> entries;
+
+  explicit Impl(const std::string& path) : file(path) {}
+
+  Entry& write(const std::string& name, const at::Tensor& t) {
+    at::Tensor c = t.contiguous();
+    file.pad_to(kExternalAlignment);
+    Entry& e = entries[name];
+    e = Entry{static_cast<int64_t>(file.size()), tensor_bytes(c), nullptr};
+    if (e.length) file.write(c.data_ptr(), static_cast<size_t>(e.length));
+    return e;
+  }
+};
+
+ExternalDataWriter::ExternalDataWriter(const std::string& model_path)
+    : location_(fs::path(model_path).filename().string() + ".data") {
+  impl_ = std::make_unique<Impl>((fs::path(model_path).parent_path() / location_).string());
+}
+
+ExternalDataWriter::~ExternalDataWriter() = default;
+
+at::Tensor ExternalDataWriter::append(const std::string& name, const at::Tensor& t) {
+  Impl::Entry& e = impl_->write(name, t);
+  at::Tensor view;
+  if (e.length >= kMinMappedBytes) {
+    std::vector<int64_t> dims(t.sizes().begin(), t.sizes().end());
+    view = map_tensor(impl_->file.fd(), e.offset, e.length, dims, t.scalar_type());
+  }
+  if (!view.defined()) view = t.contiguous();
+  e.data = view.data_ptr();
+  return view;
+}
+
+int64_t ExternalDataWriter::bytes() const { return static_cast<int64_t>(impl_->file.size()); }
+
+void export_onnx(const Model& model, onnx::ModelProto* proto) { model_to_proto(model, proto, {}); }
+
+void save_onnx(const Model& model, const std::string& path) { save_onnx(model, path, SaveOptions{}); }
+
+void save_onnx(const Model& model, const std::string& path, const SaveOptions& options) {
+  int64_t threshold = options.external_data_threshold;
+  if (threshold < 0) {
+    int64_t total = 0;
+    for (const auto& [_, t] : model.graph.initializers) total += tensor_bytes(t);
+    if (total > kInlineInitializerLimit) threshold = kDefaultExternalThreshold;
+  }
+  std::unique_ptr<ExternalDataWriter> own;
+  ExternalDataWriter* external = options.external_data;
+  if (!external && threshold >= 0) {
+    own = std::make_unique<ExternalDataWriter>(path);
+    external = own.get();
+  }
+  if (external && external->location() != fs::path(path).filename().string() + ".data")
+    throw Error(fmt::format("cannot write '{}': its external data writer is for another model", path));
+
+  // Tensors go to the data file one at a time, while the (small) proto is built.
   onnx::ModelProto proto;
-  export_onnx(model, &proto);
-  try {
-    onnx::checker::check_model(proto);
-  } catch (const std::exception& e) {
+  ExternalHook hook;
+  if (external)
+    hook = [&](const std::string& name, const at::Tensor& t, onnx::TensorProto* p) {
+      auto& entries = external->impl_->entries;
+      auto it = entries.find(name);
+      const ExternalDataWriter::Impl::Entry* e = nullptr;
+      if (it != entries.end() && it->second.data == t.data_ptr()) e = &it->second;
+      else if (threshold >= 0 && tensor_bytes(t) >= threshold) e = &external->impl_->write(name, t);
+      else return false;
+      p->Clear();
+      p->set_name(name);
+      p->set_data_type(onnx_from_scalar_type(t.scalar_type()));
+      for (int64_t d : t.sizes()) p->add_dims(d);
+      p->set_data_location(onnx::TensorProto::EXTERNAL);
+      set_external(p, external->location(), e->offset, e->length);
+      return true;
+    };
+  model_to_proto(model, &proto, hook);
+
+  const std::string folder = fs::absolute(fs::path(path)).parent_path().string();
+  auto refuse = [&](const std::exception& e) {
     std::string msg = e.what();
-    throw Error(fmt::format("refusing to write '{}': the exported model fails onnx::checker: {}", path,
-                            msg.substr(0, msg.find('\n'))));
+    return Error(fmt::format("refusing to write '{}': the exported model fails onnx::checker: {}", path,
+                             msg.substr(0, msg.find('\n'))));
+  };
+  if (!external) {
+    try {
+      onnx::checker::check_model(proto);
+    } catch (const std::exception& e) {
+      throw refuse(e);
+    }
+  } else {
+    // The checker opens the data file: show it the staged temporary, then name the final file.
+    const std::string staged = fs::path(external->impl_->file.stage()).filename().string();
+    auto relocate = [](onnx::GraphProto* g, const std::string& from, const std::string& to) {
+      for (auto& t : *g->mutable_initializer())
+        for (auto& kv : *t.mutable_external_data())
+          if (kv.key() == "location" && kv.value() == from) kv.set_value(to);
+    };
+    relocate(proto.mutable_graph(), external->location(), staged);
+    try {
+      check_onnx_model(proto, folder);
+    } catch (const std::exception& e) {
+      throw refuse(e);
+    }
+    relocate(proto.mutable_graph(), staged, external->location());
   }
   std::string bytes;
   if (!proto.SerializeToString(&bytes))
     throw Error(fmt::format("cannot serialise '{}': the model exceeds protobuf's 2 GB limit", path));
+  // The data first, the model last: the model never names data that is not there yet.
+  if (external) external->impl_->file.commit();
   write_file_atomic(path, bytes);
 }
 
