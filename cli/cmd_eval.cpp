@@ -55,11 +55,16 @@ int eval(const EvalArgs& args, const Globals& globals) {
   std::vector<std::vector<std::string>> rows = {
       {"metric", "value"},
       {"samples", std::to_string(r.samples)},
-      {"top-1 accuracy", r.accuracy ? percent(*r.accuracy) : "- (no labels)"},
+      {r.language_model ? "top-1 token accuracy" : "top-1 accuracy", r.accuracy ? percent(*r.accuracy) : "- (no labels)"},
       {out + " mean", fmt::format("{:.6g}", r.output.mean)},
       {out + " std", fmt::format("{:.6g}", r.output.std)},
       {out + " min", fmt::format("{:.6g}", r.output.min)},
       {out + " max", fmt::format("{:.6g}", r.output.max)}};
+  if (r.language_model) {
+    rows.insert(rows.begin() + 3, {{"tokens", std::to_string(r.language_model->tokens)},
+                                   {"cross-entropy per token (nats)", fmt::format("{:.4f}", r.language_model->cross_entropy)},
+                                   {"perplexity", fmt::format("{:.3f}", r.language_model->perplexity)}});
+  }
   if (r.agreement) {
     rows.push_back({"top-1 match vs reference", percent(r.agreement->top1_match)});
     rows.push_back({"mean cosine vs reference", fmt::format("{:.6f}", r.agreement->mean_cosine)});
@@ -75,11 +80,12 @@ int eval(const EvalArgs& args, const Globals& globals) {
 void add_eval(CLI::App& app, Action& action, const Globals& globals) {
   auto args = std::make_shared<EvalArgs>();
   CLI::App* cmd = app.add_subcommand(
-      "eval", "Top-1 accuracy, output statistics and agreement with a reference model over a dataset");
+      "eval", "Top-1 accuracy (perplexity for language models), output statistics and agreement with a reference "
+              "model over a dataset");
   cmd->add_option("model", args->model, "ONNX model")->required();
   cmd->add_option("-d,--data", args->data,
-                  ".npz (one array per graph input, optional int64 `labels`), .npy (single-input models) or a "
-                  "folder of ONNX test data (input_K.pb, or test_data_set_N/input_K.pb)")
+                  ".npz (one array per graph input, optional int64 `labels` [N], or [N,T] per token), .npy "
+                  "(single-input models) or a folder of ONNX test data (input_K.pb, or test_data_set_N/input_K.pb)")
       ->required();
   cmd->add_option("-r,--reference", args->reference, "Reference model (e.g. the uncompressed original) to compare with");
   cmd->add_option("--limit", args->limit, "Evaluate the first N samples only (0 = all)")
@@ -88,7 +94,7 @@ void add_eval(CLI::App& app, Action& action, const Globals& globals) {
   cmd->add_option("-b,--batch-size", args->batch_size, "Samples per run (a model with a fixed batch dim gets its own)")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 20))
       ->capture_default_str();
-  cmd->add_flag("--json", args->json, "Print one JSON object: samples, accuracy, output, agreement, data_digest");
+  cmd->add_flag("--json", args->json, "Print one JSON object: samples, accuracy, output, agreement, language_model, data_digest");
   cmd->callback([&action, &globals, args] { action = [args, &globals] { return eval(*args, globals); }; });
 }
 

@@ -181,9 +181,12 @@ Dataset load_dataset(const std::string& path, const Model& model, const DatasetO
                                    runtime[0]->name, d.samples));
   if (d.labels.defined()) {
     const at::Tensor& l = d.labels;
-    if (!at::isIntegralType(l.scalar_type(), /*includeBool=*/false) || l.dim() != 1 || l.size(0) != d.samples)
-      throw InputError(fmt::format("'{}' array 'labels' is {} [{}]; expected integer class ids of shape [{}]", path,
-                                   type_name(l), fmt::join(l.sizes(), ","), d.samples));
+    // [N]: a class per sample; [N,T]: a class per token (language models: the next token).
+    if (!at::isIntegralType(l.scalar_type(), /*includeBool=*/false) || l.dim() < 1 || l.dim() > 2 ||
+        l.size(0) != d.samples)
+      throw InputError(fmt::format("'{}' array 'labels' is {} [{}]; expected integer class ids of shape [{}] (or "
+                                   "[{},T] per token)", path, type_name(l), fmt::join(l.sizes(), ","), d.samples,
+                                   d.samples));
     d.labels = l.to(at::kLong);
   }
   if (d.samples == 0) throw InputError(fmt::format("'{}' holds no samples", path));

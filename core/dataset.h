@@ -22,7 +22,7 @@ struct DatasetOptions {
 struct Dataset {
   std::string source;                       // the path it was loaded from
   std::map<std::string, at::Tensor> inputs; // by graph-input name, dim 0 = sample
-  at::Tensor labels;                        // int64 [samples], or undefined
+  at::Tensor labels;                        // int64 [samples] or [samples, T] (per token), or undefined
   int64_t samples = 0;
 
   struct Batch {

@@ -74,6 +74,10 @@ EvalResult evaluate(const Model& model, const Dataset& data, const EvalOptions& 
   r.samples = data.samples;
   r.output.name = model.graph.outputs[0].name;
   const int64_t step = std::max<int64_t>(1, options.batch_size);
+  // Per-token labels [N, T]: every token is a prediction over output 0's last axis.
+  const bool per_token = data.has_labels() && data.labels.dim() == 2;
+  const int64_t rows_per_sample = per_token ? data.labels.size(1) : 1;
+  double nll_sum = 0;
   int64_t correct = 0, same = 0;
   double cosine_sum = 0, max_err = 0;
   // Mean and squared deviations merged batch by batch (Chan et al.): stable over millions of values.
@@ -81,7 +85,16 @@ EvalResult evaluate(const Model& model, const Dataset& data, const EvalOptions& 
   for (int64_t s = 0; s < data.samples; s += step) {
     Dataset::Batch b = data.batch(s, step);
     const int64_t n = std::min(step, data.samples - s);
-    at::Tensor y = runner.run(b.feeds, n).to(at::kDouble).reshape({n, -1});
+    at::Tensor y = runner.run(b.feeds, n).to(at::kDouble);
+    if (per_token) {
+      if (y.dim() != 3 || y.size(1) != rows_per_sample)
+        throw InputError(fmt::format("labels of shape [{},{}] give a class per token, but output '{}' has shape [{}]; "
+                                     "expected [N,{},classes]", data.samples, rows_per_sample, r.output.name,
+                                     fmt::join(y.sizes(), ","), rows_per_sample));
+      y = y.reshape({n * rows_per_sample, -1});
+    } else {
+      y = y.reshape({n, -1});
+    }
 
     const double bn = static_cast<double>(y.numel()), bmean = y.mean().item<double>();
     const double delta = bmean - mean;
@@ -92,14 +105,23 @@ EvalResult evaluate(const Model& model, const Dataset& data, const EvalOptions& 
     keep_max(hi, y.max().item<double>());
 
     at::Tensor pred = y.argmax(1);
-    if (b.labels.defined()) correct += pred.eq(b.labels).sum().item<int64_t>();
+    if (b.labels.defined()) {
+      const at::Tensor labels = b.labels.reshape({-1});
+      correct += pred.eq(labels).sum().item<int64_t>();
+      if (per_token) {
+        if (labels.min().item<int64_t>() < 0 || labels.max().item<int64_t>() >= y.size(1))
+          throw InputError(fmt::format("'{}' has token labels outside [0, {}), the classes of output '{}'", data.source,
+                                       y.size(1), r.output.name));
+        nll_sum -= at::log_softmax(y, 1).gather(1, labels.unsqueeze(1)).sum().item<double>();
+      }
+    }
     if (reference) {
       at::Tensor z = reference->run(b.feeds, n);
       if (z.numel() != y.numel())
         throw InputError(fmt::format("the reference's output '{}' has shape [{}] but the model's has {} values per "
                                      "sample", options.reference->graph.outputs[0].name, fmt::join(z.sizes(), ","),
-                                     y.size(1)));
-      z = z.to(at::kDouble).reshape({n, -1});
+                                     y.numel() / n));
+      z = z.to(at::kDouble).reshape(y.sizes());
       same += pred.eq(z.argmax(1)).sum().item<int64_t>();
       at::Tensor ny = y.norm(2, 1), nz = z.norm(2, 1), denom = ny * nz;
       // Two all-zero outputs agree perfectly; one all-zero output is orthogonal to anything.
@@ -113,8 +135,9 @@ EvalResult evaluate(const Model& model, const Dataset& data, const EvalOptions& 
   r.output.std = std::sqrt(m2 / count);
   r.output.min = lo;
   r.output.max = hi;
-  const double total = static_cast<double>(data.samples);
+  const double total = static_cast<double>(data.samples * rows_per_sample);
   if (data.has_labels()) r.accuracy = static_cast<double>(correct) / total;
+  if (per_token) r.language_model = TokenMetrics{data.samples * rows_per_sample, nll_sum / total, std::exp(nll_sum / total)};
   if (reference) r.agreement = Agreement{static_cast<double>(same) / total, cosine_sum / total, max_err};
   return r;
 }
@@ -136,7 +159,11 @@ void to_json(nlohmann::json& j, const EvalResult& r) {
        {"accuracy", r.accuracy ? nlohmann::json(*r.accuracy) : nlohmann::json(nullptr)},
        {"output", {{"name", r.output.name}, {"mean", r.output.mean}, {"std", r.output.std},
                    {"min", r.output.min}, {"max", r.output.max}}},
-       {"agreement", nullptr}};
+       {"agreement", nullptr},
+       {"language_model", nullptr}};
+  if (r.language_model)
+    j["language_model"] = {{"tokens", r.language_model->tokens}, {"cross_entropy", r.language_model->cross_entropy},
+                           {"perplexity", r.language_model->perplexity}};
   if (r.agreement)
     j["agreement"] = {{"top1_match", r.agreement->top1_match}, {"mean_cosine", r.agreement->mean_cosine},
                       {"max_abs_error", r.agreement->max_abs_error}};

@@ -1,7 +1,9 @@
 // Runs a model over a Dataset: top-1 accuracy against the labels, statistics of output 0, and
 // with a reference model (the original, before compression) how closely the two agree.
 // A sample's prediction is the argmax over all of its output-0 values, i.e. over the classes for
-// [N, C] and [N, C, 1, 1] outputs alike.
+// [N, C] and [N, C, 1, 1] outputs alike. Language models (output 0 [N, T, V], labels [N, T]: the
+// next token at every position) are scored per token instead: top-1 token accuracy, the mean
+// cross-entropy of the labels under softmax(output) and its exp, the perplexity.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -31,9 +33,17 @@ struct Agreement {
   double max_abs_error = 0;       // over every element of output 0
 };
 
+struct TokenMetrics {
+  int64_t tokens = 0;             // N * T
+  double cross_entropy = 0;       // mean over tokens, in nats
+  double perplexity = 0;          // exp(cross_entropy)
+};
+
 struct EvalResult {
   int64_t samples = 0;
-  std::optional<double> accuracy;     // fraction in [0, 1]; only when the dataset has labels
+  std::optional<double> accuracy;     // fraction in [0, 1]; only when the dataset has labels (per token
+                                      // for language models)
+  std::optional<TokenMetrics> language_model;  // only for per-token labels [N, T]
   OutputStats output;
   std::optional<Agreement> agreement; // only with a reference model
 };
@@ -58,7 +68,8 @@ class QualityLoss {
   double reference_accuracy_ = 1.0;
 };
 
-// {"samples", "accuracy" (null without labels), "output": {...}, "agreement": {...} or null}.
+// {"samples", "accuracy" (null without labels), "output": {...}, "agreement": {...} or null,
+//  "language_model": {"tokens", "cross_entropy", "perplexity"} or null}.
 void to_json(nlohmann::json& j, const EvalResult& r);
 
 }  // namespace edgepack

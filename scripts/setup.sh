@@ -18,6 +18,7 @@ packages=(
   libtorch-dev libonnx-dev libprotobuf-dev protobuf-compiler libopenblas0-pthread libgloo-dev
   libcli11-dev libfmt-dev libeigen3-dev doctest-dev nlohmann-json3-dev libyaml-cpp-dev zlib1g-dev
   nodejs npm
+  fortunes
 )
 [ "$bench" -eq 1 ] && packages+=(python3-torch python3-onnx python3-numpy)
 missing=()
