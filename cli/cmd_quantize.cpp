@@ -10,11 +10,13 @@
 #include "core/dataset.h"
 #include "core/error.h"
 #include "core/file_util.h"
+#include "core/human_format.h"
 #include "core/onnx_import.h"
 #include "core/output_lock.h"
 #include "export/onnx_export.h"
 #include "passes/pipeline.h"
 #include "quantize/sensitivity.h"
+#include "quantize/stream_quantize.h"
 
 namespace edgepack::cli {
 namespace fs = std::filesystem;
@@ -30,9 +32,50 @@ struct QuantizeArgs {
   double max_drop = -1;          // percentage points; < 0 = no budget
   std::string eval_data;
   std::map<std::string, std::string> options;
+  // Weight-only RTN quantization (no calibration data), streamed for models larger than RAM.
+  std::string weights;           // "" = calibrated INT8 QDQ; else int8
+  bool stream = false;
 };
 
+// --- weight-only, streamed: quantize/stream_quantize.h -------------------------------------
+int quantize_weights_streaming(const QuantizeArgs& a, const Globals& globals) {
+  refuse_overwriting_input(a.output, a.model, "model");
+  if (a.weights != "int8") throw InputError(fmt::format("--weights {}: streaming supports int8", a.weights));
+  auto log = [&globals](const std::string& line) {
+    if (!globals.quiet) fmt::print(stderr, "edgepack: {}\n", line);
+  };
+  OutputLock lock(output_folder(a.output), lock_wait_seconds(), log);
+  StreamQuantizeOptions options;
+  options.spec.bits = 8;
+  options.stream = a.stream;
+  options.log = log;
+  StreamQuantizeResult r = stream_quantize_weights(a.model, a.output, options);
+  std::error_code ec;
+  uintmax_t out_bytes = fs::file_size(a.output);
+  if (a.stream) out_bytes += fs::file_size(a.output + ".data", ec);
+  if (a.json) {
+    nlohmann::json j = {{"input", a.model}, {"output", a.output}, {"weights", a.weights}, {"stream", a.stream},
+                        {"quantized_weights", r.weights}, {"weight_bytes_in", r.weight_bytes_in},
+                        {"weight_bytes_out", r.weight_bytes_out}, {"largest_weight_bytes", r.largest_weight_bytes},
+                        {"output_bytes", out_bytes}};
+    fmt::print("{}\n", j.dump(2));
+    return 0;
+  }
+  fmt::print("quantized {} weights of {} to {}{} -> {}{}\n", r.weights, a.model, a.weights, a.stream ? " (streamed)" : "",
+             a.output, a.stream ? fmt::format(" + {}.data", fs::path(a.output).filename().string()) : "");
+  fmt::print("  weights         {} -> {} ({:.2f}x smaller)\n", human_bytes(static_cast<double>(r.weight_bytes_in)),
+             human_bytes(static_cast<double>(r.weight_bytes_out)),
+             double(r.weight_bytes_in) / std::max<int64_t>(r.weight_bytes_out, 1));
+  fmt::print("  largest weight  {}\n", human_bytes(static_cast<double>(r.largest_weight_bytes)));
+  fmt::print("  output files    {}\n", human_bytes(static_cast<double>(out_bytes)));
+  return 0;
+}
+// ------------------------------------------------------------------------------------------
+
 int quantize_model(const QuantizeArgs& a, const Globals& globals) {
+  if (!a.weights.empty()) return quantize_weights_streaming(a, globals);
+  if (a.stream) throw InputError("--stream needs --weights int8 (weight-only quantization streams; calibration does not)");
+  if (a.data.empty()) throw InputError("quantize needs --data (calibration samples), or --weights for weight-only");
   refuse_overwriting_input(a.output, a.model, "model");
   refuse_overwriting_input(a.output, a.data, "data");
   refuse_overwriting_input(a.output, a.eval_data, "data");
@@ -104,7 +147,7 @@ void add_quantize(CLI::App& app, Action& action, const Globals& globals) {
   CLI::App* cmd = app.add_subcommand("quantize", "FP32 -> INT8 post-training quantization to QDQ ONNX, calibrated on your data");
   cmd->add_option("model", a->model, "ONNX model (FP32)")->required();
   cmd->add_option("-o,--output", a->output, "Quantized ONNX model to write")->required();
-  cmd->add_option("--data", a->data, "Calibration data: .npz (arrays by input name), .npy, or a folder of .pb tensors")->required();
+  cmd->add_option("--data", a->data, "Calibration data: .npz (arrays by input name), .npy, or a folder of .pb tensors (not with --weights)");
   cmd->add_option("--calib-samples", a->calib_samples, "Calibration samples to use (0 = all)")->capture_default_str();
   cmd->add_option("--batch-size", a->batch_size, "Samples per calibration run")->capture_default_str();
   cmd->add_flag("--json", a->json, "Print the result as JSON");
@@ -114,6 +157,10 @@ void add_quantize(CLI::App& app, Action& action, const Globals& globals) {
                   "(or top-1 agreement points without labels)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--eval-data", a->eval_data, "Data to measure sensitivity on (default: the calibration data)");
+  cmd->add_option("--weights", a->weights, "Weight-only round-to-nearest quantization of MatMul weights, no calibration data")
+      ->check(CLI::IsMember({"int8"}));
+  cmd->add_flag("--stream", a->stream,
+                "With --weights: one weight at a time, mapped in and written out, so peak memory follows the largest layer");
   add_pass_options(cmd, "quantize", a->options);
   cmd->footer("Example: edgepack quantize teacher.onnx -o teacher.int8.onnx --data train.npz --calib entropy");
   cmd->callback([&action, &globals, a] { action = [a, &globals] { return quantize_model(*a, globals); }; });

@@ -1,0 +1,249 @@
+// Models larger than RAM: external data written streamed and committed with the model, mapped
+// (not read) on import, and streaming weight-only quantization whose memory follows one layer.
+#include <doctest/doctest.h>
+#include <fmt/format.h>
+#include <onnx/onnx_pb.h>
+
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <set>
+
+#include "core/atomic_file.h"
+#include "core/error.h"
+#include "core/executor.h"
+#include "core/file_util.h"
+#include "core/mapped_file.h"
+#include "core/onnx_import.h"
+#include "export/onnx_export.h"
+#include "quantize/stream_quantize.h"
+#include "tests/helpers.h"
+#include "tests/large_model.h"
+
+using namespace edgepack;
+using namespace edgepack::test;
+
+namespace {
+
+onnx::ModelProto read_proto(const fs::path& path) {
+  onnx::ModelProto proto;
+  REQUIRE(proto.ParseFromString(read_file(path.string(), "model")));
+  return proto;
+}
+
+std::set<std::string> folder_entries(const fs::path& dir) {
+  std::set<std::string> names;
+  for (const auto& e : fs::directory_iterator(dir)) names.insert(e.path().filename().string());
+  return names;
+}
+
+// Runs the CLI with `args` (no shell) and returns its peak resident set in bytes (-1 when it
+// did not exit 0). Counts mapped file pages too: that is what a mapping-based import must keep low.
+int64_t peak_rss_of_cli(const std::vector<std::string>& args) {
+  std::vector<char*> argv{const_cast<char*>(EDGEPACK_BINARY)};
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::freopen("/dev/null", "w", stdout);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  int status = 0;
+  struct rusage usage {};
+  if (::wait4(pid, &status, 0, &usage) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0) return -1;
+  return static_cast<int64_t>(usage.ru_maxrss) * 1024;
+}
+
+at::Tensor run_mlp(const fs::path& model, const at::Tensor& x) {
+  return Executor(import_onnx(model.string())).run(std::vector<at::Tensor>{x})[0];
+}
+
+}  // namespace
+
+TEST_SUITE("stream") {
+
+TEST_CASE("external data: large initializers go to <model>.data page-aligned, import maps them, outputs equal") {
+  TempDir tmp;
+  const fs::path path = tmp / "mlp.onnx";
+  write_mlp_model(path.string(), 3, 256, 7);   // 256 KiB per weight
+  CHECK(folder_entries(tmp.path()) == std::set<std::string>{"mlp.onnx", "mlp.onnx.data"});
+  CHECK(fs::file_size(path) < 4096);           // the graph only
+  const onnx::ModelProto proto = read_proto(path);
+  for (const auto& t : proto.graph().initializer()) {
+    CHECK(t.data_location() == onnx::TensorProto::EXTERNAL);
+    CHECK(!t.has_raw_data());
+    for (const auto& kv : t.external_data())
+      if (kv.key() == "offset") CHECK(std::stoll(kv.value()) % 4096 == 0);
+  }
+
+  Model m = import_onnx(path.string());
+  for (const auto& [name, w] : m.graph.initializers) {
+    CHECK_MESSAGE(is_mapped(w), name);
+    at::manual_seed(7 + std::stoi(name.substr(2)));
+    CHECK(w.equal(at::randn({256, 256}) * std::sqrt(2.0 / 256)));
+  }
+  // Re-saved inline (below the threshold) and as external data again: the same outputs.
+  at::manual_seed(3);
+  at::Tensor x = at::randn({4, 256});
+  at::Tensor y = Executor(m).run(std::vector<at::Tensor>{x})[0];
+  save_onnx(m, (tmp / "inline.onnx").string());
+  save_onnx(m, (tmp / "ext.onnx").string(), SaveOptions{64 * 1024, nullptr});
+  CHECK(!fs::exists(tmp / "inline.onnx.data"));
+  CHECK(fs::exists(tmp / "ext.onnx.data"));
+  for (const char* name : {"inline.onnx", "ext.onnx"}) {
+    Model again = import_onnx((tmp / name).string());
+    CHECK_MESSAGE(Executor(again).run(std::vector<at::Tensor>{x})[0].equal(y), name);
+  }
+}
+
+TEST_CASE("external data: a mapped weight changed in place stays private; the file keeps its bytes") {
+  TempDir tmp;
+  write_mlp_model((tmp / "m.onnx").string(), 1, 256);
+  Model a = import_onnx((tmp / "m.onnx").string());
+  at::Tensor w = a.graph.initializers.at("fc0.weight");
+  REQUIRE(is_mapped(w));
+  at::Tensor before = w.clone();
+  w.mul_(2);   // copy-on-write
+  CHECK(w.equal(before * 2));
+  Model b = import_onnx((tmp / "m.onnx").string());
+  CHECK(b.graph.initializers.at("fc0.weight").equal(before));
+}
+
+TEST_CASE("external data: small tensors are read, a tensor past the file's end or misdeclared is refused") {
+  TempDir tmp;
+  write_mlp_model((tmp / "m.onnx").string(), 2, 64);   // 16 KiB weights: below kMinMappedBytes, read
+  Model m = import_onnx((tmp / "m.onnx").string());
+  CHECK(!is_mapped(m.graph.initializers.at("fc0.weight")));
+  // Truncate the data file: the second weight now lies past its end.
+  fs::resize_file(tmp / "m.onnx.data", fs::file_size(tmp / "m.onnx.data") - 1);
+  CHECK_THROWS_WITH_AS(import_onnx((tmp / "m.onnx").string()), doctest::Contains("shorter than declared"), InputError);
+}
+
+TEST_CASE("external data writer: appended tensors are not written twice; a replaced one is saved as it is now") {
+  TempDir tmp;
+  const std::string path = (tmp / "m.onnx").string();
+  Model m;
+  m.opsets[""] = 13;
+  m.graph.inputs.push_back(float_value("X", {Dim{1, ""}, Dim{128, ""}}));
+  m.graph.nodes.push_back(make_node("MatMul", {"X", "A"}, "XA"));
+  m.graph.nodes.push_back(make_node("MatMul", {"XA", "B"}, "Y"));
+  m.graph.outputs.push_back(float_value("Y", {Dim{1, ""}, Dim{128, ""}}));
+  ExternalDataWriter data(path);
+  m.graph.initializers["A"] = data.append("A", at::ones({128, 128}));
+  m.graph.initializers["B"] = data.append("B", at::ones({128, 128}));
+  CHECK(is_mapped(m.graph.initializers["A"]));
+  CHECK(data.bytes() == 4096 * 16 + 128 * 128 * 4);
+  m.graph.initializers["B"] = at::full({128, 128}, 2.0f);   // no longer what was appended
+  save_onnx(m, path, SaveOptions{-1, &data});
+  // A stays where it was appended; B, small and without a threshold, goes inline.
+  CHECK(fs::file_size(tmp / "m.onnx.data") == 4096 * 32);
+  const onnx::ModelProto proto = read_proto(path);
+  for (const auto& t : proto.graph().initializer())
+    CHECK(t.data_location() == (t.name() == "A" ? onnx::TensorProto::EXTERNAL : onnx::TensorProto::DEFAULT));
+  Model back = import_onnx(path);
+  CHECK(back.graph.initializers.at("A").equal(at::ones({128, 128})));
+  CHECK(back.graph.initializers.at("B").equal(at::full({128, 128}, 2.0f)));
+}
+
+TEST_CASE("external data: a model failing onnx::checker leaves neither file nor a temporary") {
+  TempDir tmp;
+  Model m;
+  m.opsets[""] = 13;
+  m.graph.inputs.push_back(float_value("X", {Dim{1, ""}, Dim{128, ""}}));
+  m.graph.nodes.push_back(make_node("NoSuchOp", {"X", "A"}, "Y"));
+  m.graph.outputs.push_back(float_value("Y", {Dim{1, ""}, Dim{128, ""}}));
+  m.graph.initializers["A"] = at::ones({128, 128});
+  CHECK_THROWS_WITH_AS(save_onnx(m, (tmp / "m.onnx").string(), SaveOptions{0, nullptr}),
+                       doctest::Contains("fails onnx::checker"), Error);
+  CHECK(folder_entries(tmp.path()).empty());
+}
+
+TEST_CASE("AtomicFileWriter: nothing under the name until commit; an abandoned writer leaves nothing") {
+  TempDir tmp;
+  const std::string path = (tmp / "f.bin").string();
+  write_text(path, "old");
+  {
+    AtomicFileWriter w(path);
+    w.write("abc", 3);
+    w.pad_to(8);
+    CHECK(w.size() == 8);
+    CHECK(read_file(path, "file") == "old");
+  }
+  CHECK(folder_entries(tmp.path()) == std::set<std::string>{"f.bin"});
+  AtomicFileWriter w(path);
+  w.write("new", 3);
+  const std::string staged = w.stage();
+  CHECK(read_file(staged, "file") == "new");
+  w.commit();
+  CHECK(read_file(path, "file") == "new");
+  CHECK(folder_entries(tmp.path()) == std::set<std::string>{"f.bin"});
+}
+
+TEST_CASE("stream quantize: the streamed output equals the in-memory one bitwise and stays within INT8 error") {
+  TempDir tmp;
+  const fs::path fp32 = tmp / "mlp.onnx", streamed = tmp / "s.onnx", whole = tmp / "m.onnx";
+  write_mlp_model(fp32.string(), 4, 512, 5);
+  StreamQuantizeOptions options;
+  StreamQuantizeResult r = stream_quantize_weights(fp32.string(), streamed.string(), options);
+  options.stream = false;
+  stream_quantize_weights(fp32.string(), whole.string(), options);
+  CHECK(r.weights == 4);
+  CHECK(r.weight_bytes_in == 4 * 512 * 512 * 4);
+  CHECK(r.largest_weight_bytes == 512 * 512 * 4);
+  CHECK(fs::exists(tmp / "s.onnx.data"));
+  CHECK(!fs::exists(tmp / "m.onnx.data"));
+
+  Model s = import_onnx(streamed.string()), m = import_onnx(whole.string());
+  // Structure: every MatMul weight is int8 behind a DequantizeLinear; no float weight is left.
+  std::map<std::string, int> ops;
+  for (const Node& n : s.graph.nodes) ++ops[n.op_type];
+  CHECK(ops["DequantizeLinear"] == 4);
+  CHECK(ops["MatMul"] == 4);
+  int int8 = 0;
+  for (const auto& [name, t] : s.graph.initializers) int8 += t.scalar_type() == at::kChar;
+  CHECK(int8 == 4);
+  // Bitwise the same graph and tensors as the in-memory path.
+  REQUIRE(s.graph.nodes.size() == m.graph.nodes.size());
+  for (size_t i = 0; i < s.graph.nodes.size(); ++i) {
+    CHECK(s.graph.nodes[i].op_type == m.graph.nodes[i].op_type);
+    CHECK(s.graph.nodes[i].inputs == m.graph.nodes[i].inputs);
+  }
+  REQUIRE(s.graph.initializers.size() == m.graph.initializers.size());
+  for (const auto& [name, t] : s.graph.initializers) {
+    REQUIRE(m.graph.initializers.count(name));
+    CHECK_MESSAGE(t.equal(m.graph.initializers.at(name)), name);
+  }
+  // Numerics: INT8 per-channel weights keep the outputs within cosine 0.999 of FP32.
+  at::manual_seed(2);
+  at::Tensor x = at::randn({8, 512});
+  at::Tensor ref = run_mlp(fp32, x), y = run_mlp(streamed, x);
+  CHECK(y.equal(run_mlp(whole, x)));
+  const double cosine = at::cosine_similarity(y.flatten(), ref.flatten(), 0).item<double>();
+  CHECK(cosine >= 0.999);
+}
+
+TEST_CASE("quantize --weights int8 --stream: peak RSS follows the largest layer, not the model" * doctest::test_suite("cli")) {
+  TempDir tmp;
+  // 16 layers of 4 MiB (64 MiB) against 1 layer: the process's own footprint (LibTorch, ONNX)
+  // is the same in both; what streaming adds for the 15 other layers must stay far below them.
+  write_mlp_model((tmp / "big.onnx").string(), 16, 1024, 1);
+  write_mlp_model((tmp / "one.onnx").string(), 1, 1024, 1);
+  const int64_t one = peak_rss_of_cli({"-q", "quantize", (tmp / "one.onnx").string(), "-o", (tmp / "one.int8.onnx").string(),
+                                       "--weights", "int8", "--stream"});
+  const int64_t big = peak_rss_of_cli({"-q", "quantize", (tmp / "big.onnx").string(), "-o", (tmp / "big.int8.onnx").string(),
+                                       "--weights", "int8", "--stream"});
+  const int64_t whole = peak_rss_of_cli({"-q", "quantize", (tmp / "big.onnx").string(), "-o", (tmp / "big.mem.onnx").string(),
+                                         "--weights", "int8"});
+  REQUIRE(one > 0);
+  REQUIRE(big > 0);
+  REQUIRE(whole > 0);
+  const int64_t model = 16 * 1024 * 1024 * 4;
+  MESSAGE(fmt::format("peak RSS: 1 layer {:.1f} MiB, 16 layers streamed {:.1f} MiB, in memory {:.1f} MiB", one / 1048576.0,
+                      big / 1048576.0, whole / 1048576.0));
+  CHECK(big - one < model / 4);
+  CHECK(big < whole);
+}
+
+}  // TEST_SUITE("stream")
