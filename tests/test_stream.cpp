@@ -4,10 +4,12 @@
 #include <fmt/format.h>
 #include <onnx/onnx_pb.h>
 
+#include <malloc.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <fstream>
 #include <set>
 
 #include "core/atomic_file.h"
@@ -56,6 +58,14 @@ int64_t peak_rss_of_cli(const std::vector<std::string>& args) {
   return static_cast<int64_t>(usage.ru_maxrss) * 1024;
 }
 
+// Resident set of this process now, in bytes (mapped file pages included).
+int64_t resident_bytes() {
+  std::ifstream statm("/proc/self/statm");
+  int64_t pages = 0, resident = 0;
+  statm >> pages >> resident;
+  return resident * ::sysconf(_SC_PAGESIZE);
+}
+
 at::Tensor run_mlp(const fs::path& model, const at::Tensor& x) {
   return Executor(import_onnx(model.string())).run(std::vector<at::Tensor>{x})[0];
 }
@@ -96,6 +106,20 @@ TEST_CASE("external data: large initializers go to <model>.data page-aligned, im
     Model again = import_onnx((tmp / name).string());
     CHECK_MESSAGE(Executor(again).run(std::vector<at::Tensor>{x})[0].equal(y), name);
   }
+}
+
+TEST_CASE("external data: importing a 64 MiB model leaves its weights on disk until they are used") {
+  TempDir tmp;
+  write_mlp_model((tmp / "m.onnx").string(), 16, 1024);
+  ::malloc_trim(0);   // the generator's freed buffers would otherwise leave during the import
+  const int64_t before = resident_bytes();
+  Model m = import_onnx((tmp / "m.onnx").string());
+  const int64_t after_import = resident_bytes();
+  MESSAGE(fmt::format("resident: +{:.1f} MiB after importing 64 MiB of weights", (after_import - before) / 1048576.0));
+  CHECK(after_import - before < 8 * 1024 * 1024);
+  // Reading one weight brings in that weight only.
+  CHECK(m.graph.initializers.at("fc3.weight").sum().item<float>() != 0);
+  CHECK(resident_bytes() - after_import < 8 * 1024 * 1024);
 }
 
 TEST_CASE("external data: a mapped weight changed in place stays private; the file keeps its bytes") {
