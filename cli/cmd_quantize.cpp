@@ -50,9 +50,9 @@ int quantize_weights_streaming(const QuantizeArgs& a, const Globals& globals) {
   options.stream = a.stream;
   options.log = log;
   StreamQuantizeResult r = stream_quantize_weights(a.model, a.output, options);
-  std::error_code ec;
-  uintmax_t out_bytes = fs::file_size(a.output);
-  if (a.stream) out_bytes += fs::file_size(a.output + ".data", ec);
+  // The in-memory path also writes external data when the model passes protobuf's limit.
+  const bool external = fs::exists(a.output + ".data");
+  uintmax_t out_bytes = fs::file_size(a.output) + (external ? fs::file_size(a.output + ".data") : 0);
   if (a.json) {
     nlohmann::json j = {{"input", a.model}, {"output", a.output}, {"weights", a.weights}, {"stream", a.stream},
                         {"quantized_weights", r.weights}, {"weight_bytes_in", r.weight_bytes_in},
@@ -62,7 +62,7 @@ int quantize_weights_streaming(const QuantizeArgs& a, const Globals& globals) {
     return 0;
   }
   fmt::print("quantized {} weights of {} to {}{} -> {}{}\n", r.weights, a.model, a.weights, a.stream ? " (streamed)" : "",
-             a.output, a.stream ? fmt::format(" + {}.data", fs::path(a.output).filename().string()) : "");
+             a.output, external ? fmt::format(" + {}.data", fs::path(a.output).filename().string()) : "");
   fmt::print("  weights         {} -> {} ({:.2f}x smaller)\n", human_bytes(static_cast<double>(r.weight_bytes_in)),
              human_bytes(static_cast<double>(r.weight_bytes_out)),
              double(r.weight_bytes_in) / std::max<int64_t>(r.weight_bytes_out, 1));
