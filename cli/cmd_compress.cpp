@@ -37,7 +37,7 @@ namespace {
 
 struct CompressArgs {
   std::string model, data, eval_data, out, pipeline, recipe, target_file;
-  std::vector<std::string> targets;
+  std::vector<std::string> targets, input_shapes;
   std::optional<double> max_latency_ms, max_size_mb, max_memory_mb, max_accuracy_drop;
   int64_t calib_samples = 256;
   int64_t epochs = 3;
@@ -186,7 +186,7 @@ int compress(CompressArgs a, const Globals& globals) {
   if (fs::exists(out) && !a.force)
     throw InputError(fmt::format("'{}' already exists; pass --force to replace it whole", a.out));
 
-  const Model original = import_onnx(a.model);
+  const Model original = load_cli_model(a.model, a.input_shapes);
   const Dataset data = load_dataset(a.data, original);
   if (data.samples == 0) throw InputError(fmt::format("'{}' holds no samples", a.data));
   std::optional<Dataset> eval;
@@ -324,7 +324,8 @@ int compress(CompressArgs a, const Globals& globals) {
 void add_compress(CLI::App& app, Action& action, const Globals& globals) {
   auto a = std::make_shared<CompressArgs>();
   CLI::App* cmd = app.add_subcommand("compress", "One model in, one artifact per target device out, each sized to its envelope, with reports");
-  cmd->add_option("model", a->model, "ONNX model (FP32)")->required();
+  cmd->add_option("model", a->model, "ONNX model (FP32) or TorchScript archive (.pt, with --input-shape)")->required();
+  add_input_shape_option(cmd, a->input_shapes);
   cmd->add_option("--target", a->targets, "Target ids, comma-separated (see `edgepack targets`)")->delimiter(',');
   cmd->add_option("--target-file", a->target_file, "JSON/YAML file adding or overriding target profiles (docs/targets.md)");
   cmd->add_option("--data", a->data, "Calibration/training data: .npz (arrays by input name, optional int64 labels), .npy or .pb folder");

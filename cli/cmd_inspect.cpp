@@ -1,4 +1,4 @@
-// edgepack inspect MODEL [--json] [--all] [--target ID [--precision int8|fp32] [--efficiency E]]
+// edgepack inspect MODEL [--input-shape NAME:DIMS ...] [--json] [--all] [--target ID [--precision int8|fp32] [--efficiency E]]
 //                  [--target-file FILE]
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -21,6 +21,7 @@ namespace {
 
 struct InspectArgs {
   std::string model;
+  std::vector<std::string> input_shapes;
   bool json = false;
   bool all = false;
   std::string target;
@@ -84,7 +85,7 @@ int inspect(const InspectArgs& args, const Globals& globals) {
   const TargetProfile* target = args.target.empty() ? nullptr : &find_target(targets, args.target);
   EstimateOptions options{parse_precision(args.precision), args.efficiency};
 
-  Model model = import_onnx(args.model);
+  Model model = load_cli_model(args.model, args.input_shapes);
   ModelCost cost = analyze_model(model);
   for (const std::string& a : cost.assumptions) warn(globals, a);
   std::optional<CostEstimate> estimate;
@@ -107,7 +108,8 @@ void add_inspect(CLI::App& app, Action& action, const Globals& globals) {
   auto args = std::make_shared<InspectArgs>();
   CLI::App* cmd = app.add_subcommand(
       "inspect", "Per-node parameters, MACs, weight bytes and shapes; with --target a latency and memory estimate");
-  cmd->add_option("model", args->model, "ONNX model")->required();
+  cmd->add_option("model", args->model, "ONNX model or TorchScript archive (.pt, with --input-shape)")->required();
+  add_input_shape_option(cmd, args->input_shapes);
   cmd->add_flag("--json", args->json, "Print one JSON object: nodes, totals, estimate");
   cmd->add_flag("--all", args->all, "Also list constant nodes (folded on export)");
   cmd->add_option("-t,--target", args->target, "Target profile id for a cost estimate (see `edgepack targets`)");

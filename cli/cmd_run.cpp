@@ -1,4 +1,4 @@
-// edgepack run MODEL --input FILE.pb [--input NAME=FILE.pb ...] [--save-outputs DIR]
+// edgepack run MODEL [--input-shape NAME:DIMS ...] --input FILE.pb [--input NAME=FILE.pb ...] [--save-outputs DIR]
 #include <ATen/ATen.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -19,6 +19,7 @@ namespace {
 
 struct RunArgs {
   std::string model;
+  std::vector<std::string> input_shapes;
   std::vector<std::string> inputs;
   std::string save_outputs;
   int show = 5;
@@ -35,7 +36,7 @@ std::string preview(const at::Tensor& t, int count) {
 }
 
 int run_model(const RunArgs& args) {
-  Model model = import_onnx(args.model);
+  Model model = load_cli_model(args.model, args.input_shapes);
   Executor executor(model);
   auto runtime = model.graph.runtime_inputs();
   std::map<std::string, at::Tensor> feeds;
@@ -93,7 +94,8 @@ int run_model(const RunArgs& args) {
 void add_run(CLI::App& app, Action& action, const Globals&) {
   auto args = std::make_shared<RunArgs>();
   CLI::App* cmd = app.add_subcommand("run", "Run a model on serialized TensorProto inputs and print its outputs");
-  cmd->add_option("model", args->model, "ONNX model")->required();
+  cmd->add_option("model", args->model, "ONNX model or TorchScript archive (.pt, with --input-shape)")->required();
+  add_input_shape_option(cmd, args->input_shapes);
   cmd->add_option("-i,--input", args->inputs,
                   "Input tensor file (.pb TensorProto); binds to the graph inputs in order, or NAME=FILE.pb")
       ->required();

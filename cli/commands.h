@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "core/model_loader.h"
+
 namespace edgepack::cli {
 
 struct Globals {
@@ -35,6 +37,12 @@ std::string format_table(const std::vector<std::vector<std::string>>& rows, cons
 // Adds `--<option> VALUE` for each option a pass declares (help and default from the
 // declaration); given values land in `values`, to build the pipeline step.
 void add_pass_options(CLI::App* cmd, const std::string& pass, std::map<std::string, std::string>& values);
+
+// Adds `--input-shape NAME:1x3x224x224[:TYPE]` (repeatable; DIMS alone for a single input),
+// the shapes a TorchScript model is converted for.
+void add_input_shape_option(CLI::App* cmd, std::vector<std::string>& input_shapes);
+// load_model with the parsed --input-shape values (InputError for a malformed or repeated one).
+Model load_cli_model(const std::string& path, const std::vector<std::string>& input_shapes);
 
 // Prints `edgepack: warning: ...` on stderr unless quiet.
 void warn(const Globals& globals, const std::string& message);

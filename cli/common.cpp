@@ -7,6 +7,7 @@
 
 #include "cli/commands.h"
 #include "core/dataset.h"
+#include "core/error.h"
 #include "passes/pass.h"
 
 namespace edgepack::cli {
@@ -43,6 +44,22 @@ void add_pass_options(CLI::App* cmd, const std::string& pass, std::map<std::stri
     if (!o.default_value.empty()) help += fmt::format(" [default: {}]", o.default_value);
     cmd->add_option_function<std::string>("--" + o.name, [&values, name = o.name](const std::string& v) { values[name] = v; }, help);
   }
+}
+
+void add_input_shape_option(CLI::App* cmd, std::vector<std::string>& input_shapes) {
+  cmd->add_option("--input-shape", input_shapes,
+                  "TorchScript models: shape of an input, NAME:1x3x224x224 or NAME:1x16:int64 (repeatable; DIMS alone "
+                  "for a single input)");
+}
+
+Model load_cli_model(const std::string& path, const std::vector<std::string>& input_shapes) {
+  LoadOptions options;
+  for (const std::string& text : input_shapes) {
+    auto [name, spec] = parse_input_spec(text);
+    if (!options.input_shapes.emplace(name, spec).second)
+      throw InputError(fmt::format("--input-shape given twice for {}", name.empty() ? "the input" : "'" + name + "'"));
+  }
+  return load_model(path, options);
 }
 
 }  // namespace edgepack::cli

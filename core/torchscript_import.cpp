@@ -17,6 +17,7 @@
 #include <cmath>
 #include <functional>
 #include <limits>
+#include <optional>
 #include <set>
 #include <unordered_map>
 
@@ -201,17 +202,48 @@ class Converter {
   std::set<std::string> used_;
 };
 
-std::vector<c10::IValue> Converter::run_example(const jit::Node* n) {
-  jit::Stack stack;
-  // Mutating ops left in the graph would change the examples of their inputs.
-  const bool mutates = n->maybeSchema() && n->schema().is_mutable();
-  for (const jit::Value* in : n->inputs()) {
-    const c10::IValue& v = slot(in).example;
-    stack.push_back(mutates && v.isTensor() ? c10::IValue(v.toTensor().clone()) : v);
+// Lists and tuples: the interpreter builds them with instructions, not operators, so they have
+// no Operation to run.
+std::optional<std::vector<c10::IValue>> run_structural(const jit::Node* n, const std::vector<c10::IValue>& in) {
+  switch (n->kind()) {
+    case c10::prim::ListConstruct: {
+      c10::impl::GenericList list(n->output()->type()->containedType(0));
+      for (const c10::IValue& v : in) list.push_back(v);
+      return std::vector<c10::IValue>{c10::IValue(list)};
+    }
+    case c10::prim::TupleConstruct:
+      return std::vector<c10::IValue>{c10::ivalue::Tuple::create(in)};
+    case c10::prim::ListUnpack:
+      return in[0].toListRef().vec();
+    case c10::prim::TupleUnpack:
+      return in[0].toTupleRef().elements().vec();
+    case c10::prim::TupleIndex: {
+      const auto& items = in[0].toTupleRef().elements();
+      int64_t k = in[1].toInt();
+      return std::vector<c10::IValue>{items.at(static_cast<size_t>(k < 0 ? k + static_cast<int64_t>(items.size()) : k))};
+    }
+    default:
+      return std::nullopt;
   }
+}
+
+std::vector<c10::IValue> Converter::run_example(const jit::Node* n) {
+  std::vector<c10::IValue> inputs;
+  for (const jit::Value* in : n->inputs()) inputs.push_back(slot(in).example);
+  if (auto values = run_structural(n, inputs)) return *values;
+  std::optional<jit::Operation> op;
+  bool mutates = false;
   try {
-    jit::Operation op = n->getOperation();
-    op(stack);
+    op.emplace(n->getOperation());
+    if (const c10::FunctionSchema* schema = n->maybeSchema()) mutates = schema->is_mutable();
+  } catch (const c10::Error&) {
+    fail(n, "unsupported op");
+  }
+  // Mutating ops left in the graph would change the examples of their inputs.
+  jit::Stack stack;
+  for (const c10::IValue& v : inputs) stack.push_back(mutates && v.isTensor() ? c10::IValue(v.toTensor().clone()) : v);
+  try {
+    (*op)(stack);
   } catch (const c10::Error& e) {
     fail(n, fmt::format("running it on the given input shapes failed: {}", first_line(e)));
   }
