@@ -82,7 +82,15 @@ Graph graph_from_proto(const onnx::GraphProto& g, const ExternalDataBase& base) 
   graph.name = g.name();
   graph.doc_string = g.doc_string();
   if (g.sparse_initializer_size() > 0) throw InputError("sparse initializers are not supported");
-  for (const auto& t : g.initializer()) graph.initializers[t.name()] = tensor_from_proto(t, base);
+  for (const auto& t : g.initializer()) {
+    graph.initializers[t.name()] = tensor_from_proto(t, base);
+    // The IR holds 4-bit values in int8/uint8; the value's type remembers the file's.
+    if (is_onnx_4bit(t.data_type())) {
+      ValueInfo info{t.name(), t.data_type(), std::vector<Dim>{}};
+      for (int64_t d : t.dims()) info.shape->push_back(Dim{d, ""});
+      graph.value_info.push_back(std::move(info));
+    }
+  }
   for (const auto& v : g.input()) graph.inputs.push_back(value_info_from_proto(v));
   for (const auto& v : g.output()) graph.outputs.push_back(value_info_from_proto(v));
   for (const auto& v : g.value_info()) graph.value_info.push_back(value_info_from_proto(v));
@@ -311,7 +319,17 @@ class GuardedSchemaRegistry : public onnx::ISchemaRegistry {
 
 }  // namespace
 
+bool newer_than_onnx_library(const onnx::ModelProto& proto) {
+  if (proto.ir_version() > onnx::Version::IR_VERSION) return true;
+  const auto& known = onnx::OpSchemaRegistry::DomainToVersionRange::Instance().Map();
+  if (ai_onnx_opset(proto) > known.at(onnx::ONNX_DOMAIN).second) return true;
+  for (const auto& t : proto.graph().initializer())
+    if (is_onnx_4bit(t.data_type())) return true;
+  return false;
+}
+
 void check_onnx_model(const onnx::ModelProto& proto, const std::string& folder) {
+  if (newer_than_onnx_library(proto)) return;
   if (folder.empty() || !has_external_data(proto.graph())) {
     onnx::checker::check_model(proto);
     return;
@@ -351,8 +369,9 @@ Model import_onnx(onnx::ModelProto proto, const std::string& folder, const Impor
   }
 
   const int64_t opset = ai_onnx_opset(proto);
+  const bool newer = newer_than_onnx_library(proto);
   auto infer = [&] {
-    if (!options.infer_shapes) return;
+    if (!options.infer_shapes || newer) return;
     GuardedSchemaRegistry registry;
     try {
       onnx::shape_inference::InferShapes(proto, &registry);

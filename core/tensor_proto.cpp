@@ -50,6 +50,8 @@ int32_t onnx_from_scalar_type(at::ScalarType t) {
 }
 
 const char* onnx_type_name(int32_t elem_type) {
+  if (elem_type == kOnnxInt4) return "INT4";
+  if (elem_type == kOnnxUint4) return "UINT4";
   if (onnx::TensorProto::DataType_IsValid(elem_type))
     return onnx::TensorProto::DataType_Name(static_cast<onnx::TensorProto::DataType>(elem_type)).c_str();
   return "UNKNOWN";
@@ -147,8 +149,55 @@ void check_external_location(const onnx::TensorProto& proto, const ExternalDataB
   external_path(location, base, fmt::format("tensor '{}'", proto.name()));
 }
 
+at::Tensor pack_4bit(const at::Tensor& values) {
+  at::Tensor v = values.reshape({-1}).to(at::kByte).bitwise_and(0x0F);
+  if (v.numel() % 2) v = at::cat({v, at::zeros({1}, at::kByte)});
+  v = v.reshape({-1, 2});
+  return v.select(1, 0).bitwise_or(at::bitwise_left_shift(v.select(1, 1), 4)).contiguous();
+}
+
+at::Tensor unpack_4bit(const at::Tensor& packed, int64_t count, bool is_signed) {
+  at::Tensor bytes = packed.reshape({-1}).to(at::kByte);
+  at::Tensor nibbles = at::stack({bytes.bitwise_and(0x0F), at::bitwise_right_shift(bytes, 4)}, 1).reshape({-1}).slice(0, 0, count);
+  if (!is_signed) return nibbles.contiguous();
+  at::Tensor v = nibbles.to(at::kChar);
+  return at::where(v >= 8, v - 16, v).to(at::kChar).contiguous();
+}
+
+void tensor_to_proto_4bit(const at::Tensor& t, int32_t elem_type, const std::string& name, onnx::TensorProto* proto) {
+  at::Tensor packed = pack_4bit(t);
+  proto->Clear();
+  proto->set_name(name);
+  proto->set_data_type(elem_type);
+  for (int64_t d : t.sizes()) proto->add_dims(d);
+  proto->set_raw_data(std::string(static_cast<const char*>(packed.data_ptr()), packed.numel()));
+}
+
+namespace {
+
+at::Tensor tensor_from_proto_4bit(const onnx::TensorProto& proto, const ExternalDataBase& base, const std::string& what) {
+  std::vector<int64_t> dims(proto.dims().begin(), proto.dims().end());
+  const int64_t numel = checked_numel(dims, what);
+  const int64_t bytes = (numel + 1) / 2;
+  std::string raw;
+  if (proto.data_location() == onnx::TensorProto::EXTERNAL)
+    raw = read_external(external_region(proto, base, bytes, what), what);
+  else if (proto.has_raw_data())
+    raw = proto.raw_data();
+  else
+    throw InputError(fmt::format("{}: 4-bit values must be in raw_data or external data", what));
+  if (static_cast<int64_t>(raw.size()) != bytes)
+    throw InputError(fmt::format("{}: holds {} bytes but its shape needs {}", what, raw.size(), bytes));
+  at::Tensor packed = at::empty({bytes}, at::kByte);
+  if (bytes) std::memcpy(packed.data_ptr(), raw.data(), bytes);
+  return unpack_4bit(packed, numel, proto.data_type() == kOnnxInt4).reshape(dims);
+}
+
+}  // namespace
+
 at::Tensor tensor_from_proto(const onnx::TensorProto& proto, const ExternalDataBase& base) {
   const std::string what = fmt::format("tensor '{}'", proto.name());
+  if (is_onnx_4bit(proto.data_type())) return tensor_from_proto_4bit(proto, base, what);
   at::ScalarType type = scalar_type_from_onnx(proto.data_type(), what);
   std::vector<int64_t> dims(proto.dims().begin(), proto.dims().end());
   int64_t numel = checked_numel(dims, what);

@@ -25,6 +25,20 @@ void check_external_location(const onnx::TensorProto& proto, const ExternalDataB
 // Encodes a tensor as raw_data (little endian), with `name`.
 void tensor_to_proto(const at::Tensor& t, const std::string& name, onnx::TensorProto* proto);
 
+// 4-bit element types (ONNX 1.16, IR 10), which ONNX 1.12's protobuf does not name. In the IR an
+// int4 (uint4) tensor is an int8 (uint8) tensor of values in [-8, 7] ([0, 15]) whose graph
+// value_info entry carries the 4-bit type; files hold two values per byte.
+constexpr int32_t kOnnxUint4 = 21;
+constexpr int32_t kOnnxInt4 = 22;
+inline bool is_onnx_4bit(int32_t elem_type) { return elem_type == kOnnxUint4 || elem_type == kOnnxInt4; }
+// Two 4-bit values per byte, the first in the low nibble (ONNX's order; an odd count leaves the
+// last high nibble 0): int8/uint8 values -> uint8 [ceil(n / 2)] (flattened).
+at::Tensor pack_4bit(const at::Tensor& values);
+// The inverse: `count` values, sign-extended to int8 when `is_signed`, else uint8.
+at::Tensor unpack_4bit(const at::Tensor& packed, int64_t count, bool is_signed);
+// Encodes int8 values in [-8, 7] (INT4) or uint8 in [0, 15] (UINT4) packed, as `elem_type`.
+void tensor_to_proto_4bit(const at::Tensor& t, int32_t elem_type, const std::string& name, onnx::TensorProto* proto);
+
 // ONNX element type <-> torch scalar type. Throws InputError for types we cannot hold.
 at::ScalarType scalar_type_from_onnx(int32_t elem_type, const std::string& what);
 int32_t onnx_from_scalar_type(at::ScalarType t);

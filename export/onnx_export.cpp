@@ -78,9 +78,14 @@ void graph_to_proto(const Graph& g, onnx::GraphProto* p, const ExternalHook& ext
     for (const auto& o : n.outputs) np->add_output(o);
     for (const auto& [name, a] : n.attrs) attribute_to_proto(name, a, np->add_attribute());
   }
+  std::map<std::string, int32_t> four_bit;   // initializers the IR holds in int8/uint8
+  for (const ValueInfo& v : g.value_info)
+    if (is_onnx_4bit(v.elem_type) && g.is_initializer(v.name)) four_bit[v.name] = v.elem_type;
   for (const auto& [name, t] : g.initializers) {
     onnx::TensorProto* tp = p->add_initializer();
-    if (!external || !external(name, t, tp)) tensor_to_proto(t, name, tp);
+    auto fb = four_bit.find(name);
+    if (fb != four_bit.end()) tensor_to_proto_4bit(t, fb->second, name, tp);
+    else if (!external || !external(name, t, tp)) tensor_to_proto(t, name, tp);
   }
   for (const auto& v : g.inputs) value_info_to_proto(v, p->add_input());
   for (const auto& v : g.outputs) value_info_to_proto(v, p->add_output());
@@ -219,7 +224,7 @@ void save_onnx(const Model& model, const std::string& path, const SaveOptions& o
   };
   if (!external) {
     try {
-      onnx::checker::check_model(proto);
+      check_onnx_model(proto, "");
     } catch (const std::exception& e) {
       throw refuse(e);
     }

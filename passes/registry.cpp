@@ -4,6 +4,7 @@
 #include "passes/fold_constants.h"
 #include "passes/prune.h"
 #include "passes/quantize.h"
+#include "passes/quantize_weights.h"
 
 namespace edgepack {
 
@@ -14,6 +15,7 @@ const std::vector<PassInfo>& pass_registry() {
       prune_info(),
       distill::distill_info(),
       quantize_info(),
+      quantize_weights_info(),
   };
   return passes;
 }

@@ -96,11 +96,26 @@ std::vector<at::Tensor> quantize_linear(const KernelContext& ctx) {
   return one(at::clamp(q, lo, hi).to(type));
 }
 
+// A block-wise parameter (opset 21, block_size > 0): same rank as x, one value per block of
+// `block` consecutive elements along axis (the last block may be shorter), repeated to x's shape.
+at::Tensor along_blocks(const Node& node, const at::Tensor& p, const at::Tensor& x, int64_t block) {
+  const int64_t axis = norm_axis(node, node.attr_int("axis", 1), x.dim());
+  bool ok = p.dim() == x.dim() && p.size(axis) == (x.size(axis) + block - 1) / block;
+  for (int64_t d = 0; ok && d < x.dim(); ++d) ok = d == axis || p.size(d) == x.size(d);
+  if (!ok)
+    fail(node, fmt::format("block-wise parameter of shape [{}] does not match input [{}] with block_size {} on axis {}",
+                           fmt::join(p.sizes(), ","), fmt::join(x.sizes(), ","), block, axis));
+  return p.repeat_interleave(block, axis).narrow(axis, 0, x.size(axis));
+}
+
 std::vector<at::Tensor> dequantize_linear(const KernelContext& ctx) {
   const at::Tensor& x = ctx.in(0);
-  at::Tensor scale = along_axis(ctx.node, ctx.in(1), x);
+  const int64_t block = ctx.node.attr_int("block_size", 0);
+  if (block < 0) fail(ctx.node, fmt::format("block_size must be >= 0, not {}", block));
+  auto param = [&](size_t i) { return block ? along_blocks(ctx.node, ctx.in(i), x, block) : along_axis(ctx.node, ctx.in(i), x); };
+  at::Tensor scale = param(1);
   at::Tensor y = x.to(scale.scalar_type());
-  if (ctx.has(2)) y = y - along_axis(ctx.node, ctx.in(2), x).to(scale.scalar_type());
+  if (ctx.has(2)) y = y - param(2).to(scale.scalar_type());
   return one(y * scale);
 }
 

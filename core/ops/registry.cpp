@@ -9,13 +9,16 @@ const std::map<std::string, Kernel>& kernels() {
     ops::register_nn(t);
     ops::register_shape(t);
     ops::register_reduce(t);
+    ops::register_contrib(t);
     return t;
   }();
   return table;
 }
 
 bool is_supported_op(const Node& node) {
-  return (node.domain.empty() || node.domain == "ai.onnx") && kernels().count(node.op_type) != 0;
+  if (node.domain == "com.microsoft") return ops::is_contrib_op(node.op_type);
+  return (node.domain.empty() || node.domain == "ai.onnx") && kernels().count(node.op_type) != 0 &&
+         !ops::is_contrib_op(node.op_type);
 }
 
 }  // namespace edgepack

@@ -1,0 +1,268 @@
+#include "passes/quantize_weights.h"
+
+#include <ATen/ATen.h>
+#include <fmt/format.h>
+
+#include <map>
+#include <set>
+
+#include "core/error.h"
+#include "core/executor.h"
+#include "core/tensor_proto.h"
+#include "passes/fold_constants.h"
+#include "quantize/weight_only.h"
+
+namespace edgepack {
+
+PassInfo quantize_weights_info() {
+  using T = OptionSpec::Type;
+  return {"quantize-weights",
+          "Weight-only INT8/INT4 quantization of MatMul/Gemm weights (RTN or GPTQ), activations stay float",
+          {{"bits", T::Int, "8", "Weight bits: 8 or 4", {}},
+           {"group", T::Int, "0", "Input rows per scale (32, 64, 128...; 0 = one scale per output channel)", {}},
+           {"method", T::Choice, "rtn", "Rounding: round-to-nearest, or GPTQ error compensation (needs calibration data)",
+            {"rtn", "gptq"}},
+           {"symmetric", T::Bool, "true", "Symmetric weights (else an integer zero point per group)", {}},
+           {"format", T::Choice, "qdq", "DequantizeLinear + the float op, or onnxruntime's com.microsoft MatMulNBits (4 bits)",
+            {"qdq", "matmulnbits"}},
+           {"damp", T::Float, "0.01", "GPTQ dampening, as a fraction of the Hessian's mean diagonal", {}},
+           {"exclude", T::String, "", "Node names or op types kept in FP32, joined by '+'", {}}},
+          [] { return std::make_unique<QuantizeWeights>(); }};
+}
+
+namespace {
+
+// The ops whose meaning changed between opset 13 and 21 in a way raise_opset does not convert,
+// with the opset that changed them.
+const std::map<std::string, int64_t> kChangedSemantics = {
+    {"RoiAlign", 16},  // coordinate_transformation_mode's default became half_pixel
+    {"GridSample", 20},  // mode names bilinear/bicubic became linear/cubic
+    {"GroupNormalization", 21},  // scale and bias became per channel
+    {"DFT", 20},  // axis became an input
+};
+const std::set<std::string> kReduceAxesToInput = {"ReduceMax", "ReduceMin", "ReduceMean", "ReduceProd",
+                                                  "ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp",
+                                                  "ReduceSumSquare"};
+
+void raise_graph(Graph& g, int64_t from, int64_t to) {
+  for (Node& n : g.nodes) {
+    for (auto& [_, a] : n.attrs)
+      if (a.kind == Attribute::Kind::Graph && a.g) raise_graph(*a.g, from, to);
+    if (!n.domain.empty() && n.domain != "ai.onnx") continue;
+    auto changed = kChangedSemantics.find(n.op_type);
+    if (changed != kChangedSemantics.end() && from < changed->second && to >= changed->second)
+      throw InputError(fmt::format("{} changed meaning in opset {}; cannot raise the model from opset {} to {} "
+                                   "(needed by INT4 or group-wise weights; bits=8 group=0 keeps the opset)",
+                                   n.label(), changed->second, from, to));
+    if (from < 18 && to >= 18 && kReduceAxesToInput.count(n.op_type) && n.has("axes")) {
+      const std::string axes = (n.name.empty() ? n.outputs[0] : n.name) + "_axes";
+      g.initializers[axes] = at::tensor(n.attr_ints("axes"), at::kLong);
+      n.attrs.erase("axes");
+      n.inputs.resize(1);
+      n.inputs.push_back(axes);
+    }
+    // Since 18, Split needs its sizes as an input or the number of outputs.
+    if (from < 18 && to >= 18 && n.op_type == "Split" && (n.inputs.size() < 2 || n.inputs[1].empty()) && !n.has("num_outputs"))
+      n.attrs["num_outputs"] = Attribute::of_int(static_cast<int64_t>(n.outputs.size()));
+  }
+}
+
+struct Target {
+  size_t node;
+  std::string weight;
+  bool transposed;     // Gemm transB=1: the weight is [N, K]
+};
+
+// MatMul(A, W) with W a 2-D float initializer, or Gemm(A, W) without transA.
+std::optional<Target> weight_target(const Graph& g, size_t i) {
+  const Node& n = g.nodes[i];
+  if (n.op_type != "MatMul" && n.op_type != "Gemm") return std::nullopt;
+  if (n.inputs.size() < 2 || g.is_initializer(n.inputs[0]) || !g.is_initializer(n.inputs[1])) return std::nullopt;
+  const at::Tensor& w = g.initializers.at(n.inputs[1]);
+  if (w.scalar_type() != at::kFloat || w.dim() != 2) return std::nullopt;
+  if (n.op_type == "Gemm" && n.attr_int("transA", 0)) return std::nullopt;
+  return Target{i, n.inputs[1], n.op_type == "Gemm" && n.attr_int("transB", 0) != 0};
+}
+
+ValueInfo typed_value(const std::string& name, int32_t elem_type, at::IntArrayRef dims) {
+  ValueInfo v{name, elem_type, std::vector<Dim>{}};
+  for (int64_t d : dims) v.shape->push_back(Dim{d, ""});
+  return v;
+}
+
+// ||X (W - W_q)||^2 / n up to the factor 2 of H: tr(D^T H D).
+double hessian_error(const at::Tensor& w_kn, const QuantizedWeight& q, const at::Tensor& h) {
+  at::Tensor d = (w_kn - q.dequantize()).to(at::kDouble);
+  return (d * h.matmul(d)).sum().item<double>();
+}
+
+}  // namespace
+
+void raise_opset(Model& model, int64_t opset) {
+  const int64_t from = model.opset();
+  if (from >= opset) return;
+  raise_graph(model.graph, from, opset);
+  model.opsets[""] = opset;
+  // IR 10 came with opset 21 (ONNX 1.16); onnxruntime refuses INT4 in older IR versions.
+  if (opset >= 21) model.ir_version = std::max<int64_t>(model.ir_version, 10);
+}
+
+PassResult QuantizeWeights::run(Model& model, const PassOptions& options, PassContext& context) {
+  WeightQuantSpec spec;
+  spec.bits = static_cast<int>(options.get_int("bits"));
+  spec.group_size = options.get_int("group");
+  spec.symmetric = options.get_bool("symmetric");
+  const bool gptq = options.get("method") == "gptq";
+  const bool nbits = options.get("format") == "matmulnbits";
+  GptqOptions gptq_options;
+  gptq_options.damp = options.get_float("damp");
+  if (!(gptq_options.damp >= 0)) throw InputError("damp must be >= 0");
+  spec.check(spec.group_size > 0 ? spec.group_size : 1, "the model");
+  if (nbits && (spec.bits != 4 || spec.group_size < 16 || (spec.group_size & (spec.group_size - 1)) || !spec.symmetric))
+    throw InputError("format=matmulnbits needs bits=4, symmetric weights and a group of 16 or more that is a power of two");
+  if (gptq && context.calibration.empty())
+    throw InputError("method=gptq needs calibration data (give --data with samples of the model's inputs)");
+  const auto excluded_list = options.get_list("exclude");
+  const std::set<std::string> excluded(excluded_list.begin(), excluded_list.end());
+
+  PassResult result;
+  result.stats["folded_constants"] = fold_constants(model).folded_nodes;
+  Graph& g = model.graph;
+  std::vector<Target> targets;
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    if (excluded.count(g.nodes[i].name) || excluded.count(g.nodes[i].op_type)) continue;
+    if (auto t = weight_target(g, i)) {
+      const at::Tensor& w = g.initializers.at(t->weight);
+      spec.check(w.size(t->transposed ? 1 : 0), fmt::format("{}'s weight '{}'", g.nodes[i].label(), t->weight));
+      if (!at::isfinite(w).all().item<bool>())
+        throw InputError(fmt::format("weight '{}' of {} holds NaN or Inf; quantization needs finite weights", t->weight,
+                                     g.nodes[i].label()));
+      targets.push_back(*t);
+    }
+  }
+  result.stats["quantized_layers"] = static_cast<double>(targets.size());
+  if (targets.empty()) {
+    if (context.log) context.log("quantize-weights: no MatMul or Gemm with a constant 2-D weight to quantize");
+    return result;
+  }
+  // INT4 and block-wise scales exist from opset 21; MatMulNBits lives in com.microsoft.
+  if (!nbits && (spec.bits == 4 || spec.group_size > 0)) raise_opset(model, 21);
+  if (nbits) model.opsets["com.microsoft"] = std::max<int64_t>(model.opsets["com.microsoft"], 1);
+
+  // GPTQ: one Hessian per distinct layer input, from one pass of the FP32 model.
+  std::map<std::string, HessianAccumulator> hessians;
+  if (gptq) {
+    for (const Target& t : targets) {
+      const at::Tensor& w = g.initializers.at(t.weight);
+      hessians.try_emplace(g.nodes[t.node].inputs[0], w.size(t.transposed ? 1 : 0));
+    }
+    Executor exec(model);
+    exec.set_observer([&](const std::string& name, const at::Tensor& x) {
+      auto it = hessians.find(name);
+      if (it != hessians.end()) it->second.add(x);
+    });
+    for (const auto& batch : context.calibration) exec.run(batch);
+  }
+
+  // Weights shared by several targets (tied projections) are quantized once, with the sum of
+  // their inputs' Hessians.
+  std::map<std::string, std::vector<const Target*>> by_weight;
+  for (const Target& t : targets) by_weight[t.weight].push_back(&t);
+  int64_t params = 0, bytes_before = 0, bytes_after = 0;
+  double error = 0, error_rtn = 0;
+  std::map<size_t, std::vector<Node>> dequantize_before;   // node index -> DequantizeLinear nodes feeding it
+  for (const auto& [name, readers] : by_weight) {
+    const bool transposed = readers[0]->transposed;
+    for (const Target* t : readers)
+      if (t->transposed != transposed)
+        throw InputError(fmt::format("weight '{}' is read both transposed and not; quantize-weights cannot share it", name));
+    const at::Tensor w = g.initializers.at(name);
+    const at::Tensor w_kn = transposed ? w.t() : w;
+    const int64_t k = w_kn.size(0), n = w_kn.size(1);
+    QuantizedWeight q;
+    if (gptq) {
+      at::Tensor h;
+      for (const Target* t : readers) {
+        at::Tensor ht = hessians.at(g.nodes[t->node].inputs[0]).hessian();
+        h = h.defined() ? h + ht : ht;
+      }
+      q = quantize_gptq(w_kn, h, spec, gptq_options);
+      error += hessian_error(w_kn, q, h);
+      error_rtn += hessian_error(w_kn, quantize_rtn(w_kn, spec), h);
+    } else {
+      q = quantize_rtn(w_kn, spec);
+    }
+    params += w.numel();
+    bytes_before += w.numel() * 4;
+    bytes_after += quantized_bytes(q, spec);
+
+    const std::string dq_out = name + "_dequantized";
+    if (nbits) {
+      // MatMulNBits: B [N, K/block, block/2] of unsigned 4-bit values (zero point 8), scales [N * K/block].
+      const int64_t blocks = k / spec.group_size;
+      at::Tensor unsigned_nk = (q.values.t() + 8).to(at::kByte).contiguous();
+      g.initializers[name + "_nbits"] = pack_4bit(unsigned_nk).reshape({n, blocks, spec.group_size / 2});
+      g.initializers[name + "_nbits_scale"] = q.scales.t().contiguous().reshape({n * blocks});
+      for (const Target* t : readers) {
+        Node& node = g.nodes[t->node];
+        node.domain = "com.microsoft";
+        std::vector<std::string> inputs = {node.inputs[0], name + "_nbits", name + "_nbits_scale"};
+        if (node.op_type == "Gemm") {
+          if (node.attr_float("alpha", 1) != 1 || node.attr_float("beta", 1) != 1 ||
+              (node.inputs.size() > 2 && !node.inputs[2].empty() &&
+               (!g.is_initializer(node.inputs[2]) || g.initializers.at(node.inputs[2]).dim() != 1)))
+            throw InputError(fmt::format("{}: format=matmulnbits takes Gemm with alpha=beta=1 and a 1-D bias only", node.label()));
+          if (node.inputs.size() > 2 && !node.inputs[2].empty()) inputs.insert(inputs.end(), {"", "", node.inputs[2]});
+        }
+        node.op_type = "MatMulNBits";
+        node.inputs = inputs;
+        node.attrs = {{"K", Attribute::of_int(k)}, {"N", Attribute::of_int(n)}, {"bits", Attribute::of_int(4)},
+                      {"block_size", Attribute::of_int(spec.group_size)}};
+      }
+      continue;
+    }
+    // DequantizeLinear in the weight's own layout: [K, N] (axis 1 per channel, axis 0 per block)
+    // or Gemm's transposed [N, K].
+    const std::string qname = name + "_quantized", sname = name + "_scale", zname = name + "_zero_point";
+    g.initializers[qname] = transposed ? q.values.t().contiguous() : q.values;
+    at::Tensor scales = transposed ? q.scales.t().contiguous() : q.scales;
+    Node dq = make_node("DequantizeLinear", {qname, sname}, dq_out);
+    dq.name = name + "_DequantizeLinear";
+    if (spec.group_size == 0) {
+      scales = scales.reshape({n});
+      dq.attrs["axis"] = Attribute::of_int(transposed ? 0 : 1);
+    } else {
+      dq.attrs["axis"] = Attribute::of_int(transposed ? 1 : 0);
+      dq.attrs["block_size"] = Attribute::of_int(spec.group_size);
+    }
+    g.initializers[sname] = scales;
+    if (q.zero_points.defined()) {
+      at::Tensor zp = transposed ? q.zero_points.t().contiguous() : q.zero_points;
+      g.initializers[zname] = spec.group_size == 0 ? zp.reshape({n}) : zp;
+      dq.inputs.push_back(zname);
+      if (spec.bits == 4) g.value_info.push_back(typed_value(zname, kOnnxInt4, g.initializers[zname].sizes()));
+    }
+    if (spec.bits == 4) g.value_info.push_back(typed_value(qname, kOnnxInt4, g.initializers[qname].sizes()));
+    for (const Target* t : readers) g.nodes[t->node].inputs[1] = dq_out;
+    dequantize_before[readers.front()->node].push_back(std::move(dq));
+  }
+  if (!dequantize_before.empty()) {
+    std::vector<Node> nodes;
+    for (size_t i = 0; i < g.nodes.size(); ++i) {
+      auto it = dequantize_before.find(i);
+      if (it != dequantize_before.end()) nodes.insert(nodes.end(), it->second.begin(), it->second.end());
+      nodes.push_back(std::move(g.nodes[i]));
+    }
+    g.nodes = std::move(nodes);
+  }
+  result.stats["removed_initializers"] = remove_unused_initializers(g);
+  result.stats["params_quantized"] = static_cast<double>(params);
+  result.stats["weight_bytes_fp32"] = static_cast<double>(bytes_before);
+  result.stats["weight_bytes_quantized"] = static_cast<double>(bytes_after);
+  result.stats["bytes_per_param"] = params ? static_cast<double>(bytes_after) / static_cast<double>(params) : 0;
+  if (gptq) result.stats["gptq_error_vs_rtn"] = error_rtn > 0 ? error / error_rtn : 1;
+  result.changed = true;
+  return result;
+}
+
+}  // namespace edgepack
