@@ -33,8 +33,16 @@ struct QuantizeArgs {
   std::string eval_data;
   std::map<std::string, std::string> options;
   // Weight-only RTN quantization (no calibration data), streamed for models larger than RAM.
-  std::string weights;           // "" = calibrated INT8 QDQ; else int8
+  std::string weights;           // "" = calibrated INT8 QDQ; else int8 or int4
   bool stream = false;
+  // Weight-only with the quantize-weights pass (per-group scales, GPTQ, INT4).
+  int64_t group_size = -1;       // -1 = not given (per channel)
+  std::string method, format;    // "" = not given (rtn, qdq)
+  bool asymmetric = false;
+  double damp = -1;              // < 0 = the pass's default
+
+  // Options only the quantize-weights pass takes; plain `--weights int8` keeps the streaming-capable writer.
+  bool pass_options() const { return group_size >= 0 || !method.empty() || !format.empty() || asymmetric || damp >= 0 || !data.empty(); }
 };
 
 // --- weight-only, streamed: quantize/stream_quantize.h -------------------------------------
@@ -72,7 +80,59 @@ int quantize_weights_streaming(const QuantizeArgs& a, const Globals& globals) {
 }
 // ------------------------------------------------------------------------------------------
 
+// --- weight-only with the quantize-weights pass: INT8/INT4, groups, RTN or GPTQ ------------------
+int quantize_weights_pass(const QuantizeArgs& a, const Globals& globals) {
+  refuse_overwriting_input(a.output, a.model, "model");
+  refuse_overwriting_input(a.output, a.data, "data");
+  auto log = [&globals](const std::string& line) {
+    if (!globals.quiet) fmt::print(stderr, "edgepack: {}\n", line);
+  };
+  OutputLock lock(output_folder(a.output), lock_wait_seconds(), log);
+  Model model = import_onnx(a.model);
+  PassContext ctx;
+  if (!globals.quiet) ctx.log = log;
+  Dataset data;
+  if (!a.data.empty()) {
+    data = load_dataset(a.data, model, DatasetOptions{a.calib_samples});
+    ctx.calibration = feed_batches(data, model, a.batch_size);
+  }
+  std::map<std::string, std::string> options = {{"bits", a.weights == "int4" ? "4" : "8"}};
+  if (a.group_size >= 0) options["group"] = std::to_string(a.group_size);
+  if (!a.method.empty()) options["method"] = a.method;
+  if (!a.format.empty()) options["format"] = a.format;
+  if (a.asymmetric) options["symmetric"] = "false";
+  if (a.damp >= 0) options["damp"] = fmt::format("{}", a.damp);
+  if (a.options.count("exclude")) options["exclude"] = a.options.at("exclude");
+  Pipeline pipeline = parse_pipeline(print_pipeline({PipelineStep{"quantize-weights", options}}));
+  auto reports = run_pipeline(model, pipeline, ctx);
+  save_onnx(model, a.output);
+
+  const auto& stats = reports.at(0).result.stats;
+  const auto in_bytes = fs::file_size(a.model), out_bytes = fs::file_size(a.output);
+  if (a.json) {
+    nlohmann::json j = {{"input", a.model}, {"output", a.output}, {"pipeline", print_pipeline(pipeline)},
+                        {"calibration_samples", data.samples}, {"input_bytes", in_bytes}, {"output_bytes", out_bytes},
+                        {"stats", stats}, {"seconds", reports.at(0).seconds}};
+    if (!a.data.empty()) j["calibration_digest"] = data.digest();
+    fmt::print("{}\n", j.dump(2));
+    return 0;
+  }
+  fmt::print("quantized the weights of {} to {} -> {}\n", a.model, a.weights, a.output);
+  fmt::print("  pipeline        {}\n", print_pipeline(pipeline));
+  if (!a.data.empty()) fmt::print("  calibration     {} samples from {}\n", data.samples, a.data);
+  for (const auto& [k, v] : stats) fmt::print("  {:<22} {}\n", k, v);
+  fmt::print("  file size       {} -> {} ({:.2f}x smaller)\n", human_bytes(static_cast<double>(in_bytes)),
+             human_bytes(static_cast<double>(out_bytes)), double(in_bytes) / std::max<uintmax_t>(out_bytes, 1));
+  return 0;
+}
+// ------------------------------------------------------------------------------------------
+
 int quantize_model(const QuantizeArgs& a, const Globals& globals) {
+  if (a.weights.empty() && (a.group_size >= 0 || !a.method.empty() || !a.format.empty() || a.asymmetric || a.damp >= 0))
+    throw InputError("--group-size, --method, --format, --asymmetric and --damp need --weights int8|int4");
+  if (!a.weights.empty() && a.stream && (a.weights != "int8" || a.pass_options()))
+    throw InputError("--stream supports --weights int8 with per-channel round-to-nearest only (no --data, --group-size, --method, --format)");
+  if (!a.weights.empty() && (a.weights == "int4" || a.pass_options())) return quantize_weights_pass(a, globals);
   if (!a.weights.empty()) return quantize_weights_streaming(a, globals);
   if (a.stream) throw InputError("--stream needs --weights int8 (weight-only quantization streams; calibration does not)");
   if (a.data.empty()) throw InputError("quantize needs --data (calibration samples), or --weights for weight-only");
@@ -157,12 +217,22 @@ void add_quantize(CLI::App& app, Action& action, const Globals& globals) {
                   "(or top-1 agreement points without labels)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--eval-data", a->eval_data, "Data to measure sensitivity on (default: the calibration data)");
-  cmd->add_option("--weights", a->weights, "Weight-only round-to-nearest quantization of MatMul weights, no calibration data")
-      ->check(CLI::IsMember({"int8"}));
+  cmd->add_option("--weights", a->weights,
+                  "Weight-only quantization of MatMul/Gemm weights, activations stay float (int8 alone: streaming-capable "
+                  "round-to-nearest; with the options below or int4: the quantize-weights pass)")
+      ->check(CLI::IsMember({"int8", "int4"}));
+  cmd->add_option("--group-size", a->group_size, "With --weights: input rows per scale, e.g. 32, 64, 128 (0 = per output channel)");
+  cmd->add_option("--method", a->method, "With --weights: rtn (round to nearest) or gptq (error-compensating, needs --data)")
+      ->check(CLI::IsMember({"rtn", "gptq"}));
+  cmd->add_option("--format", a->format, "With --weights: qdq (DequantizeLinear) or matmulnbits (onnxruntime com.microsoft, int4)")
+      ->check(CLI::IsMember({"qdq", "matmulnbits"}));
+  cmd->add_flag("--asymmetric", a->asymmetric, "With --weights: an integer zero point per group");
+  cmd->add_option("--damp", a->damp, "With --method gptq: dampening, fraction of the Hessian's mean diagonal [default: 0.01]");
   cmd->add_flag("--stream", a->stream,
                 "With --weights: one weight at a time, mapped in and written out, so peak memory follows the largest layer");
   add_pass_options(cmd, "quantize", a->options);
-  cmd->footer("Example: edgepack quantize teacher.onnx -o teacher.int8.onnx --data train.npz --calib entropy");
+  cmd->footer("Examples: edgepack quantize teacher.onnx -o teacher.int8.onnx --data train.npz --calib entropy\n"
+              "          edgepack quantize lm.onnx -o lm.int4.onnx --weights int4 --group-size 128 --method gptq --data calib.npz");
   cmd->callback([&action, &globals, a] { action = [a, &globals] { return quantize_model(*a, globals); }; });
 }
 

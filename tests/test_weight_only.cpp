@@ -4,10 +4,12 @@
 #include <doctest/doctest.h>
 #include <fmt/format.h>
 
+#include <nlohmann/json.hpp>
 #include <onnx/onnx_pb.h>
 
 #include "core/error.h"
 #include "core/executor.h"
+#include "core/npy.h"
 #include "core/onnx_import.h"
 #include "core/tensor_proto.h"
 #include "export/onnx_export.h"
@@ -303,5 +305,35 @@ TEST_CASE("quantize-weights: onnxruntime runs the INT8, INT4 and MatMulNBits fil
       CAPTURE(o);
       CHECK(diff < tolerance);
     }
+  }
+}
+
+TEST_CASE("quantize --weights int4 --group-size --method gptq: file, JSON stats, exit codes" * doctest::test_suite("cli")) {
+  TempDir tmp;
+  save_onnx(mlp_block(), (tmp / "block.onnx").string());
+  write_npz((tmp / "calib.npz").string(), {{"X", at::cat({block_batches(8, 100)[0].at("X"), block_batches(8, 100)[1].at("X")})}});
+  const std::string base = "quantize " + q(tmp / "block.onnx") + " ";
+  CliResult r = run_cli(base + "-o " + q(tmp / "int4.onnx") +
+                        " --weights int4 --group-size 32 --method gptq --data " + q(tmp / "calib.npz") + " --json");
+  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  auto j = nlohmann::json::parse(r.out);
+  CHECK(j["pipeline"] == "quantize-weights{bits=4 group=32 method=gptq}");
+  CHECK(j["calibration_samples"] == 8);
+  CHECK(j["stats"]["quantized_layers"] == 3);
+  CHECK(j["stats"]["bytes_per_param"].get<double>() == doctest::Approx(0.625));
+  CHECK(j["stats"]["gptq_error_vs_rtn"].get<double>() < 1);
+  CHECK(j["output_bytes"].get<int64_t>() < j["input_bytes"].get<int64_t>() / 4);
+  CHECK(import_onnx((tmp / "int4.onnx").string()).opset() == 21);
+  // INT8 per-channel RTN needs no data.
+  r = run_cli(base + "-o " + q(tmp / "int8.onnx") + " --weights int8 --group-size 0");
+  CHECK_MESSAGE(r.exit_code == 0, r.err);
+  // Bad options: one line on stderr, exit 2, no file.
+  for (const std::string& bad : std::vector<std::string>{"--weights int3", "--weights int4 --group-size 48", "--weights int4 --method gptq",
+                                 "--weights int4 --group-size 32 --stream", "--group-size 32 --data " + q(tmp / "calib.npz")}) {
+    CAPTURE(bad);
+    r = run_cli("-q " + base + "-o " + q(tmp / "bad.onnx") + " " + bad);
+    CHECK(r.exit_code == 2);
+    CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+    CHECK(!fs::exists(tmp / "bad.onnx"));
   }
 }
