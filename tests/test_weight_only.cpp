@@ -276,7 +276,8 @@ TEST_CASE("quantize-weights: onnxruntime runs the INT8, INT4 and MatMulNBits fil
     return;
   }
   TempDir dir;
-  const std::vector<std::string> variants = {"bits=8", "bits=8 group=64", "bits=4 group=32", "bits=4 group=32 symmetric=false",
+  const std::vector<std::string> variants = {"bits=8", "bits=8 group=64", "bits=8 symmetric=false", "bits=4", "bits=4 group=32",
+                                             "bits=4 group=32 symmetric=false",
                                              "bits=4 group=32 format=matmulnbits"};
   const at::Tensor x = block_batches(1, 500)[0].at("X");
   std::vector<OrtJob> jobs;
