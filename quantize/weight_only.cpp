@@ -65,8 +65,10 @@ QuantizedWeight quantize_columns(MatrixF& w, const MatrixF* hinv, const WeightQu
   Eigen::Map<MatrixF> zero_points(zeros.data_ptr<float>(), n_out, groups);
   const float qmin = static_cast<float>(spec.qmin()), qmax = static_cast<float>(spec.qmax());
   // Lazy batch updates: errors reach the columns right of the block once per block. A block is
-  // whole groups, so each group's scale sees all the error of the columns before it.
-  block = std::max<int64_t>(1, (block + group - 1) / group) * group;
+  // whole groups, so each group's scale sees all the error of the columns before it (per channel,
+  // the scales come from the whole weight before any update).
+  if (spec.group_size > 0) block = std::max<int64_t>(1, (block + group - 1) / group) * group;
+  block = std::max<int64_t>(block, 1);
   Eigen::VectorXf deq(n_out), err(n_out);
   for (Eigen::Index i1 = 0; i1 < k; i1 += block) {
     const Eigen::Index i2 = std::min<Eigen::Index>(i1 + block, k);
