@@ -133,7 +133,7 @@ PassResult QuantizeWeights::run(Model& model, const PassOptions& options, PassCo
     if (excluded.count(g.nodes[i].name) || excluded.count(g.nodes[i].op_type)) continue;
     if (auto t = weight_target(g, i)) {
       const at::Tensor& w = g.initializers.at(t->weight);
-      spec.check(w.size(t->transposed ? 1 : 0), fmt::format("{}'s weight '{}'", g.nodes[i].label(), t->weight));
+      spec.check(w.size(t->transposed ? 1 : 0), fmt::format("weight '{}' of {}", t->weight, g.nodes[i].label()));
       if (!at::isfinite(w).all().item<bool>())
         throw InputError(fmt::format("weight '{}' of {} holds NaN or Inf; quantization needs finite weights", t->weight,
                                      g.nodes[i].label()));
