@@ -29,6 +29,7 @@ namespace {
 struct DistillArgs {
   std::string model, output, data, eval_data, work_dir, resume;
   int nproc = 1;
+  int64_t limit = 0, eval_limit = 0;
   bool json = false;
   std::map<std::string, std::string> options;
 };
@@ -69,9 +70,9 @@ int distill_model(const DistillArgs& a, const Globals& globals) {
   if (leader) lock.emplace(output_folder(a.output), lock_wait_seconds(), log);
 
   const Model teacher = import_onnx(a.model);
-  const Dataset train = load_dataset(a.data, teacher);
+  const Dataset train = load_dataset(a.data, teacher, DatasetOptions{a.limit});
   std::optional<Dataset> eval;
-  if (!a.eval_data.empty()) eval = load_dataset(a.eval_data, teacher);
+  if (!a.eval_data.empty()) eval = load_dataset(a.eval_data, teacher, DatasetOptions{a.eval_limit});
   PassContext ctx;
   ctx.train = &train;
   ctx.eval = eval ? &*eval : nullptr;
@@ -95,7 +96,8 @@ int distill_model(const DistillArgs& a, const Globals& globals) {
   for (int k = 0; k <= stages; ++k) {
     const std::string p = k == 0 ? "teacher." : fmt::format("stage{}.", k);
     rows.push_back({{"stage", k == 0 ? "teacher" : fmt::format("stage {}", k)}, {"params", stat(p + "params")},
-                    {"macs", stat(p + "macs")}, {"accuracy", stat(p + "accuracy")}});
+                    {"macs", stat(p + "macs")}, {"accuracy", stat(p + "accuracy")},
+                    {"perplexity", stat(p + "perplexity")}});
   }
   if (a.json) {
     nlohmann::json j = {{"input", a.model}, {"output", a.output}, {"pipeline", print_pipeline(pipeline)},
@@ -104,15 +106,20 @@ int distill_model(const DistillArgs& a, const Globals& globals) {
     fmt::print("{}\n", j.dump(2));
     return 0;
   }
-  std::vector<std::vector<std::string>> table = {{"model", "params", "MACs", "top-1"}};
+  const bool lm = stats.count("teacher.perplexity") != 0;  // a language model: per-token top-1 and perplexity
+  std::vector<std::vector<std::string>> table = {{"model", "params", "MACs", lm ? "token top-1" : "top-1"}};
+  if (lm) table[0].push_back("perplexity");
   const double teacher_params = stats.at("teacher.params");
   for (const auto& r : rows)
     table.push_back({r["stage"].get<std::string>(),
                      fmt::format("{:.0f} ({:.1f}%)", r["params"].get<double>(), 100 * r["params"].get<double>() / teacher_params),
                      fmt::format("{:.4g}", r["macs"].get<double>()),
                      r["accuracy"].is_null() ? "-" : fmt::format("{:.2f}%", 100 * r["accuracy"].get<double>())});
+  if (lm)
+    for (size_t i = 0; i < rows.size(); ++i)
+      table[i + 1].push_back(rows[i]["perplexity"].is_null() ? "-" : fmt::format("{:.3f}", rows[i]["perplexity"].get<double>()));
   fmt::print("distilled {} -> {} in {:.0f} s\n  pipeline  {}\n{}", a.model, a.output, reports.at(0).seconds,
-             print_pipeline(pipeline), format_table(table, {false, true, true, true}));
+             print_pipeline(pipeline), format_table(table, {false, true, true, true, true}));
   return 0;
 }
 
@@ -124,7 +131,11 @@ void add_distill(CLI::App& app, Action& action, const Globals& globals) {
   cmd->add_option("model", a->model, "Teacher ONNX model")->required();
   cmd->add_option("-o,--output", a->output, "Student ONNX model to write")->required();
   cmd->add_option("--data", a->data, "Training data: .npz (arrays by input name, int64 labels), .npy, or a .pb folder")->required();
-  cmd->add_option("--eval-data", a->eval_data, "Data to report each stage's accuracy on");
+  cmd->add_option("--eval-data", a->eval_data, "Data to report each stage's accuracy (and perplexity) on");
+  cmd->add_option("--limit", a->limit, "Train on the first N samples of --data only (0 = all)")
+      ->check(CLI::NonNegativeNumber)->capture_default_str();
+  cmd->add_option("--eval-limit", a->eval_limit, "Evaluate on the first N samples of --eval-data only (0 = all)")
+      ->check(CLI::NonNegativeNumber)->capture_default_str();
   cmd->add_option("--work-dir", a->work_dir, "Folder for checkpoints (each epoch) and finished stages");
   cmd->add_option("--resume", a->resume, "Continue an interrupted run from its --work-dir folder");
   cmd->add_option("--nproc", a->nproc, "Data-parallel ranks on this machine (c10d Gloo over loopback); "

@@ -57,6 +57,14 @@ Model make_student(const Model& previous, const PassOptions& o, const Dataset& t
   return student;
 }
 
+// Accuracy (and perplexity, for language models) of `model` on the eval data into `stats`.
+void record_quality(const Model& model, const Dataset* eval, const std::string& prefix, PassResult& result) {
+  if (!eval || !eval->has_labels()) return;
+  const EvalResult r = evaluate(model, *eval);
+  result.stats[prefix + "accuracy"] = r.accuracy.value();
+  if (r.language_model) result.stats[prefix + "perplexity"] = r.language_model->perplexity;
+}
+
 }  // namespace
 
 PassInfo distill_info() {
@@ -102,7 +110,7 @@ PassResult Distill::run(Model& model, const PassOptions& o, PassContext& ctx) {
   const ModelCost teacher_cost = analyze_model(model);
   result.stats["teacher.params"] = static_cast<double>(teacher_cost.totals.params);
   result.stats["teacher.macs"] = static_cast<double>(teacher_cost.totals.macs);
-  if (ctx.eval && ctx.eval->has_labels()) result.stats["teacher.accuracy"] = evaluate(model, *ctx.eval).accuracy.value();
+  record_quality(model, ctx.eval, "teacher.", result);
 
   Model previous = model;
   for (int64_t k = 1; k <= stages; ++k) {
@@ -153,7 +161,7 @@ PassResult Distill::run(Model& model, const PassOptions& o, PassContext& ctx) {
     const ModelCost c = analyze_model(student);
     result.stats[prefix + "params"] = static_cast<double>(c.totals.params);
     result.stats[prefix + "macs"] = static_cast<double>(c.totals.macs);
-    if (ctx.eval && ctx.eval->has_labels()) result.stats[prefix + "accuracy"] = evaluate(student, *ctx.eval).accuracy.value();
+    record_quality(student, ctx.eval, prefix, result);
     previous = std::move(student);
   }
   model = std::move(previous);

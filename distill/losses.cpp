@@ -11,7 +11,26 @@
 namespace edgepack::distill {
 namespace {
 
-at::Tensor as_2d(const at::Tensor& logits) { return logits.reshape({logits.size(0), -1}); }
+bool per_token(const at::Tensor& logits) { return logits.dim() == 3 && logits.size(2) > 1; }
+
+// One row per prediction: [N, C'] per sample, [N*T, V] per token.
+at::Tensor as_2d(const at::Tensor& logits) {
+  return per_token(logits) ? logits.reshape({-1, logits.size(2)}) : logits.reshape({logits.size(0), -1});
+}
+
+// Row losses back to one per sample: the mean over a sequence's tokens.
+at::Tensor per_sample(const at::Tensor& rows, const at::Tensor& logits) {
+  return per_token(logits) ? rows.view({logits.size(0), logits.size(1)}).mean(1) : rows;
+}
+
+at::Tensor rows_of_labels(const at::Tensor& logits, const at::Tensor& labels) {
+  const bool ok = per_token(logits) ? labels.dim() == 2 && labels.size(0) == logits.size(0) && labels.size(1) == logits.size(1)
+                                    : labels.dim() == 1 && labels.size(0) == logits.size(0);
+  if (!ok)
+    throw InputError(fmt::format("labels [{}] do not match logits [{}] (labels [N] per sample, [N,T] per token)",
+                                 fmt::join(labels.sizes(), ","), fmt::join(logits.sizes(), ",")));
+  return labels.to(at::kLong).reshape({-1});
+}
 
 }  // namespace
 
@@ -24,14 +43,17 @@ at::Tensor kd_loss(const at::Tensor& student_logits, const at::Tensor& teacher_l
   const at::Tensor log_p_student = at::log_softmax(s / temperature, 1);
   const at::Tensor log_p_teacher = at::log_softmax(t.detach() / temperature, 1);
   // KL(p_t || p_s) = sum p_t (log p_t - log p_s); from log-probabilities, stable for tiny p_t.
-  return (log_p_teacher.exp() * (log_p_teacher - log_p_student)).sum(1) * (temperature * temperature);
+  const at::Tensor rows = (log_p_teacher.exp() * (log_p_teacher - log_p_student)).sum(1) * (temperature * temperature);
+  return per_sample(rows, student_logits);
 }
 
 at::Tensor cross_entropy(const at::Tensor& logits, const at::Tensor& labels) {
-  const at::Tensor s = as_2d(logits);
-  if (labels.dim() != 1 || labels.size(0) != s.size(0))
-    throw InputError(fmt::format("labels [{}] do not match {} samples", fmt::join(labels.sizes(), ","), s.size(0)));
-  return -at::log_softmax(s, 1).gather(1, labels.to(at::kLong).unsqueeze(1)).squeeze(1);
+  const at::Tensor rows = rows_of_labels(logits, labels);
+  return per_sample(-at::log_softmax(as_2d(logits), 1).gather(1, rows.unsqueeze(1)).squeeze(1), logits);
+}
+
+int64_t correct_top1(const at::Tensor& logits, const at::Tensor& labels) {
+  return as_2d(logits.detach()).argmax(1).eq(rows_of_labels(logits, labels)).sum().item<int64_t>();
 }
 
 at::Tensor distill_loss(const at::Tensor& student_logits, const at::Tensor& teacher_logits,

@@ -1,7 +1,9 @@
 // Distillation and fine-tune losses, per sample so that a trainer can divide by the global batch
 // size: data-parallel ranks holding uneven shards then still sum to the exact global mean.
 // Logits of shape [N, C] or [N, C, 1, ...] are taken as [N, C'] (every non-batch element is a
-// class), the same convention as core/evaluate's top-1.
+// class), the same convention as core/evaluate's top-1. Sequence logits [N, T, V] (rank 3, V > 1)
+// are a distribution per token over the last axis: a sample's loss is the mean over its T tokens,
+// and its labels are [N, T].
 #pragma once
 #include <ATen/core/Tensor.h>
 
@@ -15,12 +17,15 @@ namespace edgepack::distill {
 // keeps the soft-target gradients on the scale of the hard-label ones as T changes.
 at::Tensor kd_loss(const at::Tensor& student_logits, const at::Tensor& teacher_logits, double temperature);
 
-// -log softmax(logits)[label] per sample, [N]. Labels are int64 [N].
+// -log softmax(logits)[label] per sample, [N]. Labels are int64 [N] ([N, T] for sequences).
 at::Tensor cross_entropy(const at::Tensor& logits, const at::Tensor& labels);
 
 // alpha * CE + (1 - alpha) * KD per sample when teacher logits are given (defined), else CE.
 at::Tensor distill_loss(const at::Tensor& student_logits, const at::Tensor& teacher_logits,
                         const at::Tensor& labels, double alpha, double temperature);
+
+// How many top-1 predictions equal the labels (per sample, or per token for sequences).
+int64_t correct_top1(const at::Tensor& logits, const at::Tensor& labels);
 
 // Mean over every non-batch element of (student - teacher)^2, per sample, [N]. InputError
 // when the shapes differ.

@@ -28,6 +28,7 @@ using Clock = std::chrono::steady_clock;
 const std::map<std::string, std::set<size_t>> kTrainableSlots = {
     {"Conv", {1, 2}},  {"ConvTranspose", {1, 2}}, {"Gemm", {0, 1, 2}}, {"MatMul", {0, 1}},
     {"BatchNormalization", {1, 2}}, {"Add", {0, 1}}, {"Mul", {0, 1}},
+    {"LayerNormalization", {1, 2}}, {"Gather", {0}},  // a float table gathered by ids: an embedding
 };
 
 // A uniform permutation of [0, n) from the engine: Fisher-Yates with a fixed rule, so it does
@@ -134,7 +135,11 @@ std::vector<std::string> trainable_initializers(const Model& model) {
     for (size_t s : slots->second) {
       if (s >= n.inputs.size()) continue;
       auto it = g.initializers.find(n.inputs[s]);
-      if (it != g.initializers.end() && it->second.is_floating_point()) names.insert(it->first);
+      if (it == g.initializers.end() || !it->second.is_floating_point()) continue;
+      // A scalar operand of Add/Mul is a fixed constant (Gelu's 0.5, an attention scale), not a
+      // bias or a per-channel scale.
+      if ((n.op_type == "Add" || n.op_type == "Mul") && it->second.numel() == 1) continue;
+      names.insert(it->first);
     }
   }
   return {names.begin(), names.end()};
@@ -266,8 +271,8 @@ TrainResult train(Model& student, const Dataset& data, const TrainOptions& o, co
         loss.backward();
         stats[0] = per_sample.detach().sum().item<double>();
         if (labels.defined()) {
-          stats[1] = s[0].detach().reshape({local_n, -1}).argmax(1).eq(labels).sum().item<double>();
-          stats[2] = static_cast<double>(local_n);
+          stats[1] = static_cast<double>(correct_top1(s[0], labels));
+          stats[2] = static_cast<double>(labels.numel());  // per token for sequences
         }
       }
       {
@@ -316,23 +321,29 @@ TrainResult train(Model& student, const Dataset& data, const TrainOptions& o, co
     st.lr = lr;
     st.samples_per_second = static_cast<double>(n) / train_seconds;
     if (eval_labels) {
-      double hits[2] = {0, 0};
+      double hits[3] = {0, 0, 0};  // correct, predictions (samples, or tokens), summed token cross-entropy
       if (eval_shard.samples > 0) {
         EvalOptions eo;
         eo.batch_size = o.eval_batch_size;
         const EvalResult r = evaluate(student, eval_shard, eo);
-        hits[0] = r.accuracy.value_or(0) * static_cast<double>(r.samples);
-        hits[1] = static_cast<double>(r.samples);
+        const double predictions = static_cast<double>(r.language_model ? r.language_model->tokens : r.samples);
+        hits[0] = r.accuracy.value_or(0) * predictions;
+        hits[1] = predictions;
+        if (r.language_model) hits[2] = r.language_model->cross_entropy * predictions;
       }
-      std::vector<at::Tensor> sums{at::tensor(std::vector<double>(hits, hits + 2), at::kDouble)};
+      std::vector<at::Tensor> sums{at::tensor(std::vector<double>(hits, hits + 3), at::kDouble)};
       comm->all_reduce_sum(sums);
-      st.eval_accuracy = sums[0][0].item<double>() / std::max(1.0, sums[0][1].item<double>());
+      const double predictions = std::max(1.0, sums[0][1].item<double>());
+      st.eval_accuracy = sums[0][0].item<double>() / predictions;
+      if (o.eval->labels.dim() == 2) st.eval_perplexity = std::exp(sums[0][2].item<double>() / predictions);
       result.eval_accuracy = st.eval_accuracy;
+      result.eval_perplexity = st.eval_perplexity;
     }
     st.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-    progress.finish(fmt::format("loss {:.4f}{}{} lr {:.2e}, {:.0f} samples/s", st.train_loss,
+    progress.finish(fmt::format("loss {:.4f}{}{}{} lr {:.2e}, {:.0f} samples/s", st.train_loss,
                                 st.train_accuracy ? fmt::format(" acc {:.2f}%", 100 * *st.train_accuracy) : "",
-                                st.eval_accuracy ? fmt::format(" eval {:.2f}%", 100 * *st.eval_accuracy) : "", st.lr,
+                                st.eval_accuracy ? fmt::format(" eval {:.2f}%", 100 * *st.eval_accuracy) : "",
+                                st.eval_perplexity ? fmt::format(" perplexity {:.3f}", *st.eval_perplexity) : "", st.lr,
                                 st.samples_per_second));
     result.epochs.push_back(st);
     if (o.on_epoch) o.on_epoch(st);

@@ -42,8 +42,10 @@ struct EpochStats {
   int64_t epoch = 0;                    // 1-based
   int64_t epochs = 0;
   double train_loss = 0;                // mean per sample over the epoch (all ranks)
-  std::optional<double> train_accuracy; // top-1 on the training batches, when labels exist
+  std::optional<double> train_accuracy; // top-1 on the training batches, when labels exist (per token)
   std::optional<double> eval_accuracy;  // fraction in [0,1], when an eval dataset with labels is given
+                                        // (per token for per-token labels [N, T])
+  std::optional<double> eval_perplexity;  // exp(mean token cross-entropy), for per-token labels
   double lr = 0;                        // at the epoch's last step
   double seconds = 0;                   // wall time of the epoch (training and evaluation)
   double samples_per_second = 0;        // global training throughput
@@ -90,12 +92,14 @@ struct TrainResult {
   int64_t resumed_from_epoch = 0;       // 0 = started from scratch
   int64_t steps = 0;                    // optimizer steps in total, resumed ones included
   std::optional<double> eval_accuracy;  // after the last epoch
+  std::optional<double> eval_perplexity;  // after the last epoch, for per-token labels
   std::vector<std::string> trained;     // initializer names that were parameters
 };
 
 // Float initializers that feed a weight or bias slot of Conv/ConvTranspose/Gemm/MatMul, the
-// scale/bias of BatchNormalization, or either operand of Add/Mul (not BN running statistics,
-// not shape or integer tensors), in name order.
+// scale/bias of BatchNormalization or LayerNormalization, the table of a Gather (embeddings), or
+// either operand of Add/Mul unless a scalar (not BN running statistics, not shape or integer
+// tensors), in name order.
 std::vector<std::string> trainable_initializers(const Model& model);
 
 // Trains `student` in place on `train` (labels needed unless a teacher is given and alpha is 0).

@@ -172,6 +172,7 @@ class Builder {
     if (op == "Conv") return visit_conv(index);
     if (op == "Gemm") return visit_gemm(n);
     if (op == "MatMul") return visit_matmul(n);
+    if (op == "Gather" && visit_embedding(n)) return;
     bool any = false;
     for (const std::string& v : n.inputs) any = any || tracked(v);
     if (!any) return;
@@ -193,6 +194,21 @@ class Builder {
         else slice(n.inputs[i], 0, *in, n);
       }
       return track(n.outputs[0], *in, axis_of(x));
+    }
+    if (op == "LayerNormalization") {
+      // Over the channel axis alone (transformers: [N,T,C], axis -1): the scale and bias are
+      // per channel. Removing channels changes the statistics it normalizes with, which the
+      // recovery training (fine-tune or distillation) absorbs.
+      const int64_t rank = rank_of(x);
+      int64_t axis = n.attr_int("axis", -1);
+      if (axis < 0) axis += rank;
+      if (axis != rank - 1 || axis_of(x) != axis) return pin_inputs(n, n.label() + " normalizes more than the channel axis");
+      for (size_t i = 1; i < n.inputs.size(); ++i) {
+        if (n.inputs[i].empty()) continue;
+        if (!is_const(n.inputs[i])) return pin_inputs(n, n.label() + " has runtime parameters");
+        slice(n.inputs[i], 0, *in, n);
+      }
+      return track(n.outputs[0], *in, axis);
     }
     if (op == "Reshape" && visit_shuffle(index, *in)) return;
     if (op == "Flatten" || op == "Reshape") return visit_flatten(n, *in);
@@ -252,6 +268,21 @@ class Builder {
     Ids out = new_source(n, g_.initializers.at(w).size(1), w, 1);
     slice(w, 1, out, n);
     track(n.outputs[0], std::move(out), rank - 1);
+  }
+
+  // An embedding: Gather(table [V,C] constant, ids at runtime) -> [..., C]. Each column of the
+  // table is a channel (a source, like a layer's filter), on the output's last axis.
+  bool visit_embedding(const Node& n) {
+    const std::string& table = n.inputs[0];
+    if (n.inputs.size() < 2 || !is_const(table) || is_const(n.inputs[1]) || n.attr_int("axis", 0) != 0 || excluded(n))
+      return false;
+    const at::Tensor& t = g_.initializers.at(table);
+    const int64_t rank = rank_of(n.outputs[0]);
+    if (!t.is_floating_point() || t.dim() != 2 || rank < 1) return false;
+    Ids out = new_source(n, t.size(1), table, 1);
+    slice(table, 1, out, n);
+    track(n.outputs[0], std::move(out), rank - 1);
+    return true;
   }
 
   void visit_elementwise(const Node& n) {
