@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -67,23 +68,6 @@ void raise_graph(Graph& g, int64_t from, int64_t to) {
   }
 }
 
-struct Target {
-  size_t node;
-  std::string weight;
-  bool transposed;     // Gemm transB=1: the weight is [N, K]
-};
-
-// MatMul(A, W) with W a 2-D float initializer, or Gemm(A, W) without transA.
-std::optional<Target> weight_target(const Graph& g, size_t i) {
-  const Node& n = g.nodes[i];
-  if (n.op_type != "MatMul" && n.op_type != "Gemm") return std::nullopt;
-  if (n.inputs.size() < 2 || g.is_initializer(n.inputs[0]) || !g.is_initializer(n.inputs[1])) return std::nullopt;
-  const at::Tensor& w = g.initializers.at(n.inputs[1]);
-  if (w.scalar_type() != at::kFloat || w.dim() != 2) return std::nullopt;
-  if (n.op_type == "Gemm" && n.attr_int("transA", 0)) return std::nullopt;
-  return Target{i, n.inputs[1], n.op_type == "Gemm" && n.attr_int("transB", 0) != 0};
-}
-
 ValueInfo typed_value(const std::string& name, int32_t elem_type, at::IntArrayRef dims) {
   ValueInfo v{name, elem_type, std::vector<Dim>{}};
   for (int64_t d : dims) v.shape->push_back(Dim{d, ""});
@@ -107,124 +91,110 @@ void raise_opset(Model& model, int64_t opset) {
   if (opset >= 21) model.ir_version = std::max<int64_t>(model.ir_version, 10);
 }
 
-PassResult QuantizeWeights::run(Model& model, const PassOptions& options, PassContext& context) {
-  WeightQuantSpec spec;
-  spec.bits = static_cast<int>(options.get_int("bits"));
-  spec.group_size = options.get_int("group");
-  spec.symmetric = options.get_bool("symmetric");
-  const bool gptq = options.get("method") == "gptq";
-  const bool nbits = options.get("format") == "matmulnbits";
-  GptqOptions gptq_options;
-  gptq_options.damp = options.get_float("damp");
-  if (!(gptq_options.damp >= 0)) throw InputError("damp must be >= 0");
-  spec.check(spec.group_size > 0 ? spec.group_size : 1, "the model");
-  if (nbits && (spec.bits != 4 || spec.group_size < 16 || (spec.group_size & (spec.group_size - 1)) || !spec.symmetric))
+WeightOnlySettings weight_only_settings(const PassOptions& options) {
+  WeightOnlySettings s;
+  s.spec.bits = static_cast<int>(options.get_int("bits"));
+  s.spec.group_size = options.get_int("group");
+  s.spec.symmetric = options.get_bool("symmetric");
+  s.gptq = options.get("method") == "gptq";
+  s.matmulnbits = options.get("format") == "matmulnbits";
+  s.gptq_options.damp = options.get_float("damp");
+  if (!(s.gptq_options.damp >= 0)) throw InputError("damp must be >= 0");
+  s.spec.check(s.spec.group_size > 0 ? s.spec.group_size : 1, "the model");
+  const WeightQuantSpec& spec = s.spec;
+  if (s.matmulnbits && (spec.bits != 4 || spec.group_size < 16 || (spec.group_size & (spec.group_size - 1)) || !spec.symmetric))
     throw InputError("format=matmulnbits needs bits=4, symmetric weights and a group of 16 or more that is a power of two");
-  if (gptq && context.calibration.empty())
-    throw InputError("method=gptq needs calibration data (give --data with samples of the model's inputs)");
-  const auto excluded_list = options.get_list("exclude");
-  const std::set<std::string> excluded(excluded_list.begin(), excluded_list.end());
+  const auto excluded = options.get_list("exclude");
+  s.exclude.insert(excluded.begin(), excluded.end());
+  return s;
+}
 
-  PassResult result;
-  result.stats["folded_constants"] = fold_constants(model).folded_nodes;
-  Graph& g = model.graph;
-  std::vector<Target> targets;
-  for (size_t i = 0; i < g.nodes.size(); ++i) {
-    if (excluded.count(g.nodes[i].name) || excluded.count(g.nodes[i].op_type)) continue;
-    if (auto t = weight_target(g, i)) {
-      const at::Tensor& w = g.initializers.at(t->weight);
-      spec.check(w.size(t->transposed ? 1 : 0), fmt::format("weight '{}' of {}", t->weight, g.nodes[i].label()));
-      if (!at::isfinite(w).all().item<bool>())
-        throw InputError(fmt::format("weight '{}' of {} holds NaN or Inf; quantization needs finite weights", t->weight,
-                                     g.nodes[i].label()));
-      targets.push_back(*t);
-    }
-  }
-  result.stats["quantized_layers"] = static_cast<double>(targets.size());
-  if (targets.empty()) {
-    if (context.log) context.log("quantize-weights: no MatMul or Gemm with a constant 2-D weight to quantize");
-    return result;
-  }
-  // INT4 and block-wise scales exist from opset 21; MatMulNBits lives in com.microsoft.
-  if (!nbits && (spec.bits == 4 || spec.group_size > 0)) raise_opset(model, 21);
-  if (nbits) model.opsets["com.microsoft"] = std::max<int64_t>(model.opsets["com.microsoft"], 1);
+std::optional<WeightTarget> weight_target(const Graph& g, const Node& n) {
+  if (n.op_type != "MatMul" && n.op_type != "Gemm") return std::nullopt;
+  if (!n.domain.empty() && n.domain != "ai.onnx") return std::nullopt;
+  if (n.inputs.size() < 2 || g.is_initializer(n.inputs[0]) || !g.is_initializer(n.inputs[1])) return std::nullopt;
+  const at::Tensor& w = g.initializers.at(n.inputs[1]);
+  if (w.scalar_type() != at::kFloat || w.dim() != 2) return std::nullopt;
+  if (n.op_type == "Gemm" && n.attr_int("transA", 0)) return std::nullopt;
+  return WeightTarget{n.inputs[1], n.op_type == "Gemm" && n.attr_int("transB", 0) != 0, {n.inputs[0]}, n.label()};
+}
 
-  // GPTQ: one Hessian per distinct layer input, from one pass of the FP32 model.
-  std::map<std::string, HessianAccumulator> hessians;
-  if (gptq) {
-    for (const Target& t : targets) {
-      const at::Tensor& w = g.initializers.at(t.weight);
-      hessians.try_emplace(g.nodes[t.node].inputs[0], w.size(t.transposed ? 1 : 0));
-    }
-    Executor exec(model);
-    exec.set_observer([&](const std::string& name, const at::Tensor& x) {
-      auto it = hessians.find(name);
-      if (it != hessians.end()) it->second.add(x);
-    });
-    for (const auto& batch : context.calibration) exec.run(batch);
-  }
-
-  // Weights shared by several targets (tied projections) are quantized once, with the sum of
-  // their inputs' Hessians.
-  std::map<std::string, std::vector<const Target*>> by_weight;
-  for (const Target& t : targets) by_weight[t.weight].push_back(&t);
-  int64_t params = 0, bytes_before = 0, bytes_after = 0;
-  double error = 0, error_rtn = 0;
-  std::map<size_t, std::vector<Node>> dequantize_before;   // node index -> DequantizeLinear nodes feeding it
-  for (const auto& [name, readers] : by_weight) {
-    const bool transposed = readers[0]->transposed;
-    for (const Target* t : readers)
-      if (t->transposed != transposed)
-        throw InputError(fmt::format("weight '{}' is read both transposed and not; quantize-weights cannot share it", name));
-    const at::Tensor w = g.initializers.at(name);
-    const at::Tensor w_kn = transposed ? w.t() : w;
-    const int64_t k = w_kn.size(0), n = w_kn.size(1);
-    QuantizedWeight q;
-    if (gptq) {
-      at::Tensor h;
-      for (const Target* t : readers) {
-        at::Tensor ht = hessians.at(g.nodes[t->node].inputs[0]).hessian();
-        h = h.defined() ? h + ht : ht;
-      }
-      q = quantize_gptq(w_kn, h, spec, gptq_options);
-      error += hessian_error(w_kn, q, h);
-      error_rtn += hessian_error(w_kn, quantize_rtn(w_kn, spec), h);
-    } else {
-      q = quantize_rtn(w_kn, spec);
-    }
-    params += w.numel();
-    bytes_before += w.numel() * 4;
-    bytes_after += quantized_bytes(q, spec);
-
-    const std::string dq_out = name + "_dequantized";
-    if (nbits) {
-      // MatMulNBits: B [N, K/block, block/2] of unsigned 4-bit values (zero point 8), scales [N * K/block].
-      const int64_t blocks = k / spec.group_size;
-      at::Tensor unsigned_nk = (q.values.t() + 8).to(at::kByte).contiguous();
-      g.initializers[name + "_nbits"] = pack_4bit(unsigned_nk).reshape({n, blocks, spec.group_size / 2});
-      g.initializers[name + "_nbits_scale"] = q.scales.t().contiguous().reshape({n * blocks});
-      for (const Target* t : readers) {
-        Node& node = g.nodes[t->node];
-        node.domain = "com.microsoft";
-        std::vector<std::string> inputs = {node.inputs[0], name + "_nbits", name + "_nbits_scale"};
-        if (node.op_type == "Gemm") {
-          if (node.attr_float("alpha", 1) != 1 || node.attr_float("beta", 1) != 1 ||
-              (node.inputs.size() > 2 && !node.inputs[2].empty() &&
-               (!g.is_initializer(node.inputs[2]) || g.initializers.at(node.inputs[2]).dim() != 1)))
-            throw InputError(fmt::format("{}: format=matmulnbits takes Gemm with alpha=beta=1 and a 1-D bias only", node.label()));
-          if (node.inputs.size() > 2 && !node.inputs[2].empty()) inputs.insert(inputs.end(), {"", "", node.inputs[2]});
-        }
-        node.op_type = "MatMulNBits";
-        node.inputs = inputs;
-        node.attrs = {{"K", Attribute::of_int(k)}, {"N", Attribute::of_int(n)}, {"bits", Attribute::of_int(4)},
-                      {"block_size", Attribute::of_int(spec.group_size)}};
-      }
+std::vector<WeightTarget> weight_targets(const Graph& g, const WeightOnlySettings& settings) {
+  std::vector<WeightTarget> targets;
+  std::map<std::string, size_t> index;   // weight -> its target
+  for (const Node& n : g.nodes) {
+    if (settings.excludes(n)) continue;
+    auto t = weight_target(g, n);
+    if (!t) continue;
+    const at::Tensor& w = g.initializers.at(t->weight);
+    settings.spec.check(w.size(t->transposed ? 1 : 0), fmt::format("weight '{}' of {}", t->weight, n.label()));
+    if (settings.matmulnbits && n.op_type == "Gemm" &&
+        (n.attr_float("alpha", 1) != 1 || n.attr_float("beta", 1) != 1 ||
+         (n.inputs.size() > 2 && !n.inputs[2].empty() &&
+          (!g.is_initializer(n.inputs[2]) || g.initializers.at(n.inputs[2]).dim() != 1))))
+      throw InputError(fmt::format("{}: format=matmulnbits takes Gemm with alpha=beta=1 and a 1-D bias only", n.label()));
+    auto [it, first] = index.emplace(t->weight, targets.size());
+    if (first) {
+      targets.push_back(std::move(*t));
       continue;
     }
+    // Weights shared by several readers (tied projections) are quantized once.
+    WeightTarget& shared = targets[it->second];
+    if (shared.transposed != t->transposed)
+      throw InputError(fmt::format("weight '{}' is read both transposed and not; quantize-weights cannot share it", t->weight));
+    shared.inputs.push_back(t->inputs[0]);
+  }
+  return targets;
+}
+
+at::Tensor weight_in_by_out(const Graph& g, const WeightTarget& target) {
+  const at::Tensor& w = g.initializers.at(target.weight);
+  if (!at::isfinite(w).all().item<bool>())
+    throw InputError(fmt::format("weight '{}' of {} holds NaN or Inf; quantization needs finite weights", target.weight,
+                                 target.reader));
+  return target.transposed ? w.t() : w;
+}
+
+std::vector<std::string> rewrite_quantized_weight(Graph& g, const WeightTarget& target, const QuantizedWeight& q,
+                                                  const WeightOnlySettings& settings) {
+  const std::string& name = target.weight;
+  const WeightQuantSpec& spec = settings.spec;
+  const bool transposed = target.transposed;
+  const int64_t k = q.values.size(0), n = q.values.size(1);
+  std::vector<size_t> readers;
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    const Node& node = g.nodes[i];
+    if (node.inputs.size() > 1 && node.inputs[1] == name && !settings.excludes(node) && weight_target(g, node)) readers.push_back(i);
+  }
+  if (readers.empty()) throw Error(fmt::format("quantize-weights: nothing reads weight '{}' as a MatMul/Gemm weight", name));
+  std::vector<std::string> added;
+  auto add = [&](const std::string& init, at::Tensor t) {
+    g.initializers[init] = std::move(t);
+    added.push_back(init);
+  };
+  if (settings.matmulnbits) {
+    // MatMulNBits: B [N, K/block, block/2] of unsigned 4-bit values (zero point 8), scales [N * K/block].
+    const int64_t blocks = k / spec.group_size;
+    at::Tensor unsigned_nk = (q.values.t() + 8).to(at::kByte).contiguous();
+    add(name + "_nbits", pack_4bit(unsigned_nk).reshape({n, blocks, spec.group_size / 2}));
+    add(name + "_nbits_scale", q.scales.t().contiguous().reshape({n * blocks}));
+    for (size_t i : readers) {
+      Node& node = g.nodes[i];
+      node.domain = "com.microsoft";
+      std::vector<std::string> inputs = {node.inputs[0], name + "_nbits", name + "_nbits_scale"};
+      if (node.op_type == "Gemm" && node.inputs.size() > 2 && !node.inputs[2].empty())
+        inputs.insert(inputs.end(), {"", "", node.inputs[2]});
+      node.op_type = "MatMulNBits";
+      node.inputs = inputs;
+      node.attrs = {{"K", Attribute::of_int(k)}, {"N", Attribute::of_int(n)}, {"bits", Attribute::of_int(4)},
+                    {"block_size", Attribute::of_int(spec.group_size)}};
+    }
+  } else {
     // DequantizeLinear in the weight's own layout: [K, N] (axis 1 per channel, axis 0 per block)
     // or Gemm's transposed [N, K].
-    const std::string qname = name + "_quantized", sname = name + "_scale", zname = name + "_zero_point";
-    g.initializers[qname] = transposed ? q.values.t().contiguous() : q.values;
+    const std::string qname = name + "_quantized", sname = name + "_scale", zname = name + "_zero_point",
+                      dq_out = name + "_dequantized";
+    add(qname, transposed ? q.values.t().contiguous() : q.values);
     at::Tensor scales = transposed ? q.scales.t().contiguous() : q.scales;
     Node dq = make_node("DequantizeLinear", {qname, sname}, dq_out);
     dq.name = name + "_DequantizeLinear";
@@ -235,32 +205,96 @@ PassResult QuantizeWeights::run(Model& model, const PassOptions& options, PassCo
       dq.attrs["axis"] = Attribute::of_int(transposed ? 1 : 0);
       dq.attrs["block_size"] = Attribute::of_int(spec.group_size);
     }
-    g.initializers[sname] = scales;
+    add(sname, scales);
     if (q.zero_points.defined()) {
       at::Tensor zp = transposed ? q.zero_points.t().contiguous() : q.zero_points;
-      g.initializers[zname] = spec.group_size == 0 ? zp.reshape({n}) : zp;
+      add(zname, spec.group_size == 0 ? zp.reshape({n}) : zp);
       dq.inputs.push_back(zname);
       if (spec.bits == 4) g.value_info.push_back(typed_value(zname, kOnnxInt4, g.initializers[zname].sizes()));
     }
     if (spec.bits == 4) g.value_info.push_back(typed_value(qname, kOnnxInt4, g.initializers[qname].sizes()));
-    for (const Target* t : readers) g.nodes[t->node].inputs[1] = dq_out;
-    dequantize_before[readers.front()->node].push_back(std::move(dq));
+    for (size_t i : readers) g.nodes[i].inputs[1] = dq_out;
+    g.nodes.insert(g.nodes.begin() + static_cast<std::ptrdiff_t>(readers.front()), std::move(dq));
   }
-  if (!dequantize_before.empty()) {
-    std::vector<Node> nodes;
-    for (size_t i = 0; i < g.nodes.size(); ++i) {
-      auto it = dequantize_before.find(i);
-      if (it != dequantize_before.end()) nodes.insert(nodes.end(), it->second.begin(), it->second.end());
-      nodes.push_back(std::move(g.nodes[i]));
+  // The FP32 weight goes as soon as nothing reads it (a mapped one is unmapped with it).
+  bool read = false;
+  for (const Node& node : g.nodes)
+    read = read || std::find(node.inputs.begin(), node.inputs.end(), name) != node.inputs.end();
+  for (const ValueInfo& v : g.outputs) read = read || v.name == name;
+  if (!read) g.initializers.erase(name);
+  return added;
+}
+
+void raise_opsets_for(Model& model, const WeightOnlySettings& settings) {
+  // INT4 and block-wise scales exist from opset 21; MatMulNBits lives in com.microsoft.
+  if (settings.matmulnbits) model.opsets["com.microsoft"] = std::max<int64_t>(model.opsets["com.microsoft"], 1);
+  else if (settings.spec.bits == 4 || settings.spec.group_size > 0) raise_opset(model, 21);
+}
+
+PassResult QuantizeWeights::run(Model& model, const PassOptions& options, PassContext& context) {
+  const WeightOnlySettings settings = weight_only_settings(options);
+  const WeightQuantSpec& spec = settings.spec;
+  if (settings.gptq && context.calibration.empty())
+    throw InputError("method=gptq needs calibration data (give --data with samples of the model's inputs)");
+
+  PassResult result;
+  result.stats["folded_constants"] = fold_constants(model).folded_nodes;
+  Graph& g = model.graph;
+  const std::vector<WeightTarget> targets = weight_targets(g, settings);
+  size_t layers = 0;
+  for (const WeightTarget& t : targets) layers += t.inputs.size();
+  result.stats["quantized_layers"] = static_cast<double>(layers);
+  if (targets.empty()) {
+    if (context.log) context.log("quantize-weights: no MatMul or Gemm with a constant 2-D weight to quantize");
+    return result;
+  }
+  raise_opsets_for(model, settings);
+
+  // GPTQ: one Hessian per distinct layer input, from one pass of the FP32 model.
+  std::map<std::string, HessianAccumulator> hessians;
+  if (settings.gptq) {
+    for (const WeightTarget& t : targets) {
+      const at::Tensor& w = g.initializers.at(t.weight);
+      for (const std::string& input : t.inputs) hessians.try_emplace(input, w.size(t.transposed ? 1 : 0));
     }
-    g.nodes = std::move(nodes);
+    Executor exec(model);
+    exec.set_observer([&](const std::string& name, const at::Tensor& x) {
+      auto it = hessians.find(name);
+      if (it != hessians.end()) it->second.add(x);
+    });
+    for (const auto& batch : context.calibration) exec.run(batch);
+  }
+
+  // One weight at a time: read (and checked for NaN), quantized, rewritten, its FP32 copy dropped.
+  int64_t params = 0, bytes_before = 0, bytes_after = 0;
+  double error = 0, error_rtn = 0;
+  for (const WeightTarget& t : targets) {
+    const at::Tensor w_kn = weight_in_by_out(g, t);
+    QuantizedWeight q;
+    if (settings.gptq) {
+      // A weight shared by several readers (tied projections) gets the sum of their inputs' Hessians.
+      at::Tensor h;
+      for (const std::string& input : t.inputs) {
+        at::Tensor ht = hessians.at(input).hessian();
+        h = h.defined() ? h + ht : ht;
+      }
+      q = quantize_gptq(w_kn, h, spec, settings.gptq_options);
+      error += hessian_error(w_kn, q, h);
+      error_rtn += hessian_error(w_kn, quantize_rtn(w_kn, spec), h);
+    } else {
+      q = quantize_rtn(w_kn, spec);
+    }
+    params += w_kn.numel();
+    bytes_before += w_kn.numel() * 4;
+    bytes_after += quantized_bytes(q, spec);
+    rewrite_quantized_weight(g, t, q, settings);
   }
   result.stats["removed_initializers"] = remove_unused_initializers(g);
   result.stats["params_quantized"] = static_cast<double>(params);
   result.stats["weight_bytes_fp32"] = static_cast<double>(bytes_before);
   result.stats["weight_bytes_quantized"] = static_cast<double>(bytes_after);
   result.stats["bytes_per_param"] = params ? static_cast<double>(bytes_after) / static_cast<double>(params) : 0;
-  if (gptq) result.stats["gptq_error_vs_rtn"] = error_rtn > 0 ? error / error_rtn : 1;
+  if (settings.gptq) result.stats["gptq_error_vs_rtn"] = error_rtn > 0 ? error / error_rtn : 1;
   result.changed = true;
   return result;
 }

@@ -19,6 +19,8 @@
 #include "core/mapped_file.h"
 #include "core/onnx_import.h"
 #include "export/onnx_export.h"
+#include "passes/pipeline.h"
+#include "passes/quantize_weights.h"
 #include "quantize/stream_quantize.h"
 #include "tests/helpers.h"
 #include "tests/large_model.h"
@@ -205,47 +207,90 @@ TEST_CASE("AtomicFileWriter: nothing under the name until commit; an abandoned w
   CHECK(folder_entries(tmp.path()) == std::set<std::string>{"f.bin"});
 }
 
-TEST_CASE("stream quantize: the streamed output equals the in-memory one bitwise and stays within INT8 error") {
+TEST_CASE("stream quantize: the output equals the quantize-weights pass's bitwise (INT8 per channel, INT4 group 128)") {
   TempDir tmp;
-  const fs::path fp32 = tmp / "mlp.onnx", streamed = tmp / "s.onnx", whole = tmp / "m.onnx";
+  const fs::path fp32 = tmp / "mlp.onnx";
   write_mlp_model(fp32.string(), 4, 512, 5);
-  StreamQuantizeOptions options;
-  StreamQuantizeResult r = stream_quantize_weights(fp32.string(), streamed.string(), options);
-  options.stream = false;
-  stream_quantize_weights(fp32.string(), whole.string(), options);
-  CHECK(r.weights == 4);
-  CHECK(r.weight_bytes_in == 4 * 512 * 512 * 4);
-  CHECK(r.largest_weight_bytes == 512 * 512 * 4);
-  CHECK(fs::exists(tmp / "s.onnx.data"));
-  CHECK(!fs::exists(tmp / "m.onnx.data"));
-
-  Model s = import_onnx(streamed.string()), m = import_onnx(whole.string());
-  // Structure: every MatMul weight is int8 behind a DequantizeLinear; no float weight is left.
-  std::map<std::string, int> ops;
-  for (const Node& n : s.graph.nodes) ++ops[n.op_type];
-  CHECK(ops["DequantizeLinear"] == 4);
-  CHECK(ops["MatMul"] == 4);
-  int int8 = 0;
-  for (const auto& [name, t] : s.graph.initializers) int8 += t.scalar_type() == at::kChar;
-  CHECK(int8 == 4);
-  // Bitwise the same graph and tensors as the in-memory path.
-  REQUIRE(s.graph.nodes.size() == m.graph.nodes.size());
-  for (size_t i = 0; i < s.graph.nodes.size(); ++i) {
-    CHECK(s.graph.nodes[i].op_type == m.graph.nodes[i].op_type);
-    CHECK(s.graph.nodes[i].inputs == m.graph.nodes[i].inputs);
-  }
-  REQUIRE(s.graph.initializers.size() == m.graph.initializers.size());
-  for (const auto& [name, t] : s.graph.initializers) {
-    REQUIRE(m.graph.initializers.count(name));
-    CHECK_MESSAGE(t.equal(m.graph.initializers.at(name)), name);
-  }
-  // Numerics: INT8 per-channel weights keep the outputs within cosine 0.999 of FP32.
   at::manual_seed(2);
-  at::Tensor x = at::randn({8, 512});
-  at::Tensor ref = run_mlp(fp32, x), y = run_mlp(streamed, x);
-  CHECK(y.equal(run_mlp(whole, x)));
-  const double cosine = at::cosine_similarity(y.flatten(), ref.flatten(), 0).item<double>();
-  CHECK(cosine >= 0.999);
+  const at::Tensor x = at::randn({8, 512});
+  const at::Tensor ref = run_mlp(fp32, x);
+  // Tolerances: cosine of the outputs against FP32 after 4 layers (INT8 per channel 0.999; INT4 group
+  // 128, whose step is ~1/7 of a group's max|w| on Gaussian weights, 0.95).
+  for (const auto& [options, min_cosine] : std::vector<std::pair<std::string, double>>{{"bits=8", 0.999}, {"bits=4 group=128", 0.95}}) {
+    CAPTURE(options);
+    const fs::path streamed = tmp / "s.onnx", whole = tmp / "m.onnx";
+    const Pipeline pipeline = parse_pipeline("quantize-weights{" + options + "}");
+    const PassInfo& info = find_pass("quantize-weights");
+    StreamQuantizeOptions stream_options;
+    stream_options.settings = weight_only_settings(PassOptions(&info.options, pipeline.at(0).options));
+    StreamQuantizeResult r = stream_quantize_weights(fp32.string(), streamed.string(), stream_options);
+    // The in-memory pass on the same file, saved whole.
+    Model in_memory = import_onnx(fp32.string());
+    PassContext ctx;
+    run_pipeline(in_memory, pipeline, ctx);
+    save_onnx(in_memory, whole.string());
+    CHECK(r.weights == 4);
+    CHECK(r.weight_bytes_in == 4 * 512 * 512 * 4);
+    CHECK(r.largest_weight_bytes == 512 * 512 * 4);
+    CHECK(fs::exists(tmp / "s.onnx.data"));
+    CHECK(!fs::exists(tmp / "m.onnx.data"));
+
+    Model s = import_onnx(streamed.string()), m = import_onnx(whole.string());
+    // Structure: every MatMul weight is int8 (int4 in the file) behind a DequantizeLinear; no float weight is left.
+    std::map<std::string, int> ops;
+    for (const Node& n : s.graph.nodes) ++ops[n.op_type];
+    CHECK(ops["DequantizeLinear"] == 4);
+    CHECK(ops["MatMul"] == 4);
+    int quantized = 0;
+    for (const auto& [name, t] : s.graph.initializers) quantized += t.scalar_type() == at::kChar;
+    CHECK(quantized == 4);
+    CHECK(s.opset() == m.opset());
+    CHECK(s.ir_version == m.ir_version);
+    // Bitwise the same graph and tensors as the in-memory pass.
+    REQUIRE(s.graph.nodes.size() == m.graph.nodes.size());
+    for (size_t i = 0; i < s.graph.nodes.size(); ++i) {
+      CHECK(s.graph.nodes[i].op_type == m.graph.nodes[i].op_type);
+      CHECK(s.graph.nodes[i].inputs == m.graph.nodes[i].inputs);
+      CHECK(s.graph.nodes[i].attrs.size() == m.graph.nodes[i].attrs.size());
+      for (const char* attr : {"axis", "block_size"})
+        if (m.graph.nodes[i].has(attr)) CHECK(s.graph.nodes[i].attr_int(attr, -1) == m.graph.nodes[i].attr_int(attr, -1));
+    }
+    REQUIRE(s.graph.initializers.size() == m.graph.initializers.size());
+    for (const auto& [name, t] : s.graph.initializers) {
+      REQUIRE(m.graph.initializers.count(name));
+      CHECK_MESSAGE((t.scalar_type() == m.graph.initializers.at(name).scalar_type()), name);
+      CHECK_MESSAGE(t.equal(m.graph.initializers.at(name)), name);
+      const ValueInfo *st = s.graph.find_value(name), *mt = m.graph.find_value(name);
+      CHECK_MESSAGE((st ? st->elem_type : 0) == (mt ? mt->elem_type : 0), name);
+    }
+    // Numerics: the same outputs as the in-memory model, close to FP32.
+    at::Tensor y = run_mlp(streamed, x);
+    CHECK(y.equal(run_mlp(whole, x)));
+    const double cosine = at::cosine_similarity(y.flatten(), ref.flatten(), 0).item<double>();
+    MESSAGE(fmt::format("{}: cosine to FP32 {:.6f}", options, cosine));
+    CHECK(cosine >= min_cosine);
+  }
+}
+
+TEST_CASE("stream quantize: GPTQ is refused, a NaN weight is an input error and leaves no output") {
+  TempDir tmp;
+  const fs::path fp32 = tmp / "mlp.onnx";
+  write_mlp_model(fp32.string(), 2, 256, 5);
+  const PassInfo& info = find_pass("quantize-weights");
+  StreamQuantizeOptions options;
+  options.settings = weight_only_settings(PassOptions(&info.options, {{"method", "gptq"}}));
+  CHECK_THROWS_WITH_AS(stream_quantize_weights(fp32.string(), (tmp / "q.onnx").string(), options),
+                       doctest::Contains("GPTQ"), InputError);
+  Model m = import_onnx(fp32.string());
+  at::Tensor w = m.graph.initializers.at("fc1.weight").clone();
+  w[3][4] = std::nanf("");
+  m.graph.initializers["fc1.weight"] = w;
+  save_onnx(m, (tmp / "nan.onnx").string(), SaveOptions{1024, nullptr});
+  options.settings.gptq = false;
+  CHECK_THROWS_WITH_AS(stream_quantize_weights((tmp / "nan.onnx").string(), (tmp / "q.onnx").string(), options),
+                       doctest::Contains("NaN or Inf"), InputError);
+  CHECK(!fs::exists(tmp / "q.onnx"));
+  CHECK(!fs::exists(tmp / "q.onnx.data"));
 }
 
 TEST_CASE("quantize --weights int8 --stream: peak RSS follows the largest layer, not the model" * doctest::test_suite("cli")) {
