@@ -3,10 +3,12 @@
 // our IR).
 //
 // Each Conv (group 1), Gemm or MatMul with a constant weight is a *source*: it creates one
-// channel per output filter. Channels then flow through the graph and every tensor dimension
+// channel per output filter; so is an embedding (Gather from a constant float table [V, C]),
+// one channel per column. Channels then flow through the graph and every tensor dimension
 // they touch is recorded as a *slice*:
 //   Conv/Gemm weight dim 0 (dim 1 for Gemm without transB, MatMul) and bias  (the source)
 //   BatchNormalization / InstanceNormalization / PRelu / per-channel constants  (pass through)
+//   LayerNormalization over the channel axis alone (transformers' [N,T,C]): scale, bias
 //   depthwise Conv weight dim 0 and bias                                        (pass through)
 //   Conv weight dim 1, Gemm/MatMul weight input dim                            (the sinks)
 // Channels are coupled channel by channel (a union-find over every source channel):
@@ -16,6 +18,9 @@
 //   Concat along channels and Flatten/Reshape to [N, C*H*W] map channels to positions (a Gemm
 //     after a Flatten loses the H*W columns of each removed channel); a channel shuffle
 //     (Reshape [N,G,C/G,H,W] -> Transpose -> Reshape) is a permutation.
+// In a transformer the residual Adds tie the embedding, every attention out-projection and
+// every MLP output into one group (the model width), each MLP hidden layer is a group, and the
+// attention head Reshape pins the q/k/v channels (heads are kept whole).
 // A set of coupled channels is a *unit*, removed or kept as one; the sources whose channels
 // share units form a *group*. A unit is *pinned* (always kept) when a channel of it reaches
 // something pruning does not model: a graph output, Softmax over channels, a constant shared by
