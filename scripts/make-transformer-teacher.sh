@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Makes the transformer sample's teacher, data/fortunes/teacher.onnx: makes the corpus if missing
 # (scripts/fetch-text.sh), builds the transformer_teacher target if needed, and trains (the
-# default schedule takes about 3 minutes on 2 cores). Does nothing when the teacher exists,
+# default schedule, 250 steps, took 5-14 minutes on the shared 2-core machine). Does nothing when the teacher exists,
 # unless --force. Other arguments go to `transformer_teacher train` (e.g. --long --seed 2
 # --threads 2); see samples/transformer/README.md.
 #

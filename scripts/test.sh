@@ -18,7 +18,7 @@ timed setup scripts/setup.sh
 timed build scripts/build.sh
 # The MNIST end-to-end test needs the sample teacher (trained once, then reused).
 timed teacher scripts/make-mnist-teacher.sh
-# The transformer sample's slow test needs its teacher (trained once, about 3 minutes, then reused).
+# The transformer sample's slow test needs its teacher (trained once, 5+ minutes, then reused).
 timed transformer scripts/make-transformer-teacher.sh
 timed ctest bash -c 'cd build && ctest --output-on-failure "$@"' ctest "$@"
 
