@@ -27,6 +27,7 @@ namespace {
 
 struct PruneArgs {
   std::string model, output, data, eval_data;
+  std::vector<std::string> input_shapes;
   int64_t calib_samples = 256;
   int64_t batch_size = 32;
   bool json = false;
@@ -63,7 +64,7 @@ int prune_model(const PruneArgs& a, const Globals& globals) {
   if (fs::exists(a.output) && same_file(a.model, a.output))
     throw InputError(fmt::format("refusing to write over the input model '{}'", a.model));
   if (a.finetune_epochs > 0 && a.data.empty()) throw InputError("--finetune-epochs needs training data (--data)");
-  const Model original = import_onnx(a.model);
+  const Model original = load_cli_model(a.model, a.input_shapes);
   PassContext ctx;
   std::optional<Dataset> data, eval;
   if (!a.data.empty()) {
@@ -169,7 +170,8 @@ int prune_model(const PruneArgs& a, const Globals& globals) {
 void add_prune(CLI::App& app, Action& action, const Globals& globals) {
   auto a = std::make_shared<PruneArgs>();
   CLI::App* cmd = app.add_subcommand("prune", "Remove channels (dependency-aware, structured) or weights (unstructured, N:M)");
-  cmd->add_option("model", a->model, "ONNX model")->required();
+  cmd->add_option("model", a->model, "ONNX model or TorchScript archive (.pt, with --input-shape)")->required();
+  add_input_shape_option(cmd, a->input_shapes);
   cmd->add_option("-o,--output", a->output, "Pruned ONNX model to write")->required();
   cmd->add_option("--data", a->data, "Data for the activation/taylor criteria and sensitivity: .npz, .npy or a .pb folder");
   cmd->add_option("--calib-samples", a->calib_samples, "Samples of --data to use (0 = all)")->capture_default_str();
