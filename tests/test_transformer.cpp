@@ -241,7 +241,7 @@ TEST_CASE("distill: a smaller transformer learns from a tiny transformer teacher
 }
 
 TEST_CASE("transformer sample: CLI perplexity within the documented bound; onnxruntime agrees" *
-          doctest::test_suite("mnist")) {
+          doctest::test_suite("transformer")) {
   const fs::path teacher = kFortunes / "teacher.onnx", test = kFortunes / "test.npz";
   REQUIRE_MESSAGE(fs::exists(teacher), "run scripts/make-transformer-teacher.sh first");
   CliResult r = run_cli(fmt::format("eval {} --data {} --limit 256 --json", q(teacher), q(test)));

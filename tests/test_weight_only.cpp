@@ -11,6 +11,7 @@
 #include "core/dataset.h"
 #include "core/error.h"
 #include "core/executor.h"
+#include "core/evaluate.h"
 #include "core/npy.h"
 #include "core/onnx_import.h"
 #include "core/tensor_proto.h"
@@ -389,34 +390,21 @@ def forward(self, x):
 
 // The transformer sample (samples/transformer/): the issue's goal is INT4-GPTQ (group 128)
 // perplexity within 5% of FP32 and better than INT4-RTN.
-namespace {
-
-// exp(mean next-character cross-entropy) over the windows, one window per run.
-double perplexity(const Model& m, const at::Tensor& tokens, const at::Tensor& labels) {
-  Executor exec(m);
-  double nll = 0;
-  for (int64_t i = 0; i < tokens.size(0); ++i) {
-    at::Tensor logits = exec.run(std::vector<at::Tensor>{tokens.slice(0, i, i + 1)}).at(0);
-    at::Tensor logp = at::log_softmax(logits.to(at::kDouble), -1);
-    nll -= logp.gather(-1, labels.slice(0, i, i + 1).unsqueeze(-1)).sum().item<double>();
-  }
-  return std::exp(nll / static_cast<double>(labels.numel()));
-}
-
-}  // namespace
+// Perplexity is core/evaluate's (exp of the mean next-character cross-entropy).
+double perplexity(const Model& m, const Dataset& data) { return evaluate(m, data).language_model.value().perplexity; }
 
 TEST_CASE("transformer sample: INT8 / INT4-RTN / INT4-GPTQ perplexity vs FP32; onnxruntime runs INT8 and INT4" *
-          doctest::test_suite("mnist")) {
+          doctest::test_suite("transformer")) {
   const fs::path fortunes = fs::path(EDGEPACK_SOURCE_DIR) / "data" / "fortunes";
   const fs::path teacher = fortunes / "teacher.onnx";
   REQUIRE_MESSAGE(fs::exists(teacher), "run scripts/make-transformer-teacher.sh first");
   const Model fp32 = import_onnx(teacher.string());
   const Dataset test = load_dataset((fortunes / "test.npz").string(), fp32, DatasetOptions{256});
   const Dataset train = load_dataset((fortunes / "train.npz").string(), fp32, DatasetOptions{128});
-  const at::Tensor tokens = test.inputs.at("tokens"), labels = test.labels;
+  const at::Tensor tokens = test.inputs.at("tokens");
   PassContext ctx;
   ctx.calibration = feed_batches(train, fp32, 1);
-  const double ppl_fp32 = perplexity(fp32, tokens, labels);
+  const double ppl_fp32 = perplexity(fp32, test);
   TempDir tmp;
   std::map<std::string, double> ppl;
   std::vector<OrtJob> jobs;
@@ -427,7 +415,7 @@ TEST_CASE("transformer sample: INT8 / INT4-RTN / INT4-GPTQ perplexity vs FP32; o
     PassResult r = run_pipeline(m, parse_pipeline(fmt::format("quantize-weights{{{}}}", options)), ctx).at(0).result;
     const std::string path = (tmp / fmt::format("q{}.onnx", jobs.size())).string();
     save_onnx(m, path);
-    ppl[options] = perplexity(m, tokens, labels);
+    ppl[options] = perplexity(m, test);
     MESSAGE(fmt::format("{}: perplexity {:.4f} (FP32 {:.4f}, {:+.2f}%), {:.3f} bytes/param, file {} -> {} bytes", options,
                         ppl[options], ppl_fp32, 100 * (ppl[options] / ppl_fp32 - 1), r.stats.at("bytes_per_param"),
                         fs::file_size(teacher), fs::file_size(path)));
