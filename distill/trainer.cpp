@@ -126,6 +126,15 @@ nlohmann::json settings_of(const Model& student, const Dataset& data, const Trai
 
 }  // namespace
 
+namespace {
+
+bool is_additive_mask(const at::Tensor& t) {
+  const at::Tensor masked = t <= -1e3;
+  return masked.any().item<bool>() && (masked | (t == 0)).all().item<bool>();
+}
+
+}  // namespace
+
 std::vector<std::string> trainable_initializers(const Model& model) {
   const Graph& g = model.graph;
   std::set<std::string> names;
@@ -139,6 +148,9 @@ std::vector<std::string> trainable_initializers(const Model& model) {
       // A scalar operand of Add/Mul is a fixed constant (Gelu's 0.5, an attention scale), not a
       // bias or a per-channel scale.
       if ((n.op_type == "Add" || n.op_type == "Mul") && it->second.numel() == 1) continue;
+      // An additive attention mask (every element 0 or a large negative) is structure: training
+      // it would let a position see the future once weight decay or a gradient moves it.
+      if (n.op_type == "Add" && is_additive_mask(it->second)) continue;
       names.insert(it->first);
     }
   }

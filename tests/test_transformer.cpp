@@ -237,6 +237,8 @@ TEST_CASE("distill: a smaller transformer learns from a tiny transformer teacher
   // Embeddings and LayerNorm scales train too.
   CHECK(std::count(r.trained.begin(), r.trained.end(), "tok_emb") == 1);
   CHECK(std::count(r.trained.begin(), r.trained.end(), "lnf.weight") == 1);
+  // The causal mask is structure, not a weight (0 / -1e4 constant added to the scores).
+  CHECK(std::count(r.trained.begin(), r.trained.end(), "mask") == 0);
   CHECK(*r.eval_perplexity == doctest::Approx(evaluate(student, eval).language_model->perplexity).epsilon(1e-6));
 }
 
