@@ -28,6 +28,7 @@ namespace {
 
 struct DistillArgs {
   std::string model, output, data, eval_data, work_dir, resume;
+  std::vector<std::string> input_shapes;
   int nproc = 1;
   int64_t limit = 0, eval_limit = 0;
   bool json = false;
@@ -69,7 +70,7 @@ int distill_model(const DistillArgs& a, const Globals& globals) {
   std::optional<OutputLock> lock;
   if (leader) lock.emplace(output_folder(a.output), lock_wait_seconds(), log);
 
-  const Model teacher = import_onnx(a.model);
+  const Model teacher = load_cli_model(a.model, a.input_shapes);
   const Dataset train = load_dataset(a.data, teacher, DatasetOptions{a.limit});
   std::optional<Dataset> eval;
   if (!a.eval_data.empty()) eval = load_dataset(a.eval_data, teacher, DatasetOptions{a.eval_limit});
@@ -128,7 +129,8 @@ int distill_model(const DistillArgs& a, const Globals& globals) {
 void add_distill(CLI::App& app, Action& action, const Globals& globals) {
   auto a = std::make_shared<DistillArgs>();
   CLI::App* cmd = app.add_subcommand("distill", "Step-by-step knowledge distillation: teacher -> assistants -> smaller student");
-  cmd->add_option("model", a->model, "Teacher ONNX model")->required();
+  cmd->add_option("model", a->model, "Teacher: ONNX model or TorchScript archive (.pt, with --input-shape)")->required();
+  add_input_shape_option(cmd, a->input_shapes);
   cmd->add_option("-o,--output", a->output, "Student ONNX model to write")->required();
   cmd->add_option("--data", a->data, "Training data: .npz (arrays by input name, int64 labels), .npy, or a .pb folder")->required();
   cmd->add_option("--eval-data", a->eval_data, "Data to report each stage's accuracy (and perplexity) on");

@@ -9,6 +9,7 @@
 #include "cli/commands.h"
 #include "core/dataset.h"
 #include "core/evaluate.h"
+#include "core/model_loader.h"
 #include "core/onnx_import.h"
 
 namespace edgepack::cli {
@@ -17,6 +18,7 @@ namespace {
 
 struct EvalArgs {
   std::string model;
+  std::vector<std::string> input_shapes;
   std::string data;
   std::string reference;
   int64_t limit = 0;
@@ -27,9 +29,12 @@ struct EvalArgs {
 std::string percent(double v) { return fmt::format("{:.2f}%", 100 * v); }
 
 int eval(const EvalArgs& args, const Globals& globals) {
-  Model model = import_onnx(args.model);
+  Model model = load_cli_model(args.model, args.input_shapes);
   std::optional<Model> reference;
-  if (!args.reference.empty()) reference = import_onnx(args.reference);
+  // The shapes describe the inputs both models share; an ONNX reference carries its own.
+  if (!args.reference.empty())
+    reference = load_cli_model(args.reference, is_torchscript_file(args.reference) ? args.input_shapes
+                                                                                    : std::vector<std::string>{});
   Dataset data = load_dataset(args.data, model, DatasetOptions{args.limit});
 
   EvalOptions options;
@@ -82,7 +87,8 @@ void add_eval(CLI::App& app, Action& action, const Globals& globals) {
   CLI::App* cmd = app.add_subcommand(
       "eval", "Top-1 accuracy (perplexity for language models), output statistics and agreement with a reference "
               "model over a dataset");
-  cmd->add_option("model", args->model, "ONNX model")->required();
+  cmd->add_option("model", args->model, "ONNX model or TorchScript archive (.pt, with --input-shape)")->required();
+  add_input_shape_option(cmd, args->input_shapes);
   cmd->add_option("-d,--data", args->data,
                   ".npz (one array per graph input, optional int64 `labels` [N], or [N,T] per token), .npy "
                   "(single-input models) or a folder of ONNX test data (input_K.pb, or test_data_set_N/input_K.pb)")
