@@ -10,29 +10,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-force=0
-args=()
-for a in "$@"; do
-  case "$a" in
-    --force) force=1 ;;
-    *) args+=("$a") ;;
-  esac
-done
-
-data=data/fortunes
-out=$data/teacher.onnx
-if [ -f "$out" ] && [ "$force" = 0 ]; then
-  echo "make-transformer-teacher: $out exists (--force to train again)"
-  exit 0
-fi
-
-scripts/fetch-text.sh data
-
-build=${BUILD_DIR:-build}
-export CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime
-ninja -C "$build" -j "${JOBS:-$(nproc)}" transformer_teacher >/dev/null
-
+source scripts/lib/make-sample.sh
 # --max-perplexity: a teacher above the documented held-out perplexity is an error, and no file
 # is written.
-"$build/transformer_teacher" train --data "$data" --out "$out" --max-perplexity 12 ${args[@]+"${args[@]}"}
-echo "make-transformer-teacher: wrote $out"
+make_sample make-transformer-teacher data/fortunes/teacher.onnx "scripts/fetch-text.sh data" transformer_teacher \
+  train --data data/fortunes --out data/fortunes/teacher.onnx --max-perplexity 12 -- "$@"
