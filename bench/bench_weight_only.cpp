@@ -5,9 +5,11 @@
 //  - the artifact in a real runtime: onnxruntime-node latency per token for a 64-token window
 //    (one forward pass scores every position; median of R runs), as a ratio to FP32, and
 //    onnxruntime's logits against our executor's.
-// usage: bench_weight_only [--threads N] [--repeat R] [--calib W] [--eval W]
-//   W = 64-token windows: calibration from train.npz (default 128), evaluation from test.npz
-//   (default 1024). Needs scripts/make-transformer-teacher.sh and onnxruntime-node.
+// usage: bench_weight_only [--threads N] [--repeat R] [--calib W] [--eval W] [--model M.onnx]
+//   W = 64-token windows: calibration from data/fortunes/train.npz (default 128), evaluation
+//   from test.npz (default 1024). M defaults to data/fortunes/teacher.onnx (made by
+//   scripts/make-transformer-teacher.sh); another model trained on the same corpus (e.g. with
+//   --long) may be given. Needs onnxruntime-node.
 #include <ATen/ATen.h>
 #include <fmt/format.h>
 
@@ -50,21 +52,24 @@ int main(int argc, char** argv) {
   }
   int threads = 2, repeat = 20;
   int64_t calib_windows = 128, eval_windows = 1024;
+  fs::path model_path;
   for (int i = 1; i + 1 < argc; ++i) {
     if (!std::strcmp(argv[i], "--threads")) threads = std::atoi(argv[++i]);
     else if (!std::strcmp(argv[i], "--repeat")) repeat = std::atoi(argv[++i]);
     else if (!std::strcmp(argv[i], "--calib")) calib_windows = std::atoll(argv[++i]);
     else if (!std::strcmp(argv[i], "--eval")) eval_windows = std::atoll(argv[++i]);
+    else if (!std::strcmp(argv[i], "--model")) model_path = argv[++i];
   }
   const fs::path data = fs::path(EDGEPACK_SOURCE_DIR) / "data" / "fortunes";
-  if (!fs::exists(data / "teacher.onnx") || !onnxruntime_available()) {
-    fmt::print(stderr, "bench_weight_only: needs data/fortunes/teacher.onnx (scripts/make-transformer-teacher.sh) "
-                       "and onnxruntime-node (scripts/setup.sh)\n");
+  if (model_path.empty()) model_path = data / "teacher.onnx";
+  if (!fs::exists(model_path) || !fs::exists(data / "test.npz") || !onnxruntime_available()) {
+    fmt::print(stderr, "bench_weight_only: needs {} and data/fortunes (scripts/make-transformer-teacher.sh) "
+                       "and onnxruntime-node (scripts/setup.sh)\n", model_path.string());
     return 2;
   }
   set_threads(threads);
   TempDir tmp;
-  const Model teacher = import_onnx((data / "teacher.onnx").string());
+  const Model teacher = import_onnx(model_path.string());
   const Dataset train = load_dataset((data / "train.npz").string(), teacher, DatasetOptions{calib_windows});
   const Dataset test = load_dataset((data / "test.npz").string(), teacher, DatasetOptions{eval_windows});
   PassContext ctx;
