@@ -7,6 +7,8 @@
 #include <random>
 #include <sstream>
 
+#include "core/error.h"
+
 namespace edgepack::test {
 
 TempDir::TempDir() {
@@ -135,6 +137,15 @@ void randomize_weights(Model& model, uint64_t seed) {
       }
     }
   }
+}
+
+std::string input_error_of(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "(no InputError)";
 }
 
 }  // namespace edgepack::test

@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,9 @@ inline std::string q(const fs::path& p) { return "'" + p.string() + "'"; }
 
 // Runs the edgepack binary with `args` (a shell-quoted argument string).
 CliResult run_cli(const std::string& args);
+
+// The message of the InputError `fn` throws, or "(no InputError)" when it returns normally.
+std::string input_error_of(const std::function<void()>& fn);
 
 // ../shared/conformance, or "" when absent (tests then skip with a message).
 std::string conformance_dir();

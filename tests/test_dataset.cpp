@@ -64,15 +64,6 @@ at::Tensor sample_of(at::ScalarType type, std::vector<int64_t> shape) {
   return type == at::kBool ? t.gt(0) : t.to(type);
 }
 
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  return "(no InputError)";
-}
-
 // Reference output of tiny_conv_model for a batch.
 at::Tensor tiny_forward(const Model& m, const at::Tensor& x) {
   return at::relu(at::conv2d(x, m.graph.initializers.at("W"), m.graph.initializers.at("B"), 1, 1));
@@ -132,7 +123,7 @@ TEST_CASE("malformed npy files are InputErrors naming the file") {
   const std::string good = npy_bytes(at::ones({2, 3}, at::kFloat));
   auto fails_with = [&](const std::string& bytes, const std::string& fragment) {
     write_file_atomic(path, bytes);
-    std::string msg = error_of([&] { read_npy(path); });
+    std::string msg = input_error_of([&] { read_npy(path); });
     CAPTURE(msg);
     CHECK(msg.find("bad.npy") != std::string::npos);
     CHECK(msg.find(fragment) != std::string::npos);
@@ -187,7 +178,7 @@ TEST_CASE("npz round trips, reads deflated members, and names the member on erro
   const std::string good = deflated_zip("x.npy", npy_bytes(x));
   auto fails_with = [&](const std::string& bytes, const std::string& fragment) {
     write_file_atomic(path, bytes);
-    std::string msg = error_of([&] { read_npz(path); });
+    std::string msg = input_error_of([&] { read_npz(path); });
     CAPTURE(msg);
     CHECK(msg.find("a.npz") != std::string::npos);
     CHECK(msg.find(fragment) != std::string::npos);
@@ -247,7 +238,7 @@ TEST_CASE("load_dataset errors name the array and what was expected") {
   const std::string path = (tmp / "d.npz").string();
   auto msg_for = [&](const NamedArrays& arrays) {
     write_npz(path, arrays);
-    return error_of([&] { load_dataset(path, m); });
+    return input_error_of([&] { load_dataset(path, m); });
   };
   std::string missing = msg_for({{"A", at::zeros({2, 3, 8, 8})}, {"B", at::zeros({2, 3, 8, 8})}});
   CHECK(missing.find("no array 'X'") != std::string::npos);
@@ -265,14 +256,14 @@ TEST_CASE("load_dataset errors name the array and what was expected") {
         std::string::npos);
   CHECK(msg_for({{"X", at::zeros({0, 3, 8, 8})}}).find("no samples") != std::string::npos);
   CHECK(msg_for({{"arr_0", at::zeros({2, 3, 4, 4})}}).find("only array, 'arr_0'") != std::string::npos);
-  CHECK(error_of([&] { load_dataset((tmp / "d.csv").string(), m); }).find("unknown dataset format") !=
+  CHECK(input_error_of([&] { load_dataset((tmp / "d.csv").string(), m); }).find("unknown dataset format") !=
         std::string::npos);
 
   Model two = tiny_conv_model();
   two.graph.inputs.push_back(two.graph.inputs[0]);
   two.graph.inputs.back().name = "X2";
   write_npy((tmp / "x.npy").string(), at::zeros({2, 3, 8, 8}));
-  CHECK(error_of([&] { load_dataset((tmp / "x.npy").string(), two); }).find("use a .npz") != std::string::npos);
+  CHECK(input_error_of([&] { load_dataset((tmp / "x.npy").string(), two); }).find("use a .npz") != std::string::npos);
 }
 
 TEST_CASE("load_dataset reads ONNX test-data folders in numeric set order") {
@@ -301,9 +292,9 @@ TEST_CASE("load_dataset reads ONNX test-data folders in numeric set order") {
 
   write_tensor_file((tmp / "sets" / "test_data_set_2" / "input_0.pb").string(), at::zeros({1, 3, 8, 8}, at::kDouble),
                     "X");
-  CHECK(error_of([&] { load_dataset((tmp / "sets").string(), m); }).find("earlier sets") != std::string::npos);
+  CHECK(input_error_of([&] { load_dataset((tmp / "sets").string(), m); }).find("earlier sets") != std::string::npos);
   fs::create_directories(tmp / "empty");
-  CHECK(error_of([&] { load_dataset((tmp / "empty").string(), m); }).find("neither") != std::string::npos);
+  CHECK(input_error_of([&] { load_dataset((tmp / "empty").string(), m); }).find("neither") != std::string::npos);
 }
 
 TEST_CASE("digest is the SHA-256 of names, types, shapes and bytes") {
@@ -394,7 +385,7 @@ TEST_CASE("evaluate computes accuracy, output statistics and agreement") {
   CHECK(self.agreement->max_abs_error == 0.0);
 
   d.inputs["X"] = x.to(at::kDouble);
-  CHECK(error_of([&] { evaluate(m, d); }).find("'X' is DOUBLE") != std::string::npos);
+  CHECK(input_error_of([&] { evaluate(m, d); }).find("'X' is DOUBLE") != std::string::npos);
 }
 
 }  // TEST_SUITE

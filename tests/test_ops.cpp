@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "core/executor.h"
+#include "tests/helpers.h"
 
 using namespace edgepack;
 
@@ -638,23 +639,15 @@ TEST_CASE("Dropout is the identity with an all-true mask; Identity, logic and co
 
 TEST_CASE("Bad attributes and missing inputs throw InputError naming the node") {
   at::Tensor x = randn({1, 1, 4, 4}, 111), w = randn({1, 1, 3, 3}, 112);
-  auto message = [](const std::function<void()>& f) {
-    try {
-      f();
-    } catch (const InputError& e) {
-      return std::string(e.what());
-    }
-    return std::string("no InputError");
-  };
-  CHECK(message([&] { run1("Conv", {x, w}, {{"auto_pad", s("SAME_MIDDLE")}}); }).find("Conv node 'n'") != std::string::npos);
-  CHECK(message([&] { run1("Conv", {x}); }).find("Conv node 'n': input 1") != std::string::npos);
-  CHECK(message([&] { run1("AveragePool", {x}, {{"kernel_shape", ints({2, 2})}, {"dilations", ints({2, 2})}}); })
+  CHECK(test::input_error_of([&] { run1("Conv", {x, w}, {{"auto_pad", s("SAME_MIDDLE")}}); }).find("Conv node 'n'") != std::string::npos);
+  CHECK(test::input_error_of([&] { run1("Conv", {x}); }).find("Conv node 'n': input 1") != std::string::npos);
+  CHECK(test::input_error_of([&] { run1("AveragePool", {x}, {{"kernel_shape", ints({2, 2})}, {"dilations", ints({2, 2})}}); })
             .find("AveragePool node 'n'") != std::string::npos);
-  CHECK(message([&] { run1("MaxPool", {x}); }).find("kernel_shape") != std::string::npos);
-  CHECK(message([&] { run1("Softmax", {x}, {{"axis", i(4)}}); }).find("axis 4") != std::string::npos);
-  CHECK(message([&] { run1("BatchNormalization", {x, w, w, w, w}, {{"training_mode", i(1)}}); })
+  CHECK(test::input_error_of([&] { run1("MaxPool", {x}); }).find("kernel_shape") != std::string::npos);
+  CHECK(test::input_error_of([&] { run1("Softmax", {x}, {{"axis", i(4)}}); }).find("axis 4") != std::string::npos);
+  CHECK(test::input_error_of([&] { run1("BatchNormalization", {x, w, w, w, w}, {{"training_mode", i(1)}}); })
             .find("training_mode") != std::string::npos);
-  CHECK(message([&] { run1("Reshape", {x, at::tensor({1.5f})}); }).find("integer") != std::string::npos);
+  CHECK(test::input_error_of([&] { run1("Reshape", {x, at::tensor({1.5f})}); }).find("integer") != std::string::npos);
 }
 
 }  // TEST_SUITE

@@ -281,26 +281,18 @@ TEST_CASE("many layers: the tables and the chart keep the top ones") {
 }
 
 TEST_CASE("a document of another schema is refused, naming its schema") {
-  auto message = [](const std::function<void()>& f) {
-    try {
-      f();
-    } catch (const InputError& e) {
-      return std::string(e.what());
-    }
-    return std::string("no InputError");
-  };
   const json summary = example_summary(), manifest = example_manifest();
-  CHECK(message([&] { render_report_markdown(summary); }) ==
+  CHECK(input_error_of([&] { render_report_markdown(summary); }) ==
         "manifest has schema 'edgepack.summary/1', expected edgepack.manifest/1");
-  CHECK(message([&] { render_report_html(summary); }) ==
+  CHECK(input_error_of([&] { render_report_html(summary); }) ==
         "manifest has schema 'edgepack.summary/1', expected edgepack.manifest/1");
-  CHECK(message([&] { render_summary_markdown(manifest); }) ==
+  CHECK(input_error_of([&] { render_summary_markdown(manifest); }) ==
         "summary has schema 'edgepack.manifest/1', expected edgepack.summary/1");
-  CHECK(message([&] { render_summary_html(json{{"schema", "edgepack.summary/2"}}); }) ==
+  CHECK(input_error_of([&] { render_summary_html(json{{"schema", "edgepack.summary/2"}}); }) ==
         "summary has schema 'edgepack.summary/2', expected edgepack.summary/1");
-  CHECK(message([&] { render_report_html(json::object()); }) == "manifest has no schema (expected edgepack.manifest/1)");
-  CHECK(message([&] { render_report_html(json::array()); }) == "manifest has no schema (expected edgepack.manifest/1)");
-  CHECK(message([&] { render_summary_markdown(json(nullptr)); }) == "summary has no schema (expected edgepack.summary/1)");
+  CHECK(input_error_of([&] { render_report_html(json::object()); }) == "manifest has no schema (expected edgepack.manifest/1)");
+  CHECK(input_error_of([&] { render_report_html(json::array()); }) == "manifest has no schema (expected edgepack.manifest/1)");
+  CHECK(input_error_of([&] { render_summary_markdown(json(nullptr)); }) == "summary has no schema (expected edgepack.summary/1)");
 }
 
 TEST_CASE("summary example renders as a table and as an HTML page with per-target charts") {

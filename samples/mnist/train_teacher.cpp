@@ -38,6 +38,7 @@
 #include "core/npy.h"
 #include "core/onnx_import.h"
 #include "export/onnx_export.h"
+#include "samples/mnist/mnist_model.h"
 
 using namespace edgepack;
 namespace F = torch::nn::functional;
@@ -67,33 +68,7 @@ Split load_split(const std::string& path) {
   return s;
 }
 
-struct NetImpl : torch::nn::Module {
-  torch::nn::Conv2d conv1{torch::nn::Conv2dOptions(1, 16, 3).padding(1)};
-  torch::nn::BatchNorm2d bn1{16};
-  torch::nn::Conv2d conv2{torch::nn::Conv2dOptions(16, 32, 3).padding(1)};
-  torch::nn::BatchNorm2d bn2{32};
-  torch::nn::Linear fc1{32 * 7 * 7, 128};
-  torch::nn::Dropout drop{0.3};
-  torch::nn::Linear fc2{128, 10};
-
-  NetImpl() {
-    register_module("conv1", conv1);
-    register_module("bn1", bn1);
-    register_module("conv2", conv2);
-    register_module("bn2", bn2);
-    register_module("fc1", fc1);
-    register_module("drop", drop);
-    register_module("fc2", fc2);
-  }
-  torch::Tensor forward(torch::Tensor x) {
-    auto pool = F::MaxPool2dFuncOptions(2).stride(2);
-    x = F::max_pool2d(torch::relu(bn1(conv1(x))), pool);
-    x = F::max_pool2d(torch::relu(bn2(conv2(x))), pool);
-    x = torch::relu(fc1(x.flatten(1)));
-    return fc2(drop(x));
-  }
-};
-TORCH_MODULE(Net);
+using mnist_sample::Net;
 
 // Random rotation (+-10 deg), scale (0.9..1.1) and shift (+-2 px) per sample; zeros outside.
 torch::Tensor augment(const torch::Tensor& x) {
