@@ -411,7 +411,15 @@ Model import_onnx(onnx::ModelProto proto, const std::string& folder, const Impor
   model.model_version = proto.model_version();
   model.doc_string = proto.doc_string();
   for (const auto& kv : proto.metadata_props()) model.metadata[kv.key()] = kv.value();
-  model.graph = graph_from_proto(proto.graph(), ExternalDataBase{folder});
+  try {
+    model.graph = graph_from_proto(proto.graph(), ExternalDataBase{folder});
+  } catch (const InputError&) {
+    throw;
+  } catch (const std::exception& e) {
+    // Files newer than ONNX 1.12 skip its checker, so a malformed one can reach LibTorch
+    // (found by fuzz_onnx_import: a zero-sized external tensor at IR 10).
+    throw InputError(fmt::format("invalid ONNX model: {}", first_line(e.what())));
+  }
 
   // Initializers listed as graph inputs (IR < 4 style) would be overridable inputs: runtimes
   // then refuse to fold them. In our IR they are constants.
