@@ -12,7 +12,7 @@
 
 #include "core/executor.h"
 #include "core/onnx_import.h"
-#include "export/onnx_export.h"
+#include "core/onnx_export.h"
 #include "passes/fold_constants.h"
 #include "tests/helpers.h"
 #include "tests/ort_bridge.h"

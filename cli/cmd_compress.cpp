@@ -1,5 +1,5 @@
 // edgepack compress MODEL --target ID[,ID...] --data DATA [--eval-data DATA] --out DIR: one
-// artifact folder per target, each sized to the target by the planner (passes/planner.h) or by
+// artifact folder per target, each sized to the target by the planner (compress/planner.h) or by
 // an explicit --pipeline, with manifest.json, report.md and report.html, plus summary.json and
 // summary.md (docs/compress.md). Budgets that are not met exit 3 with everything still written.
 #include <fmt/chrono.h>
@@ -24,10 +24,10 @@
 #include "core/output_lock.h"
 #include "core/sha256.h"
 #include "core/targets.h"
-#include "export/onnx_export.h"
+#include "core/onnx_export.h"
 #include "export/report.h"
 #include "passes/pipeline.h"
-#include "passes/planner.h"
+#include "compress/planner.h"
 
 namespace edgepack::cli {
 namespace fs = std::filesystem;

@@ -18,7 +18,7 @@
 #include "core/onnx_import.h"
 #include "core/output_lock.h"
 #include "distill/data_parallel.h"
-#include "export/onnx_export.h"
+#include "core/onnx_export.h"
 #include "passes/pipeline.h"
 
 namespace edgepack::cli {

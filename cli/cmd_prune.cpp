@@ -14,7 +14,7 @@
 #include "core/file_util.h"
 #include "core/onnx_import.h"
 #include "distill/finetune.h"
-#include "export/onnx_export.h"
+#include "core/onnx_export.h"
 #include "passes/fold_constants.h"
 #include "passes/pipeline.h"
 #include "passes/prune.h"

@@ -14,7 +14,7 @@
 #include "core/file_util.h"
 #include "core/human_format.h"
 #include "core/output_lock.h"
-#include "export/onnx_export.h"
+#include "core/onnx_export.h"
 #include "passes/pipeline.h"
 #include "quantize/sensitivity.h"
 #include "quantize/stream_quantize.h"

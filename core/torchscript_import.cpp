@@ -24,7 +24,7 @@
 #include "core/error.h"
 #include "core/onnx_import.h"
 #include "core/tensor_proto.h"
-#include "export/onnx_export.h"
+#include "core/onnx_export.h"
 
 namespace edgepack {
 namespace {

@@ -13,7 +13,7 @@
 #include "distill/data_parallel.h"
 #include "distill/student.h"
 #include "distill/trainer.h"
-#include "export/onnx_export.h"
+#include "core/onnx_export.h"
 #include "passes/pipeline.h"
 
 namespace edgepack::distill {

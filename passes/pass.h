@@ -81,7 +81,7 @@ struct PassInfo {
   std::function<std::unique_ptr<Pass>()> create;
 };
 
-// Every pass, in the order of passes/registry.cpp.
+// Every pass, in the order of compress/all_passes.cpp.
 const std::vector<PassInfo>& pass_registry();
 // InputError naming the pass and the known ones when absent.
 const PassInfo& find_pass(const std::string& name);

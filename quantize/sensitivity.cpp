@@ -7,7 +7,7 @@
 
 #include "core/evaluate.h"
 #include "passes/pipeline.h"
-#include "passes/quantize.h"
+#include "quantize/quantize_pass.h"
 
 namespace edgepack {
 

@@ -12,7 +12,7 @@
 #include "core/mapped_file.h"
 #include "core/onnx_import.h"
 #include "core/tensor_proto.h"
-#include "export/onnx_export.h"
+#include "core/onnx_export.h"
 #include "passes/fold_constants.h"
 
 namespace edgepack {

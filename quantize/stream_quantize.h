@@ -1,14 +1,14 @@
 // Streaming weight-only quantization, for models larger than RAM: the input's external data is
 // mapped, and one weight at a time is quantized (round to nearest), appended to the output's
 // external data file and dropped, so peak memory follows the largest layer, not the model. The
-// graph it writes is the quantize-weights pass's (passes/quantize_weights.h, same settings, same
+// graph it writes is the quantize-weights pass's (quantize/quantize_weights.h, same settings, same
 // per-weight rewrite, bitwise the same tensors); only the order of work and the files differ.
 #pragma once
 #include <cstdint>
 #include <functional>
 #include <string>
 
-#include "passes/quantize_weights.h"
+#include "quantize/quantize_weights.h"
 
 namespace edgepack {
 

@@ -7,7 +7,7 @@
 #include <string>
 
 #include "core/ir.h"
-#include "export/onnx_export.h"
+#include "core/onnx_export.h"
 
 namespace edgepack::test {
 

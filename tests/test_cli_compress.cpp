@@ -10,7 +10,7 @@
 #include "core/dataset.h"
 #include "core/npy.h"
 #include "core/onnx_import.h"
-#include "export/onnx_export.h"
+#include "core/onnx_export.h"
 #include "core/sha256.h"
 #include "tests/helpers.h"
 #include "tests/kill_harness.h"

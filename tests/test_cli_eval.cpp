@@ -6,7 +6,7 @@
 
 #include "core/file_util.h"
 #include "core/npy.h"
-#include "export/onnx_export.h"
+#include "core/onnx_export.h"
 #include "tests/helpers.h"
 
 using namespace edgepack;

@@ -5,7 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/targets.h"
-#include "export/onnx_export.h"
+#include "core/onnx_export.h"
 #include "tests/helpers.h"
 
 using namespace edgepack;

@@ -6,7 +6,7 @@
 #include "core/cost_model.h"
 #include "core/npy.h"
 #include "core/onnx_import.h"
-#include "export/onnx_export.h"
+#include "core/onnx_export.h"
 #include "tests/helpers.h"
 #include "tests/net_builder.h"
 

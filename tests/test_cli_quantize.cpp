@@ -5,7 +5,7 @@
 
 #include "core/npy.h"
 #include "core/onnx_import.h"
-#include "export/onnx_export.h"
+#include "core/onnx_export.h"
 #include "tests/helpers.h"
 
 using namespace edgepack;

@@ -7,7 +7,7 @@
 
 #include "core/file_util.h"
 #include "core/tensor_proto.h"
-#include "export/onnx_export.h"
+#include "core/onnx_export.h"
 #include "tests/helpers.h"
 
 using namespace edgepack;

@@ -15,7 +15,7 @@
 #include "core/executor.h"
 #include "core/onnx_import.h"
 #include "core/tensor_proto.h"
-#include "export/onnx_export.h"
+#include "core/onnx_export.h"
 #include "tests/helpers.h"
 
 using namespace edgepack;

@@ -10,7 +10,7 @@
 #include "core/npy.h"
 #include "core/onnx_import.h"
 #include "distill/student.h"
-#include "export/onnx_export.h"
+#include "core/onnx_export.h"
 #include "passes/fold_constants.h"
 #include "tests/helpers.h"
 #include "tests/kill_harness.h"

@@ -9,7 +9,7 @@
 #include "core/cost_model.h"
 #include "core/host_profile.h"
 #include "core/targets.h"
-#include "export/onnx_export.h"
+#include "core/onnx_export.h"
 #include "tests/helpers.h"
 
 using namespace edgepack;

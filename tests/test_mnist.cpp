@@ -8,7 +8,7 @@
 #include "core/evaluate.h"
 #include "core/executor.h"
 #include "core/onnx_import.h"
-#include "export/onnx_export.h"
+#include "core/onnx_export.h"
 #include "passes/pipeline.h"
 #include "tests/helpers.h"
 #include "tests/ort_bridge.h"

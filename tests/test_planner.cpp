@@ -5,7 +5,7 @@
 #include "core/onnx_import.h"
 #include "core/targets.h"
 #include "passes/fold_constants.h"
-#include "passes/planner.h"
+#include "compress/planner.h"
 #include "tests/helpers.h"
 #include "tests/net_builder.h"
 

@@ -7,7 +7,7 @@
 #include "core/error.h"
 #include "core/executor.h"
 #include "core/onnx_import.h"
-#include "export/onnx_export.h"
+#include "core/onnx_export.h"
 #include "passes/fold_constants.h"
 #include "passes/pipeline.h"
 #include "passes/prune.h"

@@ -6,7 +6,7 @@
 #include "core/error.h"
 #include "core/executor.h"
 #include "core/onnx_import.h"
-#include "export/onnx_export.h"
+#include "core/onnx_export.h"
 #include "passes/pipeline.h"
 #include "quantize/calibration.h"
 #include "quantize/equalize.h"

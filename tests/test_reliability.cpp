@@ -20,7 +20,7 @@
 #include "core/onnx_import.h"
 #include "core/output_lock.h"
 #include "core/tensor_proto.h"
-#include "export/onnx_export.h"
+#include "core/onnx_export.h"
 #include "passes/pipeline.h"
 #include "tests/helpers.h"
 #include "tests/kill_harness.h"

@@ -14,7 +14,7 @@
 #include "core/model_loader.h"
 #include "core/npy.h"
 #include "core/tensor_proto.h"
-#include "export/onnx_export.h"
+#include "core/onnx_export.h"
 #include "tests/helpers.h"
 #include "tests/ort_bridge.h"
 

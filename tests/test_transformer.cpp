@@ -16,7 +16,7 @@
 #include "core/onnx_import.h"
 #include "distill/losses.h"
 #include "distill/trainer.h"
-#include "export/onnx_export.h"
+#include "core/onnx_export.h"
 #include "passes/channel_groups.h"
 #include "passes/pipeline.h"
 #include "samples/transformer/transformer_model.h"

@@ -37,7 +37,7 @@
 #include "core/ir.h"
 #include "core/npy.h"
 #include "core/onnx_import.h"
-#include "export/onnx_export.h"
+#include "core/onnx_export.h"
 #include "samples/mnist/mnist_model.h"
 
 using namespace edgepack;

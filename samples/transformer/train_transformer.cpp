@@ -42,7 +42,7 @@
 #include "core/file_util.h"
 #include "core/npy.h"
 #include "core/onnx_import.h"
-#include "export/onnx_export.h"
+#include "core/onnx_export.h"
 #include "samples/transformer/transformer_model.h"
 
 using namespace edgepack;

@@ -1,4 +1,4 @@
-#include "passes/quantize_weights.h"
+#include "quantize/quantize_weights.h"
 
 #include <ATen/ATen.h>
 #include <fmt/format.h>

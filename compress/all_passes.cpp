@@ -3,8 +3,8 @@
 #include "passes/fold_bn.h"
 #include "passes/fold_constants.h"
 #include "passes/prune.h"
-#include "passes/quantize.h"
-#include "passes/quantize_weights.h"
+#include "quantize/quantize_pass.h"
+#include "quantize/quantize_weights.h"
 
 namespace edgepack {
 

@@ -1,4 +1,4 @@
-#include "export/onnx_export.h"
+#include "core/onnx_export.h"
 
 #include <ATen/ATen.h>
 #include <fmt/format.h>

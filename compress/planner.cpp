@@ -1,4 +1,4 @@
-#include "passes/planner.h"
+#include "compress/planner.h"
 
 #include <fmt/format.h>
 

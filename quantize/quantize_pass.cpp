@@ -1,4 +1,4 @@
-#include "passes/quantize.h"
+#include "quantize/quantize_pass.h"
 
 #include <ATen/ATen.h>
 #include <fmt/format.h>
