@@ -1,5 +1,5 @@
 // The transformer sample's network, twice: as a LibTorch module that trains, and as edgepack IR
-// (ONNX opset 17) built from the module's weights. Header-only so that tests/test_transformer.cpp
+// (ONNX opset 17) built from the module's weights. Header-only so that tests/e2e/test_transformer.cpp
 // checks the very graph builder the sample uses against the very module it trains.
 //
 // Decoder-only, pre-LN (GPT-2 layout), no biases in the attention projections:
