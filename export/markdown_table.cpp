@@ -22,4 +22,9 @@ std::string md_table(const std::vector<std::string>& header, const std::vector<s
   return out;
 }
 
+std::string md_table_or(const std::string& none, const std::vector<std::string>& header,
+                        const std::vector<std::vector<std::string>>& rows, const std::vector<bool>& right) {
+  return rows.empty() ? none : md_table(header, rows, right);
+}
+
 }  // namespace edgepack::report_detail

@@ -10,4 +10,8 @@ namespace edgepack::report_detail {
 std::string md_table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows,
                      const std::vector<bool>& right);
 
+// The table, or `none` (a sentence with its line break) when there are no rows.
+std::string md_table_or(const std::string& none, const std::vector<std::string>& header,
+                        const std::vector<std::vector<std::string>>& rows, const std::vector<bool>& right);
+
 }  // namespace edgepack::report_detail

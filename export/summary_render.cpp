@@ -108,6 +108,44 @@ std::optional<std::string> safe_dir(const std::string& dir) {
   return dir;
 }
 
+// Per-target charts of latency, size and memory against each target's own limits (a budget
+// given for all targets, or per target, and each target's RAM).
+std::string summary_charts(const std::vector<TargetRow>& targets, const std::optional<double>& input_bytes) {
+  const auto budget = [](const TargetRow& r, const char* key) -> std::optional<double> {
+    return r.budgets ? num(*r.budgets, {key}) : std::nullopt;
+  };
+  Chart lat, size, mem;
+  lat.title = "Estimated latency per target";
+  lat.axis_title = "milliseconds";
+  lat.series = {{"est. latency", kAfter}};
+  size.title = "Model size per target";
+  size.axis_title = "MiB";
+  size.series = {{"model size", kAfter}};
+  if (input_bytes) size.series.push_back({"input model", kBefore});
+  mem.title = "Memory per target against its RAM";
+  mem.axis_title = "MiB";
+  mem.series = {{"memory", kAfter}};
+  for (const TargetRow& r : targets) {
+    const std::string label = r.id;
+    ChartRow lr{label, {r.latency}, {opt(r.latency, human_ms)}, {}};
+    if (auto v = budget(r, "max_latency_ms")) lr.markers.push_back({*v, "budget " + human_ms(*v)});
+    lat.rows.push_back(lr);
+    const auto mib = [](const std::optional<double>& v) { return v ? std::optional<double>(*v / kMiB) : std::nullopt; };
+    ChartRow sr{label, {mib(r.bytes)}, {opt(r.bytes, human_bytes)}, {}};
+    if (input_bytes) {
+      sr.values.push_back(mib(input_bytes));
+      sr.value_text.push_back("input " + human_bytes(*input_bytes));
+    }
+    if (auto v = budget(r, "max_size_mb")) sr.markers.push_back({*v, "budget " + human_bytes(*v * kMiB)});
+    size.rows.push_back(sr);
+    ChartRow mr{label, {mib(r.memory)}, {opt(r.memory, human_bytes)}, {}};
+    if (auto v = budget(r, "max_memory_mb")) mr.markers.push_back({*v, "budget " + human_bytes(*v * kMiB)});
+    if (r.ram) mr.markers.push_back({*r.ram / kMiB, "RAM " + human_bytes(*r.ram)});
+    mem.rows.push_back(mr);
+  }
+  return svg_chart(lat) + svg_chart(size) + svg_chart(mem);
+}
+
 }  // namespace
 
 std::string render_summary_markdown(const json& s) {
@@ -124,10 +162,9 @@ std::string render_summary_markdown(const json& s) {
   for (const TargetRow& r : targets)
     rows.push_back({md(row_title(r)), md_code(r.pipeline), size_text(r, input_bytes), opt(r.latency, human_ms), memory_vs_ram(r),
                     accuracy_change(r), verdict_word(r.passed)});
-  if (rows.empty()) out += "No targets recorded.\n";
-  else
-    out += md_table({"target", "pipeline", "size", "est. latency", "memory / RAM", "accuracy before -> after", "result"}, rows,
-                    {false, false, true, true, true, true, false});
+  out += md_table_or("No targets recorded.\n",
+                     {"target", "pipeline", "size", "est. latency", "memory / RAM", "accuracy before -> after", "result"},
+                     rows, {false, false, true, true, true, true, false});
   return out;
 }
 
@@ -158,42 +195,8 @@ std::string render_summary_html(const json& s) {
     b += html_table({t("target"), t("pipeline"), t("size", true), t("est. latency", true), t("memory / RAM", true),
                      t("accuracy before → after", true), t("result")},
                     rows);
-    // Per-target charts against each target's own limits (a budget given for all targets, or
-    // per target, and each target's RAM).
-    const auto budget = [](const TargetRow& r, const char* key) -> std::optional<double> {
-      return r.budgets ? num(*r.budgets, {key}) : std::nullopt;
-    };
-    Chart lat, size, mem;
-    lat.title = "Estimated latency per target";
-    lat.axis_title = "milliseconds";
-    lat.series = {{"est. latency", kAfter}};
-    size.title = "Model size per target";
-    size.axis_title = "MiB";
-    size.series = {{"model size", kAfter}};
-    if (input_bytes) size.series.push_back({"input model", kBefore});
-    mem.title = "Memory per target against its RAM";
-    mem.axis_title = "MiB";
-    mem.series = {{"memory", kAfter}};
-    for (const TargetRow& r : targets) {
-      const std::string label = r.id;
-      ChartRow lr{label, {r.latency}, {opt(r.latency, human_ms)}, {}};
-      if (auto v = budget(r, "max_latency_ms")) lr.markers.push_back({*v, "budget " + human_ms(*v)});
-      lat.rows.push_back(lr);
-      const auto mib = [](const std::optional<double>& v) { return v ? std::optional<double>(*v / kMiB) : std::nullopt; };
-      ChartRow sr{label, {mib(r.bytes)}, {opt(r.bytes, human_bytes)}, {}};
-      if (input_bytes) {
-        sr.values.push_back(mib(input_bytes));
-        sr.value_text.push_back("input " + human_bytes(*input_bytes));
-      }
-      if (auto v = budget(r, "max_size_mb")) sr.markers.push_back({*v, "budget " + human_bytes(*v * kMiB)});
-      size.rows.push_back(sr);
-      ChartRow mr{label, {mib(r.memory)}, {opt(r.memory, human_bytes)}, {}};
-      if (auto v = budget(r, "max_memory_mb")) mr.markers.push_back({*v, "budget " + human_bytes(*v * kMiB)});
-      if (r.ram) mr.markers.push_back({*r.ram / kMiB, "RAM " + human_bytes(*r.ram)});
-      mem.rows.push_back(mr);
-    }
     b += "<h2>Targets against their envelopes</h2>\n";
-    b += svg_chart(lat) + svg_chart(size) + svg_chart(mem);
+    b += summary_charts(targets, input_bytes);
     b += "<p class=\"note\">Latency is the cost model's lower bound; memory is weights plus peak live activations.</p>\n";
   }
   b += fmt::format("<footer>Rendered by edgepack from summary.json ({}).</footer>\n", h(or_dash(text(s, {"schema"}))));

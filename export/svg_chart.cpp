@@ -75,17 +75,17 @@ std::string shorten(const std::string& s, size_t max_bytes) {
   return s.substr(0, cut) + "\u2026";
 }
 
-}  // namespace
+// Layout, in SVG user units: labels left of x0, bars from x0 to x1, printed values right of x1.
+constexpr double kWidth = 760, kLabelW = 200, kValueW = 170;
+constexpr double kX0 = kLabelW + 8, kX1 = kWidth - kValueW - 8;
+constexpr double kBarH = 12, kBarGap = 3, kRowGap = 12, kMarkerRoom = 14, kLegendH = 22, kAxisH = 36;
 
-std::string plain_tick_text(double v) { return fmt::format("{:g}", v); }
+double xpos(const Scale& s, double v) { return kX0 + s.frac(v) * (kX1 - kX0); }
 
-std::string svg_chart(const Chart& c) {
-  constexpr double width = 760, label_w = 200, value_w = 170;
-  constexpr double x0 = label_w + 8, x1 = width - value_w - 8;
-  constexpr double bar_h = 12, bar_gap = 3, row_gap = 12, marker_room = 14, legend_h = 22, axis_h = 36;
+// One scale per series: all the same (the markers inside the domain) on a shared scale, else
+// each series' own, from zero to its largest value.
+std::vector<Scale> chart_scales(const Chart& c) {
   const size_t ns = c.series.size();
-
-  // Scales: one shared (with the markers inside the domain), or one per series.
   std::vector<Scale> scales;
   if (c.shared_scale) {
     Scale s;
@@ -115,110 +115,138 @@ std::string svg_chart(const Chart& c) {
     }
     if (scales.empty()) scales.emplace_back();
   }
-  const auto xpos = [&](size_t k, double v) { return x0 + scales[k].frac(v) * (x1 - x0); };
+  return scales;
+}
 
+// Legend: series swatches, then the marker's meaning.
+std::string legend(const Chart& c) {
   bool any_marker = false;
   for (const ChartRow& r : c.rows) any_marker = any_marker || !r.markers.empty();
-
-  std::string body;
-  double y = legend_h + 6;
-  // Legend: series swatches, then the marker's meaning.
-  {
-    double lx = x0;
-    for (const Series& s : c.series) {
-      body += fmt::format(R"(<rect x="{}" y="6" width="10" height="10" rx="2" fill="{}"/>)", num_attr(lx), s.color);
-      body += fmt::format(R"(<text x="{}" y="15" class="legend">{}</text>)", num_attr(lx + 14), h(s.name));
-      lx += 24 + 7.0 * static_cast<double>(s.name.size());
-    }
-    if (any_marker) {
-      body += fmt::format(R"(<line x1="{0}" x2="{0}" y1="4" y2="18" class="limit"/>)", num_attr(lx + 4));
-      body += fmt::format(R"(<text x="{}" y="15" class="legend">limit</text>)", num_attr(lx + 12));
-    }
-    if (!c.shared_scale)
-      body += fmt::format(R"(<text x="{}" y="15" class="legend" text-anchor="end">each series scaled to its largest row</text>)",
-                          num_attr(width - 4));
+  std::string out;
+  double lx = kX0;
+  for (const Series& s : c.series) {
+    out += fmt::format(R"(<rect x="{}" y="6" width="10" height="10" rx="2" fill="{}"/>)", num_attr(lx), s.color);
+    out += fmt::format(R"(<text x="{}" y="15" class="legend">{}</text>)", num_attr(lx + 14), h(s.name));
+    lx += 24 + 7.0 * static_cast<double>(s.name.size());
   }
+  if (any_marker) {
+    out += fmt::format(R"(<line x1="{0}" x2="{0}" y1="4" y2="18" class="limit"/>)", num_attr(lx + 4));
+    out += fmt::format(R"(<text x="{}" y="15" class="legend">limit</text>)", num_attr(lx + 12));
+  }
+  if (!c.shared_scale)
+    out += fmt::format(R"(<text x="{}" y="15" class="legend" text-anchor="end">each series scaled to its largest row</text>)",
+                       num_attr(kWidth - 4));
+  return out;
+}
 
-  const double plot_top = y;
-  std::string rows_svg, grid;
+// One row's label (vertically centred on its bars), bars and printed values, one bar per
+// series from row_top down.
+std::string row_bars(const Chart& c, const ChartRow& r, const std::vector<Scale>& scales, double row_top, double row_h) {
+  std::string out;
+  // The full text in a tooltip when shortened.
+  const std::string shown = shorten(r.label, 28);
+  out += fmt::format(R"(<text x="{}" y="{}" class="label" text-anchor="end">{}{}</text>)", num_attr(kLabelW),
+                     num_attr(row_top + row_h / 2 + 4), h(shown), shown != r.label ? "<title>" + h(r.label) + "</title>" : "");
+  for (size_t k = 0; k < c.series.size(); ++k) {
+    const double by = row_top + static_cast<double>(k) * (kBarH + kBarGap);
+    // A plain flag and value: GCC -O3 sees a copied std::optional as maybe uninitialized.
+    const bool known = k < r.values.size() && r.values[k].has_value();
+    const double v = known ? r.values[k].value() : 0.0;
+    const std::string vt = k < r.value_text.size() ? r.value_text[k] : (known ? fmt::format("{:g}", v) : kDash);
+    if (known) {
+      // A non-zero value always gets a sliver, so "tiny" never reads as "missing".
+      double w = xpos(scales[k], v) - kX0;
+      if (v > 0 && w < 1.5) w = 1.5;
+      out += fmt::format(R"(<rect x="{}" y="{}" width="{}" height="{}" rx="2" fill="{}"><title>{}: {}</title></rect>)",
+                         num_attr(kX0), num_attr(by), num_attr(std::max(0.0, w)), num_attr(kBarH), c.series[k].color,
+                         h(c.series[k].name), h(vt));
+    }
+    out += fmt::format(R"(<text x="{}" y="{}" class="value">{}</text>)", num_attr(kX1 + 10), num_attr(by + kBarH - 2), h(vt));
+  }
+  return out;
+}
+
+// Limit markers: a dashed line over the row, its label above; two close labels are pushed
+// apart by anchoring them on opposite sides of their lines.
+std::string row_markers(const ChartRow& r, const Scale& s, double row_top, double row_h) {
+  std::string out;
+  std::vector<double> xs;
+  for (const Marker& m : r.markers) xs.push_back(xpos(s, m.value));
+  for (size_t i = 0; i < r.markers.size(); ++i) {
+    const double mx = xs[i];
+    bool close_left = false, close_right = false;
+    for (size_t j = 0; j < xs.size(); ++j) {
+      if (j == i || std::abs(xs[j] - mx) > 90) continue;
+      (xs[j] < mx || (xs[j] == mx && j < i) ? close_left : close_right) = true;
+    }
+    std::string anchor = "middle";
+    double tx = mx;
+    if (close_right || mx > kX1 - 60) {
+      anchor = "end";
+      tx = mx - 3;
+    } else if (close_left || mx < kX0 + 60) {
+      anchor = "start";
+      tx = mx + 3;
+    }
+    out += fmt::format(R"(<line x1="{0}" x2="{0}" y1="{1}" y2="{2}" class="limit"><title>{3}</title></line>)", num_attr(mx),
+                       num_attr(row_top - 4), num_attr(row_top + row_h + 4), h(r.markers[i].label));
+    out += fmt::format(R"(<text x="{}" y="{}" class="mlabel" text-anchor="{}">{}</text>)", num_attr(tx), num_attr(row_top - 5),
+                       anchor, h(r.markers[i].label));
+  }
+  return out;
+}
+
+// Grid lines, tick labels and axis title behind the bars (`with_axis`: a shared scale only, as
+// per-series scales have no common axis), then the base line the bars start from.
+std::string grid(const Chart& c, const Scale& s, bool with_axis, double plot_top, double plot_bottom) {
+  std::string out;
+  if (with_axis) {
+    for (double t : s.ticks()) {
+      const double tx = xpos(s, t);
+      out += fmt::format(R"(<line x1="{0}" x2="{0}" y1="{1}" y2="{2}" class="grid"/>)", num_attr(tx), num_attr(plot_top),
+                         num_attr(plot_bottom));
+      out += fmt::format(R"(<text x="{}" y="{}" class="tick" text-anchor="middle">{}</text>)", num_attr(tx),
+                         num_attr(plot_bottom + 14), h(c.tick_text(t)));
+    }
+    std::string axis = c.axis_title + (s.log ? " (log scale)" : "");
+    out += fmt::format(R"(<text x="{}" y="{}" class="axis" text-anchor="middle">{}</text>)", num_attr((kX0 + kX1) / 2),
+                       num_attr(plot_bottom + 30), h(axis));
+  }
+  out += fmt::format(R"(<line x1="{0}" x2="{0}" y1="{1}" y2="{2}" class="base"/>)", num_attr(kX0), num_attr(plot_top - 2),
+                     num_attr(plot_bottom));
+  return out;
+}
+
+}  // namespace
+
+std::string plain_tick_text(double v) { return fmt::format("{:g}", v); }
+
+std::string svg_chart(const Chart& c) {
+  const size_t ns = c.series.size();
+  const std::vector<Scale> scales = chart_scales(c);
+  const std::string legend_svg = legend(c);
+
+  // The rows, top to bottom; a row with markers gets room above for their labels.
+  const double plot_top = kLegendH + 6;
+  double y = plot_top;
+  std::string rows_svg;
   for (const ChartRow& r : c.rows) {
-    if (!r.markers.empty()) y += marker_room;
-    const double row_top = y;
-    const double row_h = static_cast<double>(ns) * bar_h + static_cast<double>(ns > 0 ? ns - 1 : 0) * bar_gap;
-    // Label, vertically centred on the bars; the full text in a tooltip when shortened.
-    const std::string shown = shorten(r.label, 28);
-    rows_svg += fmt::format(R"(<text x="{}" y="{}" class="label" text-anchor="end">{}{}</text>)", num_attr(label_w),
-                            num_attr(row_top + row_h / 2 + 4), h(shown),
-                            shown != r.label ? "<title>" + h(r.label) + "</title>" : "");
-    for (size_t k = 0; k < ns; ++k) {
-      const double by = row_top + static_cast<double>(k) * (bar_h + bar_gap);
-      // A plain flag and value: GCC -O3 sees a copied std::optional as maybe uninitialized.
-      const bool known = k < r.values.size() && r.values[k].has_value();
-      const double v = known ? r.values[k].value() : 0.0;
-      const std::string vt = k < r.value_text.size() ? r.value_text[k] : (known ? fmt::format("{:g}", v) : kDash);
-      if (known) {
-        // A non-zero value always gets a sliver, so "tiny" never reads as "missing".
-        double w = xpos(k, v) - x0;
-        if (v > 0 && w < 1.5) w = 1.5;
-        rows_svg += fmt::format(R"(<rect x="{}" y="{}" width="{}" height="{}" rx="2" fill="{}"><title>{}: {}</title></rect>)",
-                                num_attr(x0), num_attr(by), num_attr(std::max(0.0, w)), num_attr(bar_h),
-                                c.series[k].color, h(c.series[k].name), h(vt));
-      }
-      rows_svg += fmt::format(R"(<text x="{}" y="{}" class="value">{}</text>)", num_attr(x1 + 10), num_attr(by + bar_h - 2),
-                              h(vt));
-    }
-    // Limit markers: a dashed line over the row, its label above; two close labels are pushed
-    // apart by anchoring them on opposite sides of their lines.
-    std::vector<double> xs;
-    for (const Marker& m : r.markers) xs.push_back(xpos(0, m.value));
-    for (size_t i = 0; i < r.markers.size(); ++i) {
-      const double mx = xs[i];
-      bool close_left = false, close_right = false;
-      for (size_t j = 0; j < xs.size(); ++j) {
-        if (j == i || std::abs(xs[j] - mx) > 90) continue;
-        (xs[j] < mx || (xs[j] == mx && j < i) ? close_left : close_right) = true;
-      }
-      std::string anchor = "middle";
-      double tx = mx;
-      if (close_right || mx > x1 - 60) {
-        anchor = "end";
-        tx = mx - 3;
-      } else if (close_left || mx < x0 + 60) {
-        anchor = "start";
-        tx = mx + 3;
-      }
-      rows_svg += fmt::format(R"(<line x1="{0}" x2="{0}" y1="{1}" y2="{2}" class="limit"><title>{3}</title></line>)",
-                              num_attr(mx), num_attr(row_top - 4), num_attr(row_top + row_h + 4), h(r.markers[i].label));
-      rows_svg += fmt::format(R"(<text x="{}" y="{}" class="mlabel" text-anchor="{}">{}</text>)", num_attr(tx),
-                              num_attr(row_top - 5), anchor, h(r.markers[i].label));
-    }
-    y += row_h + row_gap;
+    if (!r.markers.empty()) y += kMarkerRoom;
+    const double row_h = static_cast<double>(ns) * kBarH + static_cast<double>(ns > 0 ? ns - 1 : 0) * kBarGap;
+    rows_svg += row_bars(c, r, scales, y, row_h);
+    rows_svg += row_markers(r, scales[0], y, row_h);
+    y += row_h + kRowGap;
   }
-  const double plot_bottom = y - row_gap / 2;
+  const double plot_bottom = y - kRowGap / 2;
 
-  // Axis and grid behind the bars (shared scale only: per-series scales have no common axis).
-  if (c.shared_scale && ns > 0) {
-    for (double t : scales[0].ticks()) {
-      const double tx = xpos(0, t);
-      grid += fmt::format(R"(<line x1="{0}" x2="{0}" y1="{1}" y2="{2}" class="grid"/>)", num_attr(tx), num_attr(plot_top),
-                          num_attr(plot_bottom));
-      grid += fmt::format(R"(<text x="{}" y="{}" class="tick" text-anchor="middle">{}</text>)", num_attr(tx),
-                          num_attr(plot_bottom + 14), h(c.tick_text(t)));
-    }
-    std::string axis = c.axis_title + (scales[0].log ? " (log scale)" : "");
-    grid += fmt::format(R"(<text x="{}" y="{}" class="axis" text-anchor="middle">{}</text>)", num_attr((x0 + x1) / 2),
-                        num_attr(plot_bottom + 30), h(axis));
-    y = plot_bottom + axis_h;
-  } else {
-    y = plot_bottom + 6;
-  }
-  grid += fmt::format(R"(<line x1="{0}" x2="{0}" y1="{1}" y2="{2}" class="base"/>)", num_attr(x0), num_attr(plot_top - 2),
-                      num_attr(plot_bottom));
+  const bool with_axis = c.shared_scale && ns > 0;
+  const std::string grid_svg = grid(c, scales[0], with_axis, plot_top, plot_bottom);
+  const double height = plot_bottom + (with_axis ? kAxisH : 6);
 
   // No xmlns: inline SVG in HTML5 needs none, and the page carries no URL at all.
   return fmt::format(R"(<figure class="chart"><figcaption>{}</figcaption>)"
                      R"(<svg viewBox="0 0 {} {}" width="100%" role="img" aria-label="{}">{}{}{}</svg></figure>)",
-                     h(c.title), width, num_attr(y), h(c.title), grid, rows_svg, body);
+                     h(c.title), kWidth, num_attr(height), h(c.title), grid_svg, rows_svg, legend_svg);
 }
 
 }  // namespace edgepack::report_detail
