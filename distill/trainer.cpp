@@ -157,11 +157,10 @@ std::vector<std::string> trainable_initializers(const Model& model) {
   return {names.begin(), names.end()};
 }
 
-TrainResult train(Model& student, const Dataset& data, const TrainOptions& o, const Model* teacher) {
-  std::unique_ptr<Communicator> own;
-  Communicator* comm = o.comm;
-  if (!comm) comm = (own = Communicator::single()).get();
-  const int rank = comm->rank(), world = comm->world_size();
+namespace {
+
+// InputError for settings, data or models training cannot start from.
+void check_training_inputs(const Model& student, const Dataset& data, const TrainOptions& o, const Model* teacher) {
   if (o.epochs < 1 || o.batch_size < 1) throw InputError("epochs and batch size must be positive");
   if (data.samples < 1) throw InputError("the training data is empty");
   if (student.graph.outputs.empty()) throw InputError("the student has no outputs");
@@ -172,196 +171,302 @@ TrainResult train(Model& student, const Dataset& data, const TrainOptions& o, co
   if (!o.features.empty() && !teacher) throw InputError("feature matching needs a teacher");
   data.validate(student);
   if (teacher) data.validate(*teacher);
+}
+
+// The values each step reads from the models: output 0 (the logits), then the feature-matched ones.
+struct StepValues {
+  std::vector<std::string> student, teacher;
+};
+
+StepValues step_values(const Model& student, const TrainOptions& o, const Model* teacher) {
+  StepValues v;
+  v.student.push_back(student.graph.outputs[0].name);
+  if (teacher) {
+    if (teacher->graph.outputs.empty()) throw InputError("the teacher has no outputs");
+    v.teacher.push_back(teacher->graph.outputs[0].name);
+  }
+  for (const auto& f : o.features) v.student.push_back(f.student), v.teacher.push_back(f.teacher);
+  return v;
+}
+
+// One projection per feature pair (none without feature matching), its weights appended to
+// `params` as "proj/<i>/<weight|bias>".
+std::vector<FeatureProjection> feature_projections(Executor& exec, const Model* teacher, const Dataset& data,
+                                                   const TrainOptions& o, const StepValues& values, Parameters& params) {
+  std::vector<FeatureProjection> projections;
+  if (o.features.empty()) return projections;
+  // One sample through both models gives the widths the projections map between.
+  auto probe = data.batch(0, 1).feeds;
+  Executor texec(*teacher);
+  auto s = run_values(exec, probe, values.student);
+  auto t = run_values(texec, probe, values.teacher);
+  for (size_t i = 0; i < o.features.size(); ++i) {
+    const at::Tensor &sv = s[i + 1], &tv = t[i + 1];
+    if (sv.dim() != tv.dim() || (sv.dim() == 4 && sv.sizes().slice(2) != tv.sizes().slice(2)))
+      throw InputError(fmt::format("feature pair teacher '{}' [{}] / student '{}' [{}]: ranks or spatial sizes differ",
+                                   o.features[i].teacher, fmt::join(tv.sizes(), ","), o.features[i].student,
+                                   fmt::join(sv.sizes(), ",")));
+    projections.emplace_back(sv.size(1), tv.size(1), sv.dim(), o.seed + 1000 + i);
+    const char* slot[] = {"weight", "bias"};
+    auto pp = projections.back().parameters();
+    for (size_t k = 0; k < pp.size(); ++k) {
+      params.names.push_back(fmt::format("proj/{}/{}", i, slot[k]));
+      params.tensors.push_back(pp[k]);
+      params.masks.emplace_back();
+    }
+  }
+  return projections;
+}
+
+// Every rank starts from rank 0's values (projections are seeded alike; this also covers
+// students loaded from files that differ across machines).
+void start_from_rank_zero(const Parameters& params, Communicator& comm) {
+  std::vector<at::Tensor> start;
+  for (const at::Tensor& t : params.tensors) start.push_back(t.detach());
+  comm.broadcast(start, 0);
+}
+
+// Where training stands: what a checkpoint stores and a resumed run restores.
+struct TrainingState {
+  TrainingState(Parameters p, const OptimizerOptions& options, uint64_t seed)
+      : params(std::move(p)), optimizer(params.tensors, options), rng(seed) {}
+  Parameters params;
+  Optimizer optimizer;
+  std::mt19937_64 rng;   // draws each epoch's shuffle
+  int64_t epoch = 0;     // epochs completed
+  int64_t step = 0;      // optimizer steps taken
+};
+
+// Restores `state` from work_dir's checkpoint; false when there is none. InputError when the
+// checkpoint was made under other settings or lacks a parameter.
+bool resume_from_checkpoint(const std::string& work_dir, const nlohmann::json& settings, TrainingState& state) {
+  auto c = load_checkpoint(work_dir);
+  if (!c) return false;
+  if (c->settings != settings)
+    throw InputError(fmt::format("checkpoint in '{}' was made with other settings, data or models; "
+                                 "use another work folder or drop --resume", work_dir));
+  std::map<std::string, at::Tensor> saved(c->parameters.begin(), c->parameters.end());
+  at::NoGradGuard no_grad;
+  Parameters& params = state.params;
+  for (size_t i = 0; i < params.names.size(); ++i) {
+    auto it = saved.find(params.names[i]);
+    if (it == saved.end() || it->second.sizes() != params.tensors[i].sizes())
+      throw InputError(fmt::format("checkpoint in '{}' lacks parameter '{}'", work_dir, params.names[i]));
+    params.tensors[i].copy_(it->second);
+  }
+  state.optimizer.load_state(c->optimizer);
+  std::istringstream in(c->rng_state);
+  in >> state.rng;
+  if (!in) throw InputError(fmt::format("checkpoint in '{}' has a bad RNG state", work_dir));
+  state.epoch = c->epoch;
+  state.step = c->step;
+  return true;
+}
+
+void save_training_checkpoint(const std::string& work_dir, const nlohmann::json& settings, const TrainingState& state) {
+  Checkpoint c;
+  c.epoch = state.epoch;
+  c.step = state.step;
+  c.rng_state = rng_state(state.rng);
+  c.settings = settings;
+  for (size_t i = 0; i < state.params.names.size(); ++i)
+    c.parameters.emplace_back(state.params.names[i], state.params.tensors[i].detach());
+  c.optimizer = state.optimizer.state();
+  save_checkpoint(work_dir, c);
+}
+
+// Sums over a step's samples: per-sample loss, correct top-1 predictions, labelled predictions
+// (per token for sequences). This rank's until all-reduced.
+struct StepTotals {
+  double loss = 0, correct = 0, labelled = 0;
+};
+
+std::string epoch_summary(const EpochStats& st) {
+  return fmt::format("loss {:.4f}{}{}{} lr {:.2e}, {:.0f} samples/s", st.train_loss,
+                     st.train_accuracy ? fmt::format(" acc {:.2f}%", 100 * *st.train_accuracy) : "",
+                     st.eval_accuracy ? fmt::format(" eval {:.2f}%", 100 * *st.eval_accuracy) : "",
+                     st.eval_perplexity ? fmt::format(" perplexity {:.3f}", *st.eval_perplexity) : "", st.lr,
+                     st.samples_per_second);
+}
+
+// The epochs, once everything is set up: each shuffles, steps through its batches, writes the
+// trained values back into the student, checkpoints and evaluates.
+struct EpochRunner {
+  Model& student;
+  const Dataset& data;
+  const TrainOptions& o;
+  Communicator& comm;
+  Executor& exec;                                    // the student, in training mode
+  const std::vector<std::string>& student_values;
+  std::optional<TeacherTargets>& targets;            // engaged when distilling
+  const std::vector<FeatureProjection>& projections;
+  TrainingState& state;
+  const nlohmann::json& settings;                    // stored in every checkpoint
+  const Dataset& eval_shard;                         // this rank's share of o.eval
+  int64_t steps_per_epoch = 0, total_steps = 0;
+
+  EpochStats run_epoch();
+  StepTotals step(const at::Tensor& perm, int64_t begin, int64_t global_n, double lr);
+  StepTotals forward_backward(const at::Tensor& idx, int64_t global_n);
+  StepTotals update_parameters(const StepTotals& local, double lr);
+  void evaluate_epoch(EpochStats& st);
+};
+
+EpochStats EpochRunner::run_epoch() {
+  const auto t0 = Clock::now();
+  const int64_t n = data.samples;
+  const at::Tensor perm = permutation(n, state.rng);
+  Progress progress(fmt::format("epoch {}/{}", state.epoch + 1, o.epochs), steps_per_epoch, o.quiet || comm.rank() != 0);
+  StepTotals totals;
+  double lr = 0;
+  for (int64_t b = 0; b < steps_per_epoch; ++b, ++state.step) {
+    const int64_t begin = b * o.batch_size, global_n = std::min(o.batch_size, n - begin);
+    lr = learning_rate(o.schedule, state.step, total_steps);
+    const StepTotals s = step(perm, begin, global_n, lr);
+    totals.loss += s.loss, totals.correct += s.correct, totals.labelled += s.labelled;
+    const double seen = static_cast<double>(begin + global_n);
+    const double accuracy = totals.labelled > 0 ? 100 * totals.correct / totals.labelled : 0;
+    progress.update(b + 1, totals.labelled > 0 ? fmt::format("loss {:.4f} acc {:.2f}%", totals.loss / seen, accuracy)
+                                               : fmt::format("loss {:.4f}", totals.loss / seen));
+  }
+  const double train_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  ++state.epoch;
+  write_back(student, state.params);
+  if (!o.work_dir.empty() && comm.rank() == 0) save_training_checkpoint(o.work_dir, settings, state);
+
+  EpochStats st;
+  st.epoch = state.epoch;
+  st.epochs = o.epochs;
+  st.train_loss = totals.loss / static_cast<double>(n);
+  if (totals.labelled > 0) st.train_accuracy = totals.correct / totals.labelled;
+  st.lr = lr;
+  st.samples_per_second = static_cast<double>(n) / train_seconds;
+  if (o.eval && o.eval->has_labels()) evaluate_epoch(st);
+  st.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  progress.finish(epoch_summary(st));
+  if (o.on_epoch) o.on_epoch(st);
+  return st;
+}
+
+// One optimizer step on the global batch perm[begin, begin + global_n): this rank's share
+// forward and backward, then the update. Returns the batch's totals over all ranks.
+StepTotals EpochRunner::step(const at::Tensor& perm, int64_t begin, int64_t global_n, double lr) {
+  auto [offset, local_n] = shard(global_n, comm.rank(), comm.world_size());
+  state.optimizer.zero_grad();
+  StepTotals local;
+  if (local_n > 0) local = forward_backward(perm.narrow(0, begin + offset, local_n), global_n);
+  return update_parameters(local, lr);
+}
+
+// Accumulates into the parameters' gradients the loss of the samples `idx`, divided by the
+// global batch size (see trainer.h).
+StepTotals EpochRunner::forward_backward(const at::Tensor& idx, int64_t global_n) {
+  std::map<std::string, at::Tensor> feeds;
+  for (const auto& [name, t] : data.inputs) feeds[name] = t.index_select(0, idx);
+  const at::Tensor labels = data.has_labels() ? data.labels.index_select(0, idx) : at::Tensor();
+  auto s = run_values(exec, feeds, student_values);
+  std::vector<at::Tensor> t;
+  if (targets) {
+    at::NoGradGuard no_grad;
+    t = targets->get(idx, feeds);
+  }
+  at::Tensor per_sample = targets ? distill_loss(s[0], t[0], labels, o.alpha, o.temperature) : cross_entropy(s[0], labels);
+  for (size_t i = 0; i < projections.size(); ++i)
+    per_sample = per_sample + feature_mse(projections[i](s[i + 1]), t[i + 1]) * o.feature_weight;
+  const at::Tensor loss = per_sample.sum() / static_cast<double>(global_n);
+  loss.backward();
+  StepTotals totals;
+  totals.loss = per_sample.detach().sum().item<double>();
+  if (labels.defined()) {
+    totals.correct = static_cast<double>(correct_top1(s[0], labels));
+    totals.labelled = static_cast<double>(labels.numel());
+  }
+  return totals;
+}
+
+// Masks the gradients (pruned weights get none), sums gradients and totals over the ranks, steps
+// the optimizer at `lr` and re-masks the weights. Returns the totals over all ranks.
+StepTotals EpochRunner::update_parameters(const StepTotals& local, double lr) {
+  at::NoGradGuard no_grad;
+  Parameters& params = state.params;
+  for (size_t i = 0; i < params.tensors.size(); ++i) {
+    at::Tensor& p = params.tensors[i];
+    if (!p.grad().defined()) p.mutable_grad() = at::zeros_like(p);
+    if (params.masks[i].defined()) p.mutable_grad().mul_(params.masks[i]);
+  }
+  StepTotals global = local;
+  if (comm.world_size() > 1) {
+    // One all-reduce per step: every gradient and the step's totals together.
+    std::vector<at::Tensor> sums;
+    for (const at::Tensor& p : params.tensors) sums.push_back(p.grad());
+    sums.push_back(at::tensor(std::vector<double>{local.loss, local.correct, local.labelled}, at::kDouble));
+    comm.all_reduce_sum(sums);
+    const at::Tensor& reduced = sums.back();
+    global = {reduced[0].item<double>(), reduced[1].item<double>(), reduced[2].item<double>()};
+  }
+  state.optimizer.step(lr);
+  for (size_t i = 0; i < params.tensors.size(); ++i)
+    if (params.masks[i].defined()) params.tensors[i].mul_(params.masks[i]);
+  return global;
+}
+
+// Top-1 accuracy (and perplexity, for per-token labels) of the student on o.eval: each rank
+// evaluates its shard and the counts are summed over the ranks.
+void EpochRunner::evaluate_epoch(EpochStats& st) {
+  double hits[3] = {0, 0, 0};  // correct, predictions (samples, or tokens), summed token cross-entropy
+  if (eval_shard.samples > 0) {
+    EvalOptions eo;
+    eo.batch_size = o.eval_batch_size;
+    const EvalResult r = evaluate(student, eval_shard, eo);
+    const double predictions = static_cast<double>(r.language_model ? r.language_model->tokens : r.samples);
+    hits[0] = r.accuracy.value_or(0) * predictions;
+    hits[1] = predictions;
+    if (r.language_model) hits[2] = r.language_model->cross_entropy * predictions;
+  }
+  std::vector<at::Tensor> sums{at::tensor(std::vector<double>(hits, hits + 3), at::kDouble)};
+  comm.all_reduce_sum(sums);
+  const double predictions = std::max(1.0, sums[0][1].item<double>());
+  st.eval_accuracy = sums[0][0].item<double>() / predictions;
+  if (o.eval->labels.dim() == 2) st.eval_perplexity = std::exp(sums[0][2].item<double>() / predictions);
+}
+
+}  // namespace
+
+TrainResult train(Model& student, const Dataset& data, const TrainOptions& o, const Model* teacher) {
+  std::unique_ptr<Communicator> own;
+  Communicator* comm = o.comm;
+  if (!comm) comm = (own = Communicator::single()).get();
+  check_training_inputs(student, data, o, teacher);
 
   TrainResult result;
   result.trained = o.trainable.empty() ? trainable_initializers(student) : o.trainable;
   Parameters params = make_parameters(student, result.trained, o.masks);
-
-  // Student values read per step: output 0, then the feature-matched ones.
-  std::vector<std::string> student_values{student.graph.outputs[0].name};
-  std::vector<std::string> teacher_values;
-  if (teacher) {
-    if (teacher->graph.outputs.empty()) throw InputError("the teacher has no outputs");
-    teacher_values.push_back(teacher->graph.outputs[0].name);
-  }
-  for (const auto& f : o.features) student_values.push_back(f.student), teacher_values.push_back(f.teacher);
-
+  const StepValues values = step_values(student, o, teacher);
   Executor exec(student);
-  std::vector<FeatureProjection> projections;
-  if (!o.features.empty()) {
-    // One sample through both models gives the widths the projections map between.
-    auto probe = data.batch(0, 1).feeds;
-    Executor texec(*teacher);
-    auto s = run_values(exec, probe, student_values);
-    auto t = run_values(texec, probe, teacher_values);
-    for (size_t i = 0; i < o.features.size(); ++i) {
-      const at::Tensor &sv = s[i + 1], &tv = t[i + 1];
-      if (sv.dim() != tv.dim() || (sv.dim() == 4 && sv.sizes().slice(2) != tv.sizes().slice(2)))
-        throw InputError(fmt::format("feature pair teacher '{}' [{}] / student '{}' [{}]: ranks or spatial sizes differ",
-                                     o.features[i].teacher, fmt::join(tv.sizes(), ","), o.features[i].student,
-                                     fmt::join(sv.sizes(), ",")));
-      projections.emplace_back(sv.size(1), tv.size(1), sv.dim(), o.seed + 1000 + i);
-      const char* slot[] = {"weight", "bias"};
-      auto pp = projections.back().parameters();
-      for (size_t k = 0; k < pp.size(); ++k) {
-        params.names.push_back(fmt::format("proj/{}/{}", i, slot[k]));
-        params.tensors.push_back(pp[k]);
-        params.masks.emplace_back();
-      }
-    }
-  }
-  // Every rank starts from rank 0's values (projections are seeded alike; this also covers
-  // students loaded from files that differ across machines).
-  {
-    std::vector<at::Tensor> start;
-    for (const at::Tensor& t : params.tensors) start.push_back(t.detach());
-    comm->broadcast(start, 0);
-  }
+  const std::vector<FeatureProjection> projections = feature_projections(exec, teacher, data, o, values, params);
+  start_from_rank_zero(params, *comm);
   exec.set_training(params.initializers);
-  Optimizer optimizer(params.tensors, o.optimizer);
+  TrainingState state(std::move(params), o.optimizer, o.seed);
 
-  const int64_t n = data.samples;
-  const int64_t steps_per_epoch = (n + o.batch_size - 1) / o.batch_size;
-  const int64_t total_steps = steps_per_epoch * o.epochs;
-  std::mt19937_64 rng(o.seed);
-  int64_t epoch = 0, step = 0;
   const nlohmann::json settings = settings_of(student, data, o, teacher, result.trained);
-  if (o.resume && !o.work_dir.empty()) {
-    if (auto c = load_checkpoint(o.work_dir)) {
-      if (c->settings != settings)
-        throw InputError(fmt::format("checkpoint in '{}' was made with other settings, data or models; "
-                                     "use another work folder or drop --resume", o.work_dir));
-      std::map<std::string, at::Tensor> saved(c->parameters.begin(), c->parameters.end());
-      at::NoGradGuard no_grad;
-      for (size_t i = 0; i < params.names.size(); ++i) {
-        auto it = saved.find(params.names[i]);
-        if (it == saved.end() || it->second.sizes() != params.tensors[i].sizes())
-          throw InputError(fmt::format("checkpoint in '{}' lacks parameter '{}'", o.work_dir, params.names[i]));
-        params.tensors[i].copy_(it->second);
-      }
-      optimizer.load_state(c->optimizer);
-      std::istringstream in(c->rng_state);
-      in >> rng;
-      if (!in) throw InputError(fmt::format("checkpoint in '{}' has a bad RNG state", o.work_dir));
-      epoch = result.resumed_from_epoch = c->epoch;
-      step = c->step;
-    }
-  }
+  if (o.resume && !o.work_dir.empty() && resume_from_checkpoint(o.work_dir, settings, state))
+    result.resumed_from_epoch = state.epoch;
 
   std::optional<TeacherTargets> targets;
   if (teacher)
-    targets.emplace(*teacher, teacher_values, data, o.cache_teacher, o.work_dir, o.eval_batch_size, *comm);
-  const Dataset eval_shard = o.eval ? shard_of(*o.eval, rank, world) : Dataset{};
-  const bool eval_labels = o.eval && o.eval->has_labels();
+    targets.emplace(*teacher, values.teacher, data, o.cache_teacher, o.work_dir, o.eval_batch_size, *comm);
+  const Dataset eval_shard = o.eval ? shard_of(*o.eval, comm->rank(), comm->world_size()) : Dataset{};
 
-  for (; epoch < o.epochs; ++epoch) {
-    const auto t0 = Clock::now();
-    const at::Tensor perm = permutation(n, rng);
-    Progress progress(fmt::format("epoch {}/{}", epoch + 1, o.epochs), steps_per_epoch, o.quiet || rank != 0);
-    double loss_sum = 0, correct = 0, counted = 0, lr = 0;
-    for (int64_t b = 0; b < steps_per_epoch; ++b, ++step) {
-      const int64_t begin = b * o.batch_size, global_n = std::min(o.batch_size, n - begin);
-      auto [offset, local_n] = shard(global_n, rank, world);
-      optimizer.zero_grad();
-      double stats[3] = {0, 0, 0};  // loss sum, correct, labelled samples (this rank)
-      if (local_n > 0) {
-        const at::Tensor idx = perm.narrow(0, begin + offset, local_n);
-        std::map<std::string, at::Tensor> feeds;
-        for (const auto& [name, t] : data.inputs) feeds[name] = t.index_select(0, idx);
-        const at::Tensor labels = data.has_labels() ? data.labels.index_select(0, idx) : at::Tensor();
-        auto s = run_values(exec, feeds, student_values);
-        std::vector<at::Tensor> t;
-        if (targets) {
-          at::NoGradGuard no_grad;
-          t = targets->get(idx, feeds);
-        }
-        at::Tensor per_sample = teacher ? distill_loss(s[0], t[0], labels, o.alpha, o.temperature)
-                                        : cross_entropy(s[0], labels);
-        for (size_t i = 0; i < projections.size(); ++i)
-          per_sample = per_sample + feature_mse(projections[i](s[i + 1]), t[i + 1]) * o.feature_weight;
-        const at::Tensor loss = per_sample.sum() / static_cast<double>(global_n);
-        loss.backward();
-        stats[0] = per_sample.detach().sum().item<double>();
-        if (labels.defined()) {
-          stats[1] = static_cast<double>(correct_top1(s[0], labels));
-          stats[2] = static_cast<double>(labels.numel());  // per token for sequences
-        }
-      }
-      {
-        at::NoGradGuard no_grad;
-        for (size_t i = 0; i < params.tensors.size(); ++i) {
-          at::Tensor& p = params.tensors[i];
-          if (!p.grad().defined()) p.mutable_grad() = at::zeros_like(p);
-          if (params.masks[i].defined()) p.mutable_grad().mul_(params.masks[i]);
-        }
-        if (world > 1) {
-          // One all-reduce per step: every gradient and the step's statistics together.
-          std::vector<at::Tensor> sums;
-          for (const at::Tensor& p : params.tensors) sums.push_back(p.grad());
-          sums.push_back(at::tensor(std::vector<double>(stats, stats + 3), at::kDouble));
-          comm->all_reduce_sum(sums);
-          for (int k = 0; k < 3; ++k) stats[k] = sums.back()[k].item<double>();
-        }
-        lr = learning_rate(o.schedule, step, total_steps);
-        optimizer.step(lr);
-        for (size_t i = 0; i < params.tensors.size(); ++i)
-          if (params.masks[i].defined()) params.tensors[i].mul_(params.masks[i]);
-      }
-      loss_sum += stats[0], correct += stats[1], counted += stats[2];
-      const double seen = static_cast<double>(begin + global_n);
-      progress.update(b + 1, counted > 0 ? fmt::format("loss {:.4f} acc {:.2f}%", loss_sum / seen, 100 * correct / counted)
-                                         : fmt::format("loss {:.4f}", loss_sum / seen));
-    }
-    const double train_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-    write_back(student, params);
-    if (!o.work_dir.empty() && rank == 0) {
-      Checkpoint c;
-      c.epoch = epoch + 1;
-      c.step = step;
-      c.rng_state = rng_state(rng);
-      c.settings = settings;
-      for (size_t i = 0; i < params.names.size(); ++i) c.parameters.emplace_back(params.names[i], params.tensors[i].detach());
-      c.optimizer = optimizer.state();
-      save_checkpoint(o.work_dir, c);
-    }
-
-    EpochStats st;
-    st.epoch = epoch + 1;
-    st.epochs = o.epochs;
-    st.train_loss = loss_sum / static_cast<double>(n);
-    if (counted > 0) st.train_accuracy = correct / counted;
-    st.lr = lr;
-    st.samples_per_second = static_cast<double>(n) / train_seconds;
-    if (eval_labels) {
-      double hits[3] = {0, 0, 0};  // correct, predictions (samples, or tokens), summed token cross-entropy
-      if (eval_shard.samples > 0) {
-        EvalOptions eo;
-        eo.batch_size = o.eval_batch_size;
-        const EvalResult r = evaluate(student, eval_shard, eo);
-        const double predictions = static_cast<double>(r.language_model ? r.language_model->tokens : r.samples);
-        hits[0] = r.accuracy.value_or(0) * predictions;
-        hits[1] = predictions;
-        if (r.language_model) hits[2] = r.language_model->cross_entropy * predictions;
-      }
-      std::vector<at::Tensor> sums{at::tensor(std::vector<double>(hits, hits + 3), at::kDouble)};
-      comm->all_reduce_sum(sums);
-      const double predictions = std::max(1.0, sums[0][1].item<double>());
-      st.eval_accuracy = sums[0][0].item<double>() / predictions;
-      if (o.eval->labels.dim() == 2) st.eval_perplexity = std::exp(sums[0][2].item<double>() / predictions);
-      result.eval_accuracy = st.eval_accuracy;
-      result.eval_perplexity = st.eval_perplexity;
-    }
-    st.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-    progress.finish(fmt::format("loss {:.4f}{}{}{} lr {:.2e}, {:.0f} samples/s", st.train_loss,
-                                st.train_accuracy ? fmt::format(" acc {:.2f}%", 100 * *st.train_accuracy) : "",
-                                st.eval_accuracy ? fmt::format(" eval {:.2f}%", 100 * *st.eval_accuracy) : "",
-                                st.eval_perplexity ? fmt::format(" perplexity {:.3f}", *st.eval_perplexity) : "", st.lr,
-                                st.samples_per_second));
-    result.epochs.push_back(st);
-    if (o.on_epoch) o.on_epoch(st);
+  const int64_t steps_per_epoch = (data.samples + o.batch_size - 1) / o.batch_size;
+  EpochRunner runner{student, data, o, *comm, exec, values.student, targets, projections, state, settings, eval_shard,
+                     steps_per_epoch, steps_per_epoch * o.epochs};
+  while (state.epoch < o.epochs) result.epochs.push_back(runner.run_epoch());
+  if (!result.epochs.empty()) {
+    result.eval_accuracy = result.epochs.back().eval_accuracy;
+    result.eval_perplexity = result.epochs.back().eval_perplexity;
   }
-  result.steps = step;
-  write_back(student, params);
+  result.steps = state.step;
+  write_back(student, state.params);
   return result;
 }
 

@@ -1,3 +1,7 @@
+// Channel dependency analysis: walks the graph once and records which channels are coupled, which
+// tensor dimensions each channel owns, and which channels are pinned (the rules are in
+// passes/channel_groups.h). Removing the channels is passes/channel_surgery.cpp; what removing
+// them saves is passes/channel_costs.cpp.
 #include "passes/channel_groups.h"
 
 #include <ATen/ATen.h>
@@ -22,6 +26,17 @@ std::vector<int> ChannelGroups::prunable() const {
   for (size_t g = 0; g < groups.size(); ++g)
     if (groups[g].prunable()) ids.push_back(static_cast<int>(g));
   return ids;
+}
+
+bool is_kept(const ChannelRef& channel, const KeepMasks& keep) {
+  auto it = channel.group < 0 ? keep.end() : keep.find(channel.group);
+  return it == keep.end() || it->second[channel.index];
+}
+
+int64_t kept_positions(const ChannelMap& map, const KeepMasks& keep) {
+  int64_t n = 0;
+  for (const ChannelRef& r : map) n += is_kept(r, keep);
+  return n;
 }
 
 namespace {
@@ -492,99 +507,10 @@ class Builder {
   std::vector<std::pair<size_t, std::string>> depthwise_;
 };
 
-int64_t kept_positions(const ChannelMap& map, const KeepMasks& keep) {
-  int64_t n = 0;
-  for (const ChannelRef& r : map) {
-    auto it = r.group < 0 ? keep.end() : keep.find(r.group);
-    n += it == keep.end() || it->second[r.index];
-  }
-  return n;
-}
-
 }  // namespace
 
 ChannelGroups analyze_channel_groups(const Model& model, const std::set<std::string>& exclude) {
   return Builder(model, exclude).build();
 }
-
-void remove_channels(Model& model, const ChannelGroups& groups, const KeepMasks& keep) {
-  Graph& g = model.graph;
-  for (const auto& [id, mask] : keep) {
-    if (id < 0 || id >= static_cast<int>(groups.groups.size()) || !groups.groups[id].prunable())
-      throw Error(fmt::format("channel group {} cannot be pruned", id));
-    if (mask.size() != static_cast<size_t>(groups.groups[id].channels))
-      throw Error(fmt::format("keep mask of group {} has {} flags for {} channels", id, mask.size(), groups.groups[id].channels));
-    if (std::find(mask.begin(), mask.end(), true) == mask.end())
-      throw InputError(fmt::format("pruning would remove every channel of {}", groups.groups[id].label()));
-  }
-  for (const ParamSlice& s : groups.slices) {
-    std::vector<int64_t> positions;
-    for (size_t p = 0; p < s.channels.size(); ++p) {
-      const ChannelRef& r = s.channels[p];
-      auto it = r.group < 0 ? keep.end() : keep.find(r.group);
-      if (it == keep.end() || it->second[r.index]) positions.push_back(static_cast<int64_t>(p));
-    }
-    if (positions.size() == s.channels.size()) continue;
-    at::Tensor& t = g.initializers.at(s.tensor);
-    t = t.index_select(s.dim, at::tensor(positions, at::kLong)).contiguous();
-  }
-  for (const auto& fix : groups.shape_fixes) {
-    at::Tensor& t = g.initializers.at(fix.shape_tensor);
-    t = t.clone();
-    t[fix.position] = kept_positions(groups.value_channels.at(fix.value), keep) / fix.divisor;
-  }
-  for (const auto& [node, value] : groups.depthwise)
-    g.nodes.at(node).attrs["group"] = Attribute::of_int(kept_positions(groups.value_channels.at(value), keep));
-  // Inferred shapes of resized values are stale; the exporter re-infers what it needs.
-  std::set<std::string> resized;
-  for (const auto& [value, map] : groups.value_channels)
-    if (kept_positions(map, keep) != static_cast<int64_t>(map.size())) resized.insert(value);
-  auto& vi = g.value_info;
-  vi.erase(std::remove_if(vi.begin(), vi.end(), [&](const ValueInfo& v) { return resized.count(v.name) != 0; }), vi.end());
-}
-
-PruneCostModel build_prune_cost_model(const Model& model, const ChannelGroups& groups) {
-  PruneCostModel m;
-  std::map<std::string, std::vector<std::pair<const ParamSlice*, int64_t>>> dims;
-  for (const ParamSlice& s : groups.slices) dims[s.tensor].push_back({&s, static_cast<int64_t>(s.channels.size())});
-  ModelCost cost = analyze_model(model);
-  for (size_t i = 0; i < model.graph.nodes.size(); ++i) {
-    const Node& n = model.graph.nodes[i];
-    const NodeCost& c = cost.nodes[i];
-    m.total_macs += c.macs;
-    if (c.macs > 0 && n.inputs.size() > 1 && dims.count(n.inputs[1])) m.macs.push_back({double(c.macs), dims.at(n.inputs[1])});
-    else if (c.macs > 0) m.macs.push_back({double(c.macs), {}});
-  }
-  for (const auto& [name, t] : model.graph.initializers) {
-    if (!t.is_floating_point()) continue;
-    m.total_params += t.numel();
-    auto it = dims.find(name);
-    m.params.push_back({double(t.numel()), it == dims.end() ? std::vector<std::pair<const ParamSlice*, int64_t>>{} : it->second});
-  }
-  return m;
-}
-
-namespace {
-
-double kept_cost(const std::vector<PruneCostModel::Term>& terms, double total, const KeepMasks& keep) {
-  if (total <= 0) return 1;
-  std::map<const ParamSlice*, double> share;
-  double kept = 0;
-  for (const auto& term : terms) {
-    double f = term.cost;
-    for (const auto& [slice, length] : term.dims) {
-      auto [it, inserted] = share.emplace(slice, 0.0);
-      if (inserted) it->second = double(kept_positions(slice->channels, keep)) / length;
-      f *= it->second;
-    }
-    kept += f;
-  }
-  return kept / total;
-}
-
-}  // namespace
-
-double PruneCostModel::macs_fraction(const KeepMasks& keep) const { return kept_cost(macs, total_macs, keep); }
-double PruneCostModel::params_fraction(const KeepMasks& keep) const { return kept_cost(params, total_params, keep); }
 
 }  // namespace edgepack

@@ -100,13 +100,20 @@ ChannelGroups analyze_channel_groups(const Model& model, const std::set<std::str
 // Which units to keep: group index -> one flag per unit. Groups absent keep everything.
 using KeepMasks = std::map<int, std::vector<bool>>;
 
+// Whether `keep` keeps `channel` (a pinned channel, or one of a group absent from it, always is).
+bool is_kept(const ChannelRef& channel, const KeepMasks& keep);
+// How many positions of `map` `keep` keeps.
+int64_t kept_positions(const ChannelMap& map, const KeepMasks& keep);
+
 // Removes the channels not kept: slices every recorded tensor, rewrites constant Reshape
-// targets, and drops the stale inferred shapes of the values whose size changed.
+// targets, and drops the stale inferred shapes of the values whose size changed
+// (passes/channel_surgery.cpp).
 void remove_channels(Model& model, const ChannelGroups& groups, const KeepMasks& keep);
 
 // The fraction of MACs / parameters left after `keep`, under the rule that a layer's cost is
 // proportional to the kept share of each sliced dimension of its weight (exact for Conv, Gemm
-// and MatMul MACs). `node_macs` maps a node's weight initializer to that node's MACs.
+// and MatMul MACs). A MAC term is a node with the slices of its input 1 (its weight), a
+// parameter term a float initializer with its slices (passes/channel_costs.cpp).
 struct PruneCostModel {
   struct Term {
     double cost = 0;
