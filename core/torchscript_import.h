@@ -7,8 +7,9 @@
 // lists, `x.size(0)` arithmetic, constant subgraphs, `zeros_like`) is known and becomes a
 // constant; only tensors computed from the inputs become IR nodes. A value that depends on the
 // input data but is needed as a number (`int(x.sum())`, a data-dependent `if`) is refused.
-// The result goes through export_onnx + import_onnx, so onnx::checker and shape inference
-// validate it like any imported file. docs/torchscript.md lists the supported aten ops.
+// The converter builds the final IR directly, each value typed from the example run; the
+// result is then checked with onnx::checker and strict ONNX shape inference, so a bad
+// conversion is an InputError. docs/torchscript.md lists the supported aten ops.
 #pragma once
 #include <cstdint>
 #include <map>

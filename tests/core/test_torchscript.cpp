@@ -8,6 +8,7 @@
 #include <torch/script.h>
 
 #include <fstream>
+#include <onnx/onnx_pb.h>
 
 #include "core/error.h"
 #include "core/executor.h"
@@ -15,6 +16,7 @@
 #include "core/npy.h"
 #include "core/tensor_proto.h"
 #include "core/onnx_export.h"
+#include "core/onnx_import.h"
 #include "tests/helpers.h"
 #include "tests/ort_bridge.h"
 
@@ -150,6 +152,40 @@ void check_outputs_equal(torch::jit::Module& module, const Model& model, const s
   }
 }
 
+// Every field of a Model, one line each (initializer values compared apart), for comparing
+// two Models with a readable first difference.
+std::vector<std::string> describe(const Model& m) {
+  auto value = [](const char* what, const ValueInfo& v) {
+    std::string dims = "unranked";
+    if (v.shape) {
+      std::vector<std::string> ds;
+      for (const Dim& d : *v.shape) ds.push_back(d.known() ? std::to_string(d.value) : d.param.empty() ? "?" : d.param);
+      dims = fmt::format("[{}]", fmt::join(ds, ","));
+    }
+    return fmt::format("{} {} {} {}", what, v.name, v.elem_type, dims);
+  };
+  std::vector<std::string> lines = {fmt::format("ir_version {}", m.ir_version),
+                                    fmt::format("producer {} {}", m.producer_name, m.producer_version),
+                                    fmt::format("domain '{}' model_version {} doc '{}'", m.domain, m.model_version, m.doc_string),
+                                    fmt::format("graph '{}' doc '{}'", m.graph.name, m.graph.doc_string)};
+  for (const auto& [domain, version] : m.opsets) lines.push_back(fmt::format("opset '{}' {}", domain, version));
+  for (const auto& [key, v] : m.metadata) lines.push_back(fmt::format("metadata {}={}", key, v));
+  for (const ValueInfo& v : m.graph.inputs) lines.push_back(value("input", v));
+  for (const ValueInfo& v : m.graph.outputs) lines.push_back(value("output", v));
+  for (const ValueInfo& v : m.graph.value_info) lines.push_back(value("value_info", v));
+  for (const auto& [name, t] : m.graph.initializers)
+    lines.push_back(fmt::format("initializer {} {} [{}]", name, c10::toString(t.scalar_type()), fmt::join(t.sizes(), ",")));
+  for (const Node& n : m.graph.nodes) {
+    std::string line = fmt::format("node '{}' {} '{}' ({}) -> ({}) '{}'", n.name, n.op_type, n.domain, fmt::join(n.inputs, ","),
+                                   fmt::join(n.outputs, ","), n.doc_string);
+    for (const auto& [name, a] : n.attrs)
+      line += fmt::format(" {}:{}:{}:{}:{}:[{}]:[{}]:[{}]", name, static_cast<int>(a.kind), a.i, a.f, a.s, fmt::join(a.ints, ","),
+                          fmt::join(a.floats, ","), fmt::join(a.strings, ","));
+    lines.push_back(line);
+  }
+  return lines;
+}
+
 std::string load_error(const fs::path& path, const LoadOptions& options) {
   try {
     load_model(path.string(), options);
@@ -234,6 +270,55 @@ TEST_CASE("TorchScript transformer block: embedding, attention, causal mask and 
   check_outputs_equal(module, model, {at::randint(0, kVocab, {2, 8}, at::kLong)});
 }
 
+TEST_CASE("TorchScript import builds the Model import_onnx would give for its ONNX form, value_info included") {
+  // The converter types every value from its example run instead of exporting and re-importing
+  // with shape inference; the two must agree field by field.
+  TempDir tmp;
+  struct Case {
+    const char* file;
+    torch::jit::Module module;
+    std::map<std::string, InputSpec> specs;
+  };
+  for (Case& c : std::vector<Case>{{"cnn.pt", small_cnn(), {{"x", {{2, 3, 16, 16}}}}},
+                                   {"mlp.pt", mlp(), {{"", {{4, 16}}}}},
+                                   {"block.pt", transformer_block(), {{"ids", {{2, 8}}}}}}) {
+    CAPTURE(c.file);
+    Model direct = load_model(save(c.module, tmp, c.file).string(), shapes(c.specs));
+    onnx::ModelProto proto;
+    export_onnx(direct, &proto);
+    proto.mutable_graph()->clear_value_info();   // shape inference finds them again
+    Model reimported = import_onnx(std::move(proto), "");
+    const std::vector<std::string> a = describe(direct), b = describe(reimported);
+    for (size_t k = 0; k < std::max(a.size(), b.size()); ++k) {
+      CAPTURE(k);
+      REQUIRE(k < a.size());
+      REQUIRE(k < b.size());
+      REQUIRE(a[k] == b[k]);
+    }
+    CHECK(direct.graph.value_info.size() + direct.graph.outputs.size() >= direct.graph.nodes.size());
+    for (const auto& [name, t] : direct.graph.initializers) {
+      CAPTURE(name);
+      CHECK(at::equal(t, reimported.graph.initializers.at(name)));
+    }
+  }
+}
+
+TEST_CASE("TorchScript outputs: a value returned twice and an input returned as it is get their own names") {
+  TempDir tmp;
+  torch::jit::Module module("Twice");
+  module.define(R"(
+def forward(self, x):
+    y = torch.relu(x)
+    return y, y, x
+)");
+  Model model = load_model(save(module, tmp, "twice.pt").string(), shapes({{"x", {{2, 3}}}}));
+  std::vector<std::string> names;
+  for (const ValueInfo& v : model.graph.outputs) names.push_back(v.name);
+  CHECK(names == std::vector<std::string>{"output_0", "output_1", "output_2"});
+  CHECK(op_histogram(model) == std::map<std::string, int>{{"Relu", 1}, {"Identity", 2}});
+  check_outputs_equal(module, model, {at::randn({2, 3})});
+}
+
 TEST_CASE("TorchScript conversion errors: unsupported op with its line, bad files, missing or unknown input names") {
   TempDir tmp;
   torch::jit::Module lstm("LSTM");
@@ -256,6 +341,19 @@ def forward(self, x):
   std::string wrong = load_error(lstm_path, shapes({{"x", {{1, 5}}}}));
   CHECK(wrong.find("aten::lstm_cell") != std::string::npos);
   CHECK(wrong.find('\n') == std::string::npos);
+
+  // Conv and pools without a batch dim, which PyTorch takes and ONNX would misread.
+  torch::jit::Module unbatched("Unbatched");
+  unbatched.register_parameter("w", seeded({4, 3, 3, 3}), false);
+  unbatched.define(R"(
+def forward(self, x, y):
+    return torch.conv2d(x, self.w), torch.max_pool2d(y, [2, 2])
+)");
+  const fs::path unbatched_path = save(unbatched, tmp, "unbatched.pt");
+  std::string conv = load_error(unbatched_path, shapes({{"x", {{3, 8, 8}}}, {"y", {{1, 3, 8, 8}}}}));
+  CHECK(conv.find("aten::conv2d (an input of rank 3 is not supported; conv2d wants rank 4") != std::string::npos);
+  std::string pool = load_error(unbatched_path, shapes({{"x", {{1, 3, 8, 8}}}, {"y", {{3, 8, 8}}}}));
+  CHECK(pool.find("aten::max_pool2d (an input of rank 3 is not supported") != std::string::npos);
 
   // A truncated archive and a zip that is not TorchScript.
   torch::jit::Module cnn = small_cnn();
