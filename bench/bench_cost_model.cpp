@@ -19,6 +19,7 @@
 #include <cstring>
 #include <fstream>
 
+#include "compress/all_passes.h"
 #include "core/cost_model.h"
 #include "core/dataset.h"
 #include "core/executor.h"
@@ -66,6 +67,7 @@ Model quantized(const Model& fp, const std::vector<std::map<std::string, at::Ten
 }  // namespace
 
 int main(int argc, char** argv) {
+  edgepack::register_all_passes();
   int threads = 2, repeat = 30;
   std::string host_file;
   EstimateOptions base;

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstring>
 
+#include "compress/all_passes.h"
 #include "core/cost_model.h"
 #include "core/dataset.h"
 #include "core/evaluate.h"
@@ -23,6 +24,7 @@ using namespace edgepack;
 using namespace edgepack::test;
 
 int main(int argc, char** argv) {
+  edgepack::register_all_passes();
   int threads = 2, epochs = 15;
   double target = 0.1;
   for (int i = 1; i + 1 < argc; ++i) {

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "compress/all_passes.h"
 #include "core/cost_model.h"
 #include "core/dataset.h"
 #include "core/evaluate.h"
@@ -44,6 +45,7 @@ Row describe(const Model& m, const std::string& label, const fs::path& file) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  edgepack::register_all_passes();
   int threads = 2, repeat = 30, epochs = 3;
   for (int i = 1; i + 1 < argc; ++i) {
     if (!std::strcmp(argv[i], "--threads")) threads = std::atoi(argv[++i]);
@@ -63,10 +65,10 @@ int main(int argc, char** argv) {
   PassContext ctx;
   Model pruned = teacher;
   run_pipeline(pruned, parse_pipeline("prune{target-macs=0.5}"), ctx);
-  distill::FinetuneOptions f;
+  distill::FinetuneSettings f;
   f.epochs = epochs;
-  f.quiet = true;
-  distill::finetune(pruned, teacher, train, f);
+  f.keep_zeros = "false";
+  distill::finetune(pruned, teacher, train, f, nullptr, true);
   std::vector<Row> rows = {describe(teacher, "MNIST teacher", tmp / "teacher.onnx"),
                            describe(pruned, fmt::format("pruned to 50% MACs + {} epochs fine-tune", epochs), tmp / "pruned.onnx")};
   const double fp = evaluate(teacher, test).accuracy.value(), pr = evaluate(pruned, test).accuracy.value();

@@ -26,6 +26,7 @@
 #include <limits>
 #include <optional>
 
+#include "compress/all_passes.h"
 #include "core/dataset.h"
 #include "core/evaluate.h"
 #include "core/executor.h"
@@ -90,6 +91,7 @@ std::optional<nlohmann::json> run_pytorch_peer(const fs::path& data, int64_t cal
 }  // namespace
 
 int main(int argc, char** argv) {
+  edgepack::register_all_passes();
   // LibTorch's OpenMP threads spin while they wait; on shared cores a spinning thread starves
   // the one it waits for (5-10x slower, as samples/mnist/train_teacher.cpp measured), and the
   // calibration times swung 20x between runs. libgomp reads the policy when it loads, before

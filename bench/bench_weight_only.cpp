@@ -18,6 +18,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "compress/all_passes.h"
 #include "core/dataset.h"
 #include "core/evaluate.h"
 #include "core/executor.h"
@@ -46,6 +47,7 @@ struct Row {
 }  // namespace
 
 int main(int argc, char** argv) {
+  edgepack::register_all_passes();
   // Spinning OpenMP waits starve the waited-for thread on shared cores (see bench_quantize).
   if (!std::getenv("OMP_WAIT_POLICY")) {
     ::setenv("OMP_WAIT_POLICY", "PASSIVE", 1);

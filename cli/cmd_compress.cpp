@@ -104,8 +104,12 @@ json nullable(const std::optional<double>& v) { return v ? json(*v) : json(); }
 // order) compute it once.
 class Builder {
  public:
-  Builder(const Model& original, PassContext& ctx) : ctx_(ctx) { cache_[""] = {original, {}}; }
+  Builder(const Model& original, PassContext& ctx) : ctx_(ctx) {
+    cache_[""] = {original, {}};
+    ctx_.original = &cache_.at("").first;   // the teacher of a recovery fine-tune
+  }
 
+  // `pipeline` is canonical (compress canonicalizes it): each step runs as written.
   const std::pair<Model, std::vector<StepReport>>& build(const Pipeline& pipeline) {
     std::string key, done;
     size_t from = 0;
@@ -115,8 +119,7 @@ class Builder {
     }
     auto state = cache_.at(done);
     for (size_t i = from; i < pipeline.size(); ++i) {
-      auto reports = run_pipeline(state.first, {pipeline[i]}, ctx_);
-      state.second.push_back(reports.at(0));
+      state.second.push_back(run_step(state.first, pipeline[i], ctx_));
       done += (i ? "," : "") + print_pipeline({pipeline[i]});
       cache_[done] = state;
     }
@@ -172,6 +175,8 @@ int compress(CompressArgs a, const Globals& globals) {
   if (a.targets.empty()) throw InputError("compress needs --target ID[,ID...] (see `edgepack targets`)");
   if (a.data.empty()) throw InputError("compress needs --data (calibration and training data)");
   if (a.out.empty()) throw InputError("compress needs --out DIR");
+  std::optional<Pipeline> user_pipeline;   // checked before anything is loaded
+  if (!a.pipeline.empty()) user_pipeline = parse_pipeline(a.pipeline);
   const fs::path out = fs::absolute(a.out).lexically_normal();
   refuse_overwriting_input(a.out, a.model, "model");
   const std::vector<TargetProfile> profiles = load_targets(a.target_file);
@@ -205,8 +210,6 @@ int compress(CompressArgs a, const Globals& globals) {
   PlanOptions plan_options;
   plan_options.can_train = data.has_labels();
   plan_options.epochs = a.epochs;
-  std::optional<Pipeline> user_pipeline;
-  if (!a.pipeline.empty()) user_pipeline = parse_pipeline(a.pipeline);
 
   const json input = {{"path", a.model}, {"sha256", file_sha256(a.model)}, {"bytes", fs::file_size(a.model)}};
   const ModelCost before_cost = analyze_model(original);
@@ -232,7 +235,9 @@ int compress(CompressArgs a, const Globals& globals) {
       } else {
         plan = plan_compression(original, target, budgets, plan_options);
       }
+      plan.pipeline = print_pipeline(canonicalize(parse_pipeline(plan.pipeline)));
       log(fmt::format("{}: {}", target.id, plan.reason));
+      ctx.target = &target;
       const auto& [artifact, steps] = builder.build(parse_pipeline(plan.pipeline));
       const fs::path dir = staged / target.id;
       fs::create_directories(dir);
@@ -259,8 +264,7 @@ int compress(CompressArgs a, const Globals& globals) {
       for (const auto& g : gates) passed = passed && g["passed"].get<bool>();
       all_passed = all_passed && passed;
 
-      json passes = json::array();
-      for (const StepReport& s : steps) passes.push_back({{"pass", s.pass}, {"canonical", s.canonical}, {"seconds", s.seconds}, {"stats", s.result.stats}});
+      const json passes = steps_json(steps);
       json candidates = json::array();
       for (const auto& c : plan.candidates) candidates.push_back(candidate_json(c));
       json layers = json::array();

@@ -20,6 +20,8 @@
 #include "passes/prune.h"
 #include "passes/prune_sensitivity.h"
 
+#include <algorithm>
+
 namespace edgepack::cli {
 namespace fs = std::filesystem;
 
@@ -31,33 +33,27 @@ struct PruneArgs {
   int64_t calib_samples = 256;
   int64_t batch_size = 32;
   bool json = false;
-  bool sensitivity = false;
   int64_t finetune_epochs = 0;
   double lr = 1e-3;
   uint64_t seed = 0;
   std::map<std::string, std::string> options;
 };
 
-nlohmann::json sensitivity_table(const PruneSensitivity& s, bool print) {
-  nlohmann::json j = {{"metric", s.metric}, {"ratios", s.ratios}};
+// The table of the prune pass's sensitivity report (passes/prune_sensitivity.h to_json).
+void print_sensitivity(const nlohmann::json& s) {
+  const auto ratios = s["ratios"].get<std::vector<double>>();
   std::vector<std::vector<std::string>> rows = {{"layer group", "channels"}};
-  for (double r : s.ratios) rows[0].push_back(fmt::format("{:.0f}% pruned", 100 * r));
-  for (const auto& g : s.groups) {
-    rows.push_back({g.label, std::to_string(g.channels)});
-    for (size_t i = 0; i < s.ratios.size(); ++i)
-      rows.back().push_back(fmt::format("{:.2f} ({:.0f}% MACs)", 100 * g.loss[i], 100 * g.macs_fraction[i]));
-    j["groups"].push_back({{"layer", g.layer}, {"label", g.label}, {"channels", g.channels}, {"loss_points", g.loss},
-                           {"macs_fraction", g.macs_fraction}});
+  for (double r : ratios) rows[0].push_back(fmt::format("{:.0f}% pruned", 100 * r));
+  for (const auto& g : s["groups"]) {
+    rows.push_back({g["label"].get<std::string>(), std::to_string(g["channels"].get<int64_t>())});
+    for (size_t i = 0; i < ratios.size(); ++i)
+      rows.back().push_back(fmt::format("{:.2f} ({:.0f}% MACs)", g["loss_points"][i].get<double>(),
+                                        100 * g["macs_fraction"][i].get<double>()));
   }
-  for (auto& g : j["groups"])
-    for (auto& v : g["loss_points"]) v = 100 * v.get<double>();
-  if (print) {
-    std::vector<bool> right(rows[0].size(), true);
-    right[0] = false;
-    fmt::print("pruning sensitivity ({} points lost with one group pruned; model MACs left):\n{}", s.metric,
-               format_table(rows, right));
-  }
-  return j;
+  std::vector<bool> right(rows[0].size(), true);
+  right[0] = false;
+  fmt::print("pruning sensitivity ({} points lost with one group pruned; model MACs left):\n{}", s["metric"].get<std::string>(),
+             format_table(rows, right));
 }
 
 int prune_model(const PruneArgs& a, const Globals& globals) {
@@ -66,50 +62,52 @@ int prune_model(const PruneArgs& a, const Globals& globals) {
   if (a.finetune_epochs > 0 && a.data.empty()) throw InputError("--finetune-epochs needs training data (--data)");
   const Model original = load_cli_model(a.model, a.input_shapes);
   PassContext ctx;
-  std::optional<Dataset> data, eval;
+  std::optional<Dataset> data, eval, train;
   if (!a.data.empty()) {
     data = load_dataset(a.data, original, DatasetOptions{a.calib_samples});
     ctx.calibration = feed_batches(*data, original, a.batch_size);
   }
   if (!a.eval_data.empty()) eval = load_dataset(a.eval_data, original);
   if (!globals.quiet) ctx.log = [](const std::string& line) { fmt::print(stderr, "edgepack: {}\n", line); };
+  ctx.quiet = globals.quiet;
 
   Pipeline pipeline = {PipelineStep{"prune", a.options}};
   pipeline = parse_pipeline(print_pipeline(pipeline));   // validates the values as a pipeline would
-  PassOptions options(&find_pass("prune").options, pipeline[0].options);
-  nlohmann::json sensitivity_json;
-  if (a.sensitivity) {
-    if (options.get("mode") != "structured") throw InputError("--sensitivity applies to structured pruning (--mode structured)");
+  const PruneSettings options = prune_options().parse(pipeline[0].options);
+  if (options.sensitivity) {
+    if (options.mode != "structured") throw InputError("--sensitivity applies to structured pruning (--mode structured)");
     if (!eval && !data) throw InputError("--sensitivity needs --eval-data (or --data) to measure on");
-    const PruneSensitivity s = prune_sensitivity(original, eval ? *eval : *data, options, ctx);
-    sensitivity_json = sensitivity_table(s, !a.json);
-    const double target_macs = options.get_float("target-macs"), target_params = options.get_float("target-params");
-    if (target_macs > 0 || target_params > 0) {
-      // The budget is spent by the measured curves: explicit per-layer ratios, nothing else pruned.
-      pipeline[0].options["layer-ratios"] = allocate_by_sensitivity(original, s, options, ctx, target_macs, target_params);
-      pipeline[0].options["ratio"] = "0";
-      pipeline[0].options.erase("target-macs");
-      pipeline[0].options.erase("target-params");
-      sensitivity_json["layer_ratios"] = pipeline[0].options["layer-ratios"];
-    }
   }
-  Model model = original;
-  auto reports = run_pipeline(model, pipeline, ctx);
-  std::optional<distill::TrainResult> finetune;
+  // Sensitivity measures on --eval-data, else on the (--calib-samples) data; the fine-tune trains
+  // on all of --data and scores each epoch on --eval-data.
+  ctx.eval = eval ? &*eval : data ? &*data : nullptr;
   if (a.finetune_epochs > 0) {
-    const Dataset train = load_dataset(a.data, original);
-    distill::FinetuneOptions f;
+    train = load_dataset(a.data, original);
+    ctx.train = &*train;
+    distill::FinetuneSettings f;
     f.epochs = a.finetune_epochs;
     f.batch_size = a.batch_size;
     f.lr = a.lr;
-    f.seed = a.seed;
-    f.keep_zeros = options.get("mode") != "structured";
-    f.eval = eval ? &*eval : nullptr;
-    f.quiet = globals.quiet;
-    finetune = distill::finetune(model, original, train, f);
+    f.seed = static_cast<int64_t>(a.seed);
+    f.keep_zeros = options.mode != "structured" ? "true" : "false";
+    pipeline.push_back(make_step("finetune", distill::finetune_options(), f));
+  }
+  Model model = original;
+  auto reports = run_pipeline(model, pipeline, ctx);
+  // The fine-tune scores on --eval-data only.
+  const StepReport& prune_step = *std::find_if(reports.begin(), reports.end(), [](const StepReport& r) { return r.pass == "prune"; });
+  const nlohmann::json& details = prune_step.result.details;
+  if (details.contains("sensitivity") && !a.json) print_sensitivity(details["sensitivity"]);
+  if (details.contains("layer_ratios")) {
+    // The resolved pipeline: the per-layer ratios the measured curves chose, so it reproduces
+    // this model without measuring again.
+    PipelineStep& step = pipeline[0];
+    step.options["layer-ratios"] = details["layer_ratios"].get<std::string>();
+    step.options["ratio"] = "0";
+    for (const char* measured : {"sensitivity", "target-macs", "target-params"}) step.options.erase(measured);
   }
   nlohmann::json groups_json = nlohmann::json::array();
-  if (options.get("mode") == "structured") {
+  if (options.mode == "structured") {
     Model folded = original;
     fold_constants(folded);
     for (const ChannelGroup& g : analyze_channel_groups(folded, excluded_names(options)).groups)
@@ -118,7 +116,7 @@ int prune_model(const PruneArgs& a, const Globals& globals) {
   }
   save_onnx(model, a.output);
 
-  const auto& stats = reports.at(0).result.stats;
+  const auto& stats = prune_step.result.stats;
   const auto in_bytes = fs::file_size(a.model), out_bytes = fs::file_size(a.output);
   std::optional<double> before, after;
   if (eval && eval->has_labels()) {
@@ -128,22 +126,21 @@ int prune_model(const PruneArgs& a, const Globals& globals) {
   if (a.json) {
     nlohmann::json j = {{"input", a.model}, {"output", a.output}, {"pipeline", print_pipeline(pipeline)},
                         {"input_bytes", in_bytes}, {"output_bytes", out_bytes}, {"stats", stats},
-                        {"seconds", reports.at(0).seconds}};
+                        {"seconds", prune_step.seconds}, {"steps", steps_json(reports)}};
     if (data) j["data_digest"] = data->digest();
     if (before) j["accuracy"] = {{"before", *before}, {"after", *after}, {"drop_points", 100 * (*before - *after)}};
-    if (!sensitivity_json.is_null()) j["sensitivity"] = sensitivity_json;
-    if (finetune) {
-      nlohmann::json epochs = nlohmann::json::array();
-      for (const auto& e : finetune->epochs)
-        epochs.push_back({{"epoch", e.epoch}, {"train_loss", e.train_loss}, {"eval_accuracy", e.eval_accuracy ? nlohmann::json(*e.eval_accuracy) : nlohmann::json()}});
-      j["finetune"] = {{"epochs", epochs}, {"seed", a.seed}, {"lr", a.lr}};
+    if (details.contains("sensitivity")) {
+      j["sensitivity"] = details["sensitivity"];
+      if (details.contains("layer_ratios")) j["sensitivity"]["layer_ratios"] = details["layer_ratios"];
     }
+    if (a.finetune_epochs > 0) j["finetune"] = {{"epochs", reports.back().result.details["epochs"]}, {"seed", a.seed}, {"lr", a.lr}};
     j["groups"] = groups_json;
     fmt::print("{}\n", j.dump(2));
     return 0;
   }
   fmt::print("pruned {} -> {}\n", a.model, a.output);
-  fmt::print("  pipeline        {}\n", print_pipeline(pipeline));
+  fmt::print("  pipeline        {}\n", print_pipeline(canonicalize(pipeline)));
+  if (details.contains("layer_ratios")) fmt::print("  layer ratios    {}\n", details["layer_ratios"].get<std::string>());
   if (stats.count("macs_before")) {
     fmt::print("  channels        {} of {} prunable removed ({} of {} layer groups prunable)\n", stats.at("channels_removed"),
                stats.at("prunable_channels"), stats.at("prunable_groups"), stats.at("groups"));
@@ -177,9 +174,6 @@ void add_prune(CLI::App& app, Action& action, const Globals& globals) {
   cmd->add_option("--calib-samples", a->calib_samples, "Samples of --data to use (0 = all)")->capture_default_str();
   cmd->add_option("--batch-size", a->batch_size, "Samples per run")->capture_default_str();
   cmd->add_option("--eval-data", a->eval_data, "Data to measure accuracy (before/after, sensitivity) on");
-  cmd->add_flag("--sensitivity", a->sensitivity,
-                "Prune one layer group at a time at 25/50/75% and report the loss; with --target-macs/--target-params, "
-                "spend the budget where it hurts least");
   cmd->add_option("--finetune-epochs", a->finetune_epochs,
                   "Recovery fine-tune after pruning: epochs over --data, the unpruned model as teacher (KD at T=4 + labels)")
       ->capture_default_str();

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
+#include <optional>
 
 #include "cli/commands.h"
 #include "core/dataset.h"
@@ -16,7 +17,7 @@
 #include "core/output_lock.h"
 #include "core/onnx_export.h"
 #include "passes/pipeline.h"
-#include "quantize/sensitivity.h"
+#include "quantize/quantize_weights.h"
 #include "quantize/stream_quantize.h"
 
 namespace edgepack::cli {
@@ -30,37 +31,39 @@ struct QuantizeArgs {
   int64_t calib_samples = 256;
   int64_t batch_size = 32;
   bool json = false;
-  bool sensitivity = false;
-  double max_drop = -1;          // percentage points; < 0 = no budget
   std::string eval_data;
-  std::map<std::string, std::string> options;
+  std::map<std::string, std::string> options;          // the quantize pass's
   // Weight-only quantization with the quantize-weights pass; --stream only changes how it runs.
   std::string weights;           // "" = calibrated INT8 QDQ; else int8 or int4
   bool stream = false;
-  int64_t group_size = -1;       // -1 = not given (per channel)
-  std::string method, format;    // "" = not given (rtn, qdq)
   bool asymmetric = false;
-  double damp = -1;              // < 0 = the pass's default
+  std::map<std::string, std::string> weight_options;   // the quantize-weights pass's
 };
 
 // The quantize-weights step the weight-only flags stand for (only the options given, so the
 // printed pipeline stays short), validated as a pipeline would be.
 Pipeline weights_pipeline(const QuantizeArgs& a) {
-  std::map<std::string, std::string> options = {{"bits", a.weights == "int4" ? "4" : "8"}};
-  if (a.group_size >= 0) options["group"] = std::to_string(a.group_size);
-  if (!a.method.empty()) options["method"] = a.method;
-  if (!a.format.empty()) options["format"] = a.format;
+  std::map<std::string, std::string> options = a.weight_options;
+  options["bits"] = a.weights == "int4" ? "4" : "8";
   if (a.asymmetric) options["symmetric"] = "false";
-  if (a.damp >= 0) options["damp"] = fmt::format("{}", a.damp);
   if (a.options.count("exclude")) options["exclude"] = a.options.at("exclude");
   return parse_pipeline(print_pipeline({PipelineStep{"quantize-weights", options}}));
 }
 
+// The per-layer table of the quantize pass's sensitivity report (quantize/sensitivity.h to_json).
+void print_sensitivity(const nlohmann::json& s, const std::string& source) {
+  std::vector<std::vector<std::string>> rows = {{"layer", fmt::format("{} lost (points)", s["metric"].get<std::string>())}};
+  for (const auto& l : s["layers"]) rows.push_back({l["node"].get<std::string>(), fmt::format("{:.2f}", l["loss_points"].get<double>())});
+  const auto kept = s["kept_fp32"].get<std::vector<std::string>>();
+  fmt::print("per-layer sensitivity (one layer in INT8 at a time, on {}):\n{}", source, format_table(rows, {false, true}));
+  fmt::print("all layers INT8{}: {:.2f} points lost\n", kept.empty() ? "" : fmt::format(" except {}", fmt::join(kept, ", ")),
+             s["final_loss_points"].get<double>());
+}
+
 // --- weight-only, streamed: the pass's rewrite one weight at a time (quantize/stream_quantize.h) ---
 int quantize_weights_streaming(const QuantizeArgs& a, const Pipeline& pipeline, const Globals& globals) {
-  const PassInfo& info = find_pass("quantize-weights");
   StreamQuantizeOptions options;
-  options.settings = weight_only_settings(PassOptions(&info.options, pipeline.at(0).options));
+  options.settings = weight_only_settings(quantize_weights_options().parse(pipeline.at(0).options));
   if (options.settings.gptq)
     throw InputError("--stream rounds to nearest only: --method gptq needs the whole model's activations (drop --stream)");
   if (!a.data.empty()) throw InputError("--stream takes no --data: round to nearest needs no calibration");
@@ -113,7 +116,7 @@ int quantize_weights(const QuantizeArgs& a, const Globals& globals) {
   auto reports = run_pipeline(model, pipeline, ctx);
   save_onnx(model, a.output);
 
-  const auto& stats = reports.at(0).result.stats;
+  const auto& stats = reports.back().result.stats;
   // A model past protobuf's limit is saved with external data.
   const bool external = fs::exists(a.output + ".data");
   const auto in_bytes = fs::file_size(a.model);
@@ -121,14 +124,14 @@ int quantize_weights(const QuantizeArgs& a, const Globals& globals) {
   if (a.json) {
     nlohmann::json j = {{"input", a.model}, {"output", a.output}, {"pipeline", print_pipeline(pipeline)}, {"stream", false},
                         {"calibration_samples", data.samples}, {"input_bytes", in_bytes}, {"output_bytes", out_bytes},
-                        {"stats", stats}, {"seconds", reports.at(0).seconds}};
+                        {"stats", stats}, {"seconds", reports.back().seconds}, {"steps", steps_json(reports)}};
     if (!a.data.empty()) j["calibration_digest"] = data.digest();
     fmt::print("{}\n", j.dump(2));
     return 0;
   }
   fmt::print("quantized the weights of {} to {} -> {}{}\n", a.model, a.weights, a.output,
              external ? fmt::format(" + {}.data", fs::path(a.output).filename().string()) : "");
-  fmt::print("  pipeline        {}\n", print_pipeline(pipeline));
+  fmt::print("  pipeline        {}\n", print_pipeline(canonicalize(pipeline)));
   if (!a.data.empty()) fmt::print("  calibration     {} samples from {}\n", data.samples, a.data);
   for (const auto& [k, v] : stats) fmt::print("  {:<22} {}\n", k, v);
   fmt::print("  file size       {} -> {} ({:.2f}x smaller)\n", human_bytes(static_cast<double>(in_bytes)),
@@ -138,8 +141,8 @@ int quantize_weights(const QuantizeArgs& a, const Globals& globals) {
 // ------------------------------------------------------------------------------------------
 
 int quantize_model(const QuantizeArgs& a, const Globals& globals) {
-  if (a.weights.empty() && (a.group_size >= 0 || !a.method.empty() || !a.format.empty() || a.asymmetric || a.damp >= 0))
-    throw InputError("--group-size, --method, --format, --asymmetric and --damp need --weights int8|int4");
+  if (a.weights.empty() && (!a.weight_options.empty() || a.asymmetric))
+    throw InputError("--group-size, --method, --format, --symmetric/--asymmetric and --damp need --weights int8|int4");
   if (!a.weights.empty()) return quantize_weights(a, globals);
   if (a.stream) throw InputError("--stream needs --weights int8|int4 (weight-only quantization streams; calibration does not)");
   if (a.data.empty()) throw InputError("quantize needs --data (calibration samples), or --weights for weight-only");
@@ -158,48 +161,30 @@ int quantize_model(const QuantizeArgs& a, const Globals& globals) {
   PassContext ctx;
   ctx.calibration = feed_batches(data, model, a.batch_size);
   if (!globals.quiet) ctx.log = log;
+  // Sensitivity and mixed precision measure on --eval-data, else on the calibration data.
+  std::optional<Dataset> eval;
+  if (!a.eval_data.empty()) eval = load_dataset(a.eval_data, model);
+  ctx.eval = eval ? &*eval : &data;
 
-  std::map<std::string, std::string> options = a.options;
-  nlohmann::json sensitivity_json;
-  if (a.sensitivity || a.max_drop >= 0) {
-    Dataset eval = a.eval_data.empty() ? data : load_dataset(a.eval_data, model);
-    SensitivityReport r = quantization_sensitivity(model, ctx.calibration, eval, options, a.max_drop < 0 ? -1 : a.max_drop / 100);
-    if (!r.kept_fp32.empty()) {
-      std::string user = options.count("exclude") ? options["exclude"] + "+" : "";
-      options["exclude"] = user + fmt::format("{}", fmt::join(r.kept_fp32, "+"));
-    }
-    sensitivity_json = {{"metric", r.metric}, {"kept_fp32", r.kept_fp32}, {"final_loss_points", 100 * r.final_loss}};
-    std::vector<std::vector<std::string>> rows = {{"layer", fmt::format("{} lost (points)", r.metric)}};
-    for (const auto& l : r.layers) {
-      rows.push_back({l.node, fmt::format("{:.2f}", 100 * l.loss)});
-      sensitivity_json["layers"].push_back({{"node", l.node}, {"loss_points", 100 * l.loss}});
-    }
-    if (!a.json) {
-      fmt::print("per-layer sensitivity (one layer in INT8 at a time, on {}):\n{}", eval.source, format_table(rows, {false, true}));
-      fmt::print("all layers INT8{}: {:.2f} points lost\n",
-                 r.kept_fp32.empty() ? "" : fmt::format(" except {}", fmt::join(r.kept_fp32, ", ")), 100 * r.final_loss);
-    }
-    if (a.max_drop >= 0 && r.final_loss * 100 > a.max_drop)
-      warn(globals, fmt::format("even with every layer kept in FP32 the loss is {:.2f} points", 100 * r.final_loss));
-  }
-  Pipeline pipeline = {PipelineStep{"quantize", options}};
-  pipeline = parse_pipeline(print_pipeline(pipeline));   // validates the values as a pipeline would
+  const Pipeline pipeline = parse_pipeline(print_pipeline({PipelineStep{"quantize", a.options}}));   // validates the values
   auto reports = run_pipeline(model, pipeline, ctx);
   save_onnx(model, a.output);
-
-  const auto& stats = reports.at(0).result.stats;
+  const PassResult& result = reports.back().result;
+  const auto& stats = result.stats;
+  const nlohmann::json* sensitivity = result.details.contains("sensitivity") ? &result.details["sensitivity"] : nullptr;
+  if (sensitivity && !a.json) print_sensitivity(*sensitivity, ctx.eval->source);
   const auto in_bytes = fs::file_size(a.model), out_bytes = fs::file_size(a.output);
   if (a.json) {
     nlohmann::json j = {{"input", a.model}, {"output", a.output}, {"pipeline", print_pipeline(pipeline)},
                         {"calibration_samples", data.samples}, {"calibration_digest", data.digest()},
                         {"input_bytes", in_bytes}, {"output_bytes", out_bytes}, {"stats", stats},
-                        {"seconds", reports.at(0).seconds}};
-    if (!sensitivity_json.is_null()) j["sensitivity"] = sensitivity_json;
+                        {"seconds", reports.back().seconds}, {"steps", steps_json(reports)}};
+    if (sensitivity) j["sensitivity"] = *sensitivity;
     fmt::print("{}\n", j.dump(2));
     return 0;
   }
   fmt::print("quantized {} -> {}\n", a.model, a.output);
-  fmt::print("  pipeline        {}\n", print_pipeline(pipeline));
+  fmt::print("  pipeline        {}\n", print_pipeline(canonicalize(pipeline)));
   fmt::print("  calibration     {} samples from {}\n", data.samples, a.data);
   for (const auto& [k, v] : stats) fmt::print("  {:<22} {}\n", k, v);
   fmt::print("  file size       {:.1f} KiB -> {:.1f} KiB ({:.2f}x smaller)\n", in_bytes / 1024.0, out_bytes / 1024.0,
@@ -219,26 +204,17 @@ void add_quantize(CLI::App& app, Action& action, const Globals& globals) {
   cmd->add_option("--calib-samples", a->calib_samples, "Calibration samples to use (0 = all)")->capture_default_str();
   cmd->add_option("--batch-size", a->batch_size, "Samples per calibration run")->capture_default_str();
   cmd->add_flag("--json", a->json, "Print the result as JSON");
-  cmd->add_flag("--sensitivity", a->sensitivity, "Quantize one layer at a time and report what each loses");
-  cmd->add_option("--max-accuracy-drop", a->max_drop,
-                  "Keep the most sensitive layers in FP32 until INT8 loses at most this many accuracy points "
-                  "(or top-1 agreement points without labels)")
-      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--eval-data", a->eval_data, "Data to measure sensitivity on (default: the calibration data)");
   cmd->add_option("--weights", a->weights,
                   "Weight-only quantization of MatMul/Gemm weights, activations stay float (the quantize-weights pass)")
       ->check(CLI::IsMember({"int8", "int4"}));
-  cmd->add_option("--group-size", a->group_size, "With --weights: input rows per scale, e.g. 32, 64, 128 (0 = per output channel)");
-  cmd->add_option("--method", a->method, "With --weights: rtn (round to nearest) or gptq (error-compensating, needs --data)")
-      ->check(CLI::IsMember({"rtn", "gptq"}));
-  cmd->add_option("--format", a->format, "With --weights: qdq (DequantizeLinear) or matmulnbits (onnxruntime com.microsoft, int4)")
-      ->check(CLI::IsMember({"qdq", "matmulnbits"}));
-  cmd->add_flag("--asymmetric", a->asymmetric, "With --weights: an integer zero point per group");
-  cmd->add_option("--damp", a->damp, "With --method gptq: dampening, fraction of the Hessian's mean diagonal [default: 0.01]");
   cmd->add_flag("--stream", a->stream,
                 "With --weights (ONNX, round to nearest): the same output, made one weight at a time, mapped in and written to "
                 "external data, so peak memory follows the largest layer");
   add_pass_options(cmd, "quantize", a->options);
+  // The weight-only options are the quantize-weights pass's own (bits comes from --weights).
+  add_pass_options(cmd, "quantize-weights", a->weight_options, {"bits", "exclude"}, {{"group", "--group-size"}});
+  cmd->add_flag("--asymmetric", a->asymmetric, "With --weights: an integer zero point per group (--symmetric false)");
   cmd->footer("Examples: edgepack quantize teacher.onnx -o teacher.int8.onnx --data train.npz --calib entropy\n"
               "          edgepack quantize lm.onnx -o lm.int4.onnx --weights int4 --group-size 128 --method gptq --data calib.npz");
   cmd->callback([&action, &globals, a] { action = [a, &globals] { return quantize_model(*a, globals); }; });

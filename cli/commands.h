@@ -6,6 +6,7 @@
 
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -34,9 +35,12 @@ void add_report(CLI::App& app, Action& action, const Globals& globals);
 // Aligned columns, two spaces apart; the first row is the header.
 std::string format_table(const std::vector<std::vector<std::string>>& rows, const std::vector<bool>& right_aligned);
 
-// Adds `--<option> VALUE` for each option a pass declares (help and default from the
-// declaration); given values land in `values`, to build the pipeline step.
-void add_pass_options(CLI::App* cmd, const std::string& pass, std::map<std::string, std::string>& values);
+// Adds `--<option> VALUE` for each option a pass declares (help, range and default from the
+// declaration; a bool option may be given bare, meaning true), except those in `skip`; `aliases`
+// adds other spellings (option name -> "--other"). Given values are checked against the
+// declaration (an error names the flag) and land in `values`, to build the pipeline step.
+void add_pass_options(CLI::App* cmd, const std::string& pass, std::map<std::string, std::string>& values,
+                      const std::set<std::string>& skip = {}, const std::map<std::string, std::string>& aliases = {});
 
 // Adds `--input-shape NAME:1x3x224x224[:TYPE]` (repeatable; DIMS alone for a single input),
 // the shapes a TorchScript model is converted for.

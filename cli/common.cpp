@@ -37,12 +37,28 @@ std::string format_table(const std::vector<std::vector<std::string>>& rows, cons
   return out;
 }
 
-void add_pass_options(CLI::App* cmd, const std::string& pass, std::map<std::string, std::string>& values) {
+void add_pass_options(CLI::App* cmd, const std::string& pass, std::map<std::string, std::string>& values,
+                      const std::set<std::string>& skip, const std::map<std::string, std::string>& aliases) {
   for (const OptionSpec& o : find_pass(pass).options) {
+    if (skip.count(o.name)) continue;
     std::string help = o.help;
     if (o.type == OptionSpec::Type::Choice) help += fmt::format(" ({})", fmt::join(o.choices, "|"));
+    if (!o.range.empty()) help += fmt::format(" {}", o.range.text());
     if (!o.default_value.empty()) help += fmt::format(" [default: {}]", o.default_value);
-    cmd->add_option_function<std::string>("--" + o.name, [&values, name = o.name](const std::string& v) { values[name] = v; }, help);
+    std::string names = "--" + o.name;
+    if (aliases.count(o.name)) names += "," + aliases.at(o.name);
+    // The value is checked against the pass's declaration here, so the error names the flag.
+    CLI::callback_t store = [&values, spec = o](const CLI::results_t& r) {
+      const std::string v = r.empty() || r[0].empty() ? "true" : r[0];   // a bare bool flag means true
+      const std::string why = option_value_error(spec, v);
+      if (!why.empty()) throw CLI::ValidationError("--" + spec.name, why);
+      values[spec.name] = v;
+      return true;
+    };
+    CLI::Option* opt = cmd->add_option(names, store, help);
+    if (o.type == OptionSpec::Type::Bool) opt->expected(0, 1);
+    else opt->type_name(o.type == OptionSpec::Type::Choice ? "CHOICE" : o.type == OptionSpec::Type::Int ? "INT"
+                        : o.type == OptionSpec::Type::Float ? "FLOAT" : "TEXT");
   }
 }
 

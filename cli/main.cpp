@@ -8,6 +8,7 @@
 #include <exception>
 #include <iostream>
 
+#include "compress/all_passes.h"
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/executor.h"
@@ -27,6 +28,7 @@ int fail(int code, const std::string& message) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  edgepack::register_all_passes();
   google::protobuf::SetLogHandler(silence_protobuf);
   CLI::App app{"edgepack: turns a large trained model into small, fast artifacts for edge devices.\n"
                "Exit codes: 0 done, 1 runtime failure, 2 usage or bad input, 3 a gate not met."};

@@ -1,5 +1,9 @@
-// The one list of passes: one line per pass, in the order `edgepack passes` shows them.
+#include "compress/all_passes.h"
+
+#include <mutex>
+
 #include "distill/distill_pass.h"
+#include "distill/finetune.h"
 #include "passes/fold_bn.h"
 #include "passes/fold_constants.h"
 #include "passes/prune.h"
@@ -8,16 +12,18 @@
 
 namespace edgepack {
 
-const std::vector<PassInfo>& pass_registry() {
-  static const std::vector<PassInfo> passes = {
-      fold_constants_info(),
-      fold_bn_info(),
-      prune_info(),
-      distill::distill_info(),
-      quantize_info(),
-      quantize_weights_info(),
-  };
-  return passes;
+// One line per pass, in the order `edgepack passes` shows them.
+void register_all_passes() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    register_pass(fold_constants_info());
+    register_pass(fold_bn_info());
+    register_pass(prune_info());
+    register_pass(distill::distill_info());
+    register_pass(distill::finetune_info());
+    register_pass(quantize_info());
+    register_pass(quantize_weights_info());
+  });
 }
 
 }  // namespace edgepack

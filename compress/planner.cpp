@@ -4,7 +4,9 @@
 
 #include "core/cost_model.h"
 #include "passes/fold_constants.h"
+#include "distill/distill_pass.h"
 #include "passes/pipeline.h"
+#include "passes/prune.h"
 
 namespace edgepack {
 
@@ -47,12 +49,20 @@ Plan plan_compression(const Model& model, const TargetProfile& target, const Bud
   plan.candidates.push_back(estimate_candidate(folded, o.quantize, target, budgets));
   for (double f : o.macs_fractions) {
     if (plan.candidates.back().fits) break;
-    const std::string shrink = o.can_train ? fmt::format("distill{{target-macs={} epochs={}}}", f, o.epochs)
-                                           : fmt::format("prune{{target-macs={}}}", f);
+    // Estimated on its structure: the pruned model (distillation trains a student of that shape).
+    PruneSettings width;
+    width.target_macs = f;
     Model pruned = folded;
     PassContext none;
-    run_pipeline(pruned, parse_pipeline(fmt::format("prune{{target-macs={}}}", f)), none);
-    plan.candidates.push_back(estimate_candidate(pruned, shrink + "," + o.quantize, target, budgets));
+    prune(pruned, width, none);
+    PipelineStep shrink = make_step("prune", prune_options(), width);
+    if (o.can_train) {
+      distill::DistillSettings student;
+      student.target_macs = f;
+      student.epochs = o.epochs;
+      shrink = make_step("distill", distill::distill_options(), student);
+    }
+    plan.candidates.push_back(estimate_candidate(pruned, print_pipeline({shrink}) + "," + o.quantize, target, budgets));
   }
   const PlanCandidate& chosen = plan.candidates.back();
   plan.pipeline = chosen.pipeline;

@@ -14,7 +14,8 @@
 #include "distill/student.h"
 #include "distill/trainer.h"
 #include "core/onnx_export.h"
-#include "passes/pipeline.h"
+#include "passes/fold_constants.h"
+#include "passes/prune.h"
 
 namespace edgepack::distill {
 
@@ -43,17 +44,20 @@ void check_interface(const Model& teacher, const Model& student) {
 }
 
 // The next stage's student, built from `previous` (deterministic: every rank builds the same).
-Model make_student(const Model& previous, const PassOptions& o, const Dataset& train) {
+Model make_student(const Model& previous, const DistillSettings& o, const Dataset& train) {
   Model student = previous;
-  const int64_t stages = o.get_int("stages");
-  const double params = o.get_float("target-params"), macs = o.get_float("target-macs"), shrink = o.get_float("shrink");
+  const int64_t stages = o.stages;
+  const double params = o.target_params, macs = o.target_macs, shrink = o.shrink;
   PassContext none;
-  std::string prune = fmt::format("prune{{ratio={}}}", 1.0 - shrink);
-  if (params > 0 || macs > 0)
-    prune = fmt::format("prune{{target-params={} target-macs={}}}", params > 0 ? std::pow(params, 1.0 / stages) : 0.0,
-                        macs > 0 ? std::pow(macs, 1.0 / stages) : 0.0);
-  run_pipeline(student, parse_pipeline(prune), none);
-  drop_residual_blocks(student, static_cast<int>(o.get_int("drop-blocks")), feed_batches(train, student, 64, 256));
+  PruneSettings width;   // `shrink` of each group, or a share of the budget per stage
+  if (params <= 0 && macs <= 0) width.ratio = 1.0 - shrink;
+  if (params > 0 || macs > 0) {
+    width.target_params = params > 0 ? std::pow(params, 1.0 / stages) : 0.0;
+    width.target_macs = macs > 0 ? std::pow(macs, 1.0 / stages) : 0.0;
+  }
+  fold_constants(student);
+  prune(student, width, none);
+  drop_residual_blocks(student, static_cast<int>(o.drop_blocks), feed_batches(train, student, 64, 256));
   return student;
 }
 
@@ -67,43 +71,49 @@ void record_quality(const Model& model, const Dataset* eval, const std::string& 
 
 }  // namespace
 
-PassInfo distill_info() {
-  using T = OptionSpec::Type;
-  return {"distill",
-          "Step-by-step knowledge distillation into smaller students (teacher -> assistants -> student)",
-          {
-              {"stages", T::Int, "1", "Distillation steps; each student teaches the next", {}},
-              {"shrink", T::Float, "0.5", "Fraction of each layer group's channels a stage keeps (when target-params is 0)", {}},
-              {"target-params", T::Float, "0", "Final student's parameters as a fraction of the teacher's, split evenly over the stages", {}},
-              {"target-macs", T::Float, "0", "Final student's MACs as a fraction of the teacher's, split evenly over the stages", {}},
-              {"drop-blocks", T::Int, "0", "Residual blocks each stage removes, least useful first", {}},
-              {"student", T::String, "", "A user-given student ONNX file (one stage; same inputs and outputs)", {}},
-              {"epochs", T::Int, "6", "Training epochs in total, split over the stages", {}},
-              {"batch-size", T::Int, "64", "Global batch size", {}},
-              {"lr", T::Float, "0.002", "Peak learning rate (cosine schedule with warm-up)", {}},
-              {"optimizer", T::Choice, "adamw", "Optimizer", {"adamw", "sgd"}},
-              {"weight-decay", T::Float, "0", "Weight decay (decoupled for AdamW) on weights of rank >= 2", {}},
-              {"warmup", T::Float, "0.05", "Fraction of each stage's steps spent warming the learning rate up", {}},
-              {"temperature", T::Float, "4", "Softmax temperature of the KD loss", {}},
-              {"alpha", T::Float, "0.5", "Weight of the label cross-entropy (1 - alpha on KD)", {}},
-              {"cache-teacher", T::Bool, "false", "Compute the teacher's outputs once per stage instead of every step", {}},
-              {"seed", T::Int, "0", "Shuffling seed", {}},
-          },
-          [] { return std::make_unique<Distill>(); }};
+const OptionTable<DistillSettings>& distill_options() {
+  using S = DistillSettings;
+  static const OptionTable<S> table =
+      OptionTable<S>()
+          .integer("stages", &S::stages, "Distillation steps; each student teaches the next", Range::closed(1, 16))
+          .real("shrink", &S::shrink, "Fraction of each layer group's channels a stage keeps (when target-params is 0)",
+                Range::left_open(0, 1))
+          .real("target-params", &S::target_params,
+                "Final student's parameters as a fraction of the teacher's, split evenly over the stages", Range::right_open(0, 1))
+          .real("target-macs", &S::target_macs, "Final student's MACs as a fraction of the teacher's, split evenly over the stages",
+                Range::right_open(0, 1))
+          .integer("drop-blocks", &S::drop_blocks, "Residual blocks each stage removes, least useful first", Range::at_least(0))
+          .text("student", &S::student, "A user-given student ONNX file (one stage; same inputs and outputs)")
+          .integer("epochs", &S::epochs, "Training epochs in total, split over the stages", Range::at_least(1))
+          .integer("batch-size", &S::batch_size, "Global batch size", Range::at_least(1))
+          .real("lr", &S::lr, "Peak learning rate (cosine schedule with warm-up)", Range::above(0))
+          .choice("optimizer", &S::optimizer, {"adamw", "sgd"}, "Optimizer")
+          .real("weight-decay", &S::weight_decay, "Weight decay (decoupled for AdamW) on weights of rank >= 2", Range::at_least(0))
+          .real("warmup", &S::warmup, "Fraction of each stage's steps spent warming the learning rate up", Range::closed(0, 1))
+          .real("temperature", &S::temperature, "Softmax temperature of the KD loss", Range::above(0))
+          .real("alpha", &S::alpha, "Weight of the label cross-entropy (1 - alpha on KD)", Range::closed(0, 1))
+          .flag("cache-teacher", &S::cache_teacher, "Compute the teacher's outputs once per stage instead of every step")
+          .integer("seed", &S::seed, "Shuffling seed", Range::at_least(0));
+  return table;
 }
 
-PassResult Distill::run(Model& model, const PassOptions& o, PassContext& ctx) {
+PassInfo distill_info() {
+  return make_pass(
+      "distill", "Step-by-step knowledge distillation into smaller students (teacher -> assistants -> student)",
+      "Each stage builds a smaller student from the previous stage's model (width: the most important channels of every "
+      "dependency group, by structured pruning; depth: the least useful residual blocks dropped) and trains it on the "
+      "previous stage's soft targets: alpha * CE(labels) + (1 - alpha) * T^2 * KL at temperature T (Mirzadeh et al., "
+      "teacher assistants; NVIDIA Minitron). Needs training data (--data; KD alone without labels). Checkpoints go to the "
+      "work folder; resume continues a killed run.",
+      distill_options(), &distill);
+}
+
+PassResult distill(Model& model, const DistillSettings& o, PassContext& ctx) {
   if (!ctx.train) throw InputError("distill needs training data (--data)");
-  const std::string student_file = o.get("student");
-  const int64_t stages = student_file.empty() ? o.get_int("stages") : 1;
-  const int64_t epochs = o.get_int("epochs");
-  if (stages < 1 || stages > 16) throw InputError(fmt::format("distill stages must be in [1, 16], got {}", stages));
+  const std::string student_file = o.student;
+  const int64_t stages = student_file.empty() ? o.stages : 1;
+  const int64_t epochs = o.epochs;
   if (epochs < stages) throw InputError(fmt::format("distill needs at least one epoch per stage ({} epochs, {} stages)", epochs, stages));
-  const double shrink = o.get_float("shrink");
-  if (shrink <= 0 || shrink > 1) throw InputError(fmt::format("distill shrink must be in (0, 1], got {}", shrink));
-  for (const char* name : {"target-params", "target-macs"})
-    if (o.get_float(name) < 0 || o.get_float(name) >= 1)
-      throw InputError(fmt::format("distill {} must be in [0, 1), got {}", name, o.get_float(name)));
   const bool leader = !ctx.comm || ctx.comm->rank() == 0;
 
   PassResult result;
@@ -131,16 +141,16 @@ PassResult Distill::run(Model& model, const PassOptions& o, PassContext& ctx) {
       // An even split measured best on the MNIST teacher (bench_distill): 97.06% vs 97.01% with
       // shares growing with k and 96.71% with 1-epoch assistant bridges (6 epochs, 3 stages).
       t.epochs = (k * epochs) / stages - ((k - 1) * epochs) / stages;
-      t.batch_size = o.get_int("batch-size");
-      t.seed = static_cast<uint64_t>(o.get_int("seed"));
-      t.optimizer.kind = optimizer_kind(o.get("optimizer"));
-      t.optimizer.weight_decay = o.get_float("weight-decay");
-      t.schedule.base_lr = o.get_float("lr");
+      t.batch_size = o.batch_size;
+      t.seed = static_cast<uint64_t>(o.seed);
+      t.optimizer.kind = optimizer_kind(o.optimizer);
+      t.optimizer.weight_decay = o.weight_decay;
+      t.schedule.base_lr = o.lr;
       const int64_t steps = t.epochs * ((ctx.train->samples + t.batch_size - 1) / t.batch_size);
-      t.schedule.warmup_steps = static_cast<int64_t>(std::llround(o.get_float("warmup") * steps));
-      t.alpha = ctx.train->has_labels() ? o.get_float("alpha") : 0.0;
-      t.temperature = o.get_float("temperature");
-      t.cache_teacher = o.get_bool("cache-teacher");
+      t.schedule.warmup_steps = static_cast<int64_t>(std::llround(o.warmup * steps));
+      t.alpha = ctx.train->has_labels() ? o.alpha : 0.0;
+      t.temperature = o.temperature;
+      t.cache_teacher = o.cache_teacher;
       t.eval = ctx.eval;
       t.quiet = ctx.quiet;
       t.comm = ctx.comm;

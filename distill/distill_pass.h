@@ -16,11 +16,28 @@
 
 namespace edgepack::distill {
 
-class Distill : public Pass {
- public:
-  PassResult run(Model& model, const PassOptions& options, PassContext& context) override;
+struct DistillSettings {
+  int64_t stages = 1;
+  double shrink = 0.5;
+  double target_params = 0;
+  double target_macs = 0;
+  int64_t drop_blocks = 0;
+  std::string student;
+  int64_t epochs = 6;
+  int64_t batch_size = 64;
+  double lr = 0.002;
+  std::string optimizer = "adamw";
+  double weight_decay = 0;
+  double warmup = 0.05;
+  double temperature = 4;
+  double alpha = 0.5;
+  bool cache_teacher = false;
+  int64_t seed = 0;
 };
 
+const OptionTable<DistillSettings>& distill_options();
 PassInfo distill_info();
+
+PassResult distill(Model& model, const DistillSettings& settings, PassContext& context);
 
 }  // namespace edgepack::distill

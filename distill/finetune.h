@@ -1,7 +1,10 @@
-// Recovery fine-tune after compression: trains a pruned (or otherwise shrunk) model on labelled
-// data with its uncompressed original as teacher (alpha CE on labels + (1 - alpha) KD at
-// temperature T; KD alone without labels). Weights that are exactly zero in `keep_zeros` layers
-// stay zero (unstructured / N:M sparsity survives the fine-tune).
+// finetune: recovery fine-tune after compression. Trains a pruned (or otherwise shrunk) model on
+// the training data with the pipeline's uncompressed input model as teacher:
+//   loss = alpha * CE(labels) + (1 - alpha) * T^2 * KL(teacher_T || student_T)   (KD alone without labels)
+// AdamW with a cosine schedule. Weights kept sparse stay sparse: with keep-zeros=auto every
+// Conv/Gemm/MatMul weight that is at least a quarter exact zeros (unstructured or N:M pruning)
+// keeps its zeros; true masks every weight's zeros, false none.
+//   prune{target-macs=0.5},finetune{epochs=2}
 #pragma once
 #include <string>
 #include <vector>
@@ -9,21 +12,28 @@
 #include "core/dataset.h"
 #include "core/ir.h"
 #include "distill/trainer.h"
+#include "passes/pass.h"
 
 namespace edgepack::distill {
 
-struct FinetuneOptions {
+struct FinetuneSettings {
   int64_t epochs = 1;
   int64_t batch_size = 64;
   double lr = 1e-3;
-  uint64_t seed = 0;
+  int64_t seed = 0;
   double alpha = 0.5;
   double temperature = 4.0;
-  bool keep_zeros = false;        // mask every Conv/Gemm/MatMul weight's zeros
-  const Dataset* eval = nullptr;
-  bool quiet = false;
+  std::string keep_zeros = "auto";
 };
 
-TrainResult finetune(Model& model, const Model& original, const Dataset& train, const FinetuneOptions& options);
+const OptionTable<FinetuneSettings>& finetune_options();
+PassInfo finetune_info();
+
+// Trains `model` in place with `original` as teacher; `eval` (may be null) is scored each epoch.
+TrainResult finetune(Model& model, const Model& original, const Dataset& train, const FinetuneSettings& settings,
+                     const Dataset* eval = nullptr, bool quiet = false);
+
+// The pass: PassContext::train, with PassContext::original as teacher.
+PassResult finetune_pass(Model& model, const FinetuneSettings& settings, PassContext& context);
 
 }  // namespace edgepack::distill

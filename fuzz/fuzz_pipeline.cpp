@@ -2,12 +2,14 @@
 // canonical print parses back to the same pipeline (the grammar's round-trip promise).
 #include <cstdio>
 
+#include "compress/all_passes.h"
 #include "passes/pipeline.h"
 #include "fuzz/fuzz_common.h"
 
 using namespace edgepack;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  register_all_passes();
   const std::string text(reinterpret_cast<const char*>(data), size);
   fuzz::refuse_only_with_input_error([&] {
     Pipeline p = parse_pipeline(text);
@@ -21,6 +23,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     if (!(again == p)) {
       std::fprintf(stderr, "finding: parse(print(p)) != p for '%s'\n", printed.c_str());
+      abort();
+    }
+    // Canonicalisation only adds steps, and adds none the second time.
+    const Pipeline canonical = canonicalize(p);
+    if (canonical.size() < p.size() || !(canonicalize(canonical) == canonical)) {
+      std::fprintf(stderr, "finding: canonicalize is not idempotent for '%s'\n", printed.c_str());
       abort();
     }
   });

@@ -8,12 +8,28 @@
 
 namespace edgepack {
 
-PassInfo fold_bn_info() {
-  return {"fold-bn", "Fold inference BatchNormalization into the preceding Conv", {},
-          [] { return std::make_unique<FoldBatchNorm>(); }};
+namespace {
+
+PassResult fold_bn_pass(Model& model, const NoSettings&, PassContext&) {
+  PassResult r;
+  const FoldBnStats folded = fold_batchnorms(model);
+  r.changed = folded.folded_batchnorms > 0;
+  r.stats["folded_batchnorms"] = folded.folded_batchnorms;
+  r.stats["removed_initializers"] = folded.removed_initializers;
+  return r;
 }
 
-PassResult FoldBatchNorm::run(Model& model, const PassOptions&, PassContext&) {
+}  // namespace
+
+PassInfo fold_bn_info() {
+  return make_pass("fold-bn", "Fold inference BatchNormalization into the preceding Conv",
+                   "W'[c] = W[c] * s[c], b'[c] = (b[c] - mean[c]) * s[c] + beta[c] with s = gamma / sqrt(var + eps), when the "
+                   "Conv's weight, bias and the BatchNormalization parameters are constants and the Conv feeds only the "
+                   "BatchNormalization. Quantization needs it: per-channel scales must see the folded weights.",
+                   no_options(), &fold_bn_pass);
+}
+
+FoldBnStats fold_batchnorms(Model& model) {
   Graph& g = model.graph;
   std::map<std::string, int> uses;
   for (const Node& n : g.nodes)
@@ -60,11 +76,7 @@ PassResult FoldBatchNorm::run(Model& model, const PassOptions&, PassContext&) {
   for (size_t i = 0; i < g.nodes.size(); ++i)
     if (!drop[i]) kept.push_back(std::move(g.nodes[i]));
   g.nodes = std::move(kept);
-  PassResult r;
-  r.changed = folded > 0;
-  r.stats["folded_batchnorms"] = folded;
-  r.stats["removed_initializers"] = folded ? remove_unused_initializers(g) : 0;
-  return r;
+  return {folded, folded ? remove_unused_initializers(g) : 0};
 }
 
 }  // namespace edgepack

@@ -11,10 +11,11 @@
 
 namespace edgepack {
 
-class FoldBatchNorm : public Pass {
- public:
-  PassResult run(Model& model, const PassOptions& options, PassContext& context) override;
+struct FoldBnStats {
+  int folded_batchnorms = 0;
+  int removed_initializers = 0;
 };
+FoldBnStats fold_batchnorms(Model& model);
 
 PassInfo fold_bn_info();
 

@@ -64,18 +64,25 @@ FoldConstantsStats fold_constants(Model& model) {
   return stats;
 }
 
-PassInfo fold_constants_info() {
-  return {"fold-constants", "Evaluate nodes whose inputs are all constants and store their outputs as initializers", {},
-          [] { return std::make_unique<FoldConstants>(); }};
-}
+namespace {
 
-PassResult FoldConstants::run(Model& model, const PassOptions&, PassContext&) {
+PassResult fold_constants_pass(Model& model, const NoSettings&, PassContext&) {
   FoldConstantsStats s = fold_constants(model);
   PassResult r;
   r.changed = s.folded_nodes > 0 || s.removed_initializers > 0;
   r.stats["folded_nodes"] = s.folded_nodes;
   r.stats["removed_initializers"] = s.removed_initializers;
   return r;
+}
+
+}  // namespace
+
+PassInfo fold_constants_info() {
+  return make_pass("fold-constants", "Evaluate nodes whose inputs are all constants and store their outputs as initializers",
+                   "Every node whose inputs are all initializers (or outputs of nodes folded before it) is run once and "
+                   "replaced by initializers; initializers nobody reads are dropped. Exporters emit Constant, "
+                   "ConstantOfShape and Reshape chains for weights and shapes; passes that read weights need them folded.",
+                   no_options(), &fold_constants_pass);
 }
 
 }  // namespace edgepack

@@ -19,11 +19,6 @@ FoldConstantsStats fold_constants(Model& model);
 // Drops initializers that no node, graph output or graph input refers to.
 int remove_unused_initializers(Graph& graph);
 
-class FoldConstants : public Pass {
- public:
-  PassResult run(Model& model, const PassOptions& options, PassContext& context) override;
-};
-
 PassInfo fold_constants_info();
 
 }  // namespace edgepack

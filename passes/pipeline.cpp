@@ -4,33 +4,13 @@
 
 #include <cctype>
 #include <chrono>
+#include <optional>
 
 #include "core/error.h"
 
 namespace edgepack {
 
 namespace {
-
-bool parses_as(const OptionSpec& spec, const std::string& v) {
-  try {
-    size_t used = 0;
-    switch (spec.type) {
-      case OptionSpec::Type::Int: std::stoll(v, &used); return used == v.size();
-      case OptionSpec::Type::Float: std::stod(v, &used); return used == v.size();
-      case OptionSpec::Type::Bool: return v == "true" || v == "false" || v == "1" || v == "0";
-      case OptionSpec::Type::Choice:
-        return std::find(spec.choices.begin(), spec.choices.end(), v) != spec.choices.end();
-      case OptionSpec::Type::String: return true;
-    }
-  } catch (const std::exception&) {
-  }
-  return false;
-}
-
-std::string expected(const OptionSpec& spec) {
-  if (spec.type == OptionSpec::Type::Choice) return fmt::format("one of {}", fmt::join(spec.choices, "|"));
-  return fmt::format("a value of type {}", option_type_name(spec.type));
-}
 
 class Parser {
  public:
@@ -108,7 +88,8 @@ class Parser {
         skip_space();
         size_t value_at = pos_;
         std::string v = value();
-        if (!parses_as(*spec, v)) fail(fmt::format("option '{}' of pass '{}' needs {}, got '{}'", key, st.pass, expected(*spec), v), value_at);
+        const std::string why = option_value_error(*spec, v);
+        if (!why.empty()) fail(fmt::format("option '{}' of pass '{}' {}", key, st.pass, why), value_at);
         if (!st.options.emplace(key, v).second) fail(fmt::format("option '{}' is given twice", key), key_at);
         skip_space();
       }
@@ -138,25 +119,64 @@ std::string print_pipeline(const Pipeline& pipeline) {
   return fmt::format("{}", fmt::join(steps, ","));
 }
 
-std::vector<StepReport> run_pipeline(Model& model, const Pipeline& pipeline, PassContext& context) {
-  std::vector<StepReport> reports;
-  for (const auto& st : pipeline) {
-    const PassInfo& info = find_pass(st.pass);
-    StepReport r;
-    r.pass = st.pass;
-    r.canonical = print_pipeline({st});
-    if (context.log) context.log(fmt::format("running {}", r.canonical));
-    auto t0 = std::chrono::steady_clock::now();
-    try {
-      r.result = info.create()->run(model, PassOptions(&info.options, st.options), context);
-    } catch (const InputError& e) {
-      throw InputError(fmt::format("{}: {}", st.pass, e.what()));
-    } catch (const Error& e) {
-      throw Error(fmt::format("{}: {}", st.pass, e.what()));
+Pipeline canonicalize(const Pipeline& pipeline) {
+  Pipeline out;
+  for (const PipelineStep& st : pipeline) {
+    const std::vector<std::string>& runs_after = find_pass(st.pass).runs_after;
+    bool satisfied = out.size() >= runs_after.size();
+    for (size_t i = 0; satisfied && i < runs_after.size(); ++i) {
+      const PipelineStep& before = out[out.size() - runs_after.size() + i];
+      satisfied = before.pass == runs_after[i] && before.options.empty();
     }
-    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    reports.push_back(std::move(r));
+    if (!satisfied)
+      for (const std::string& r : runs_after) out.push_back(PipelineStep{r, {}});
+    out.push_back(st);
   }
+  return out;
+}
+
+nlohmann::json steps_json(const std::vector<StepReport>& steps) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const StepReport& s : steps) {
+    nlohmann::json j = {{"pass", s.pass}, {"canonical", s.canonical}, {"seconds", s.seconds}, {"stats", s.result.stats}};
+    if (!s.result.details.empty()) j["details"] = s.result.details;
+    out.push_back(std::move(j));
+  }
+  return out;
+}
+
+StepReport run_step(Model& model, const PipelineStep& step, PassContext& context) {
+  const PassInfo& info = find_pass(step.pass);
+  StepReport r;
+  r.pass = step.pass;
+  r.canonical = print_pipeline({step});
+  if (context.log) context.log(fmt::format("running {}", r.canonical));
+  auto t0 = std::chrono::steady_clock::now();
+  try {
+    r.result = info.run(model, step.options, context);
+  } catch (const InputError& e) {
+    throw InputError(fmt::format("{}: {}", step.pass, e.what()));
+  } catch (const Error& e) {
+    throw Error(fmt::format("{}: {}", step.pass, e.what()));
+  }
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return r;
+}
+
+std::vector<StepReport> run_pipeline(Model& model, const Pipeline& pipeline, PassContext& context) {
+  const Pipeline steps = canonicalize(pipeline);
+  // The input model, for the steps that read it (finetune's teacher), unless the caller set one.
+  std::optional<Model> original;
+  PassContext ctx = context;
+  if (!ctx.original)
+    for (const auto& st : steps)
+      if (find_pass(st.pass).needs_original) {
+        original = model;
+        ctx.original = &*original;
+        break;
+      }
+  std::vector<StepReport> reports;
+  for (const auto& st : steps) reports.push_back(run_step(model, st, ctx));
   return reports;
 }
 

@@ -10,7 +10,9 @@
 #include "core/cost_model.h"
 #include "core/error.h"
 #include "core/executor.h"
+#include "core/dataset.h"
 #include "passes/fold_constants.h"
+#include "passes/prune_sensitivity.h"
 
 namespace edgepack {
 
@@ -98,16 +100,13 @@ struct Selection {
 };
 
 Selection select_channels(const Model& model, const ChannelGroups& groups, const std::map<int, std::vector<double>>& imp,
-                          const PassOptions& o) {
-  const double ratio = o.get_float("ratio");
-  const double target_macs = o.get_float("target-macs"), target_params = o.get_float("target-params");
-  const int64_t multiple = std::max<int64_t>(1, o.get_int("round-to"));
-  if (ratio < 0 || ratio >= 1) throw InputError(fmt::format("prune ratio must be in [0, 1), got {}", ratio));
-  for (double t : {target_macs, target_params})
-    if (t < 0 || t > 1) throw InputError(fmt::format("prune targets are fractions of the original in (0, 1], got {}", t));
+                          const PruneSettings& o) {
+  const double ratio = o.ratio;
+  const double target_macs = o.target_macs, target_params = o.target_params;
+  const int64_t multiple = std::max<int64_t>(1, o.round_to);
   // Per-layer ratios: source node name -> ratio of its group.
   std::map<int, double> fixed;
-  for (const std::string& item : o.get_list("layer-ratios")) {
+  for (const std::string& item : o.layer_ratios) {
     const auto colon = item.rfind(':');
     if (colon == std::string::npos) throw InputError(fmt::format("layer-ratios entry '{}' is not NAME:RATIO", item));
     const std::string name = item.substr(0, colon);
@@ -126,7 +125,7 @@ Selection select_channels(const Model& model, const ChannelGroups& groups, const
   }
 
   PruneCostModel cost = build_prune_cost_model(model, groups);
-  const bool global = o.get("scope") == "global";
+  const bool global = o.scope == "global";
   auto plan = [&](double r) {   // uniform: ratio r per group; global: r of all free channels
     KeepMasks keep;
     for (const auto& [g, fr] : fixed) keep[g] = keep_top(imp.at(g), channels_to_keep(groups.groups[g].channels, fr, multiple));
@@ -197,13 +196,13 @@ at::Tensor zero_smallest(const at::Tensor& w, int64_t count) {
   return out.reshape(w.sizes());
 }
 
-PassResult prune_unstructured(Model& model, const PassOptions& o) {
-  const double ratio = o.get_float("ratio");
+PassResult prune_unstructured(Model& model, const PruneSettings& o) {
+  const double ratio = o.ratio;
   if (ratio < 0 || ratio >= 1) throw InputError(fmt::format("prune ratio must be in [0, 1), got {}", ratio));
   auto weights = prunable_weights(model, excluded_names(o));
   auto& inits = model.graph.initializers;
   int64_t total = 0, zeros = 0;
-  if (o.get("scope") == "global" && !weights.empty()) {
+  if (o.scope == "global" && !weights.empty()) {
     std::vector<at::Tensor> flat;
     for (const auto& w : weights) flat.push_back(inits.at(w.tensor).abs().reshape({-1}).to(at::kFloat));
     const double threshold = magnitude_threshold(at::cat(flat), ratio);
@@ -240,8 +239,8 @@ std::pair<int64_t, int64_t> parse_nm(const std::string& text) {
 // Runs of m along `dim` as rows: [.., I, ..] -> [rows, m]; I must be a multiple of m.
 at::Tensor as_runs(const at::Tensor& w, int64_t dim, int64_t m) { return w.movedim(dim, -1).reshape({-1, m}); }
 
-PassResult prune_nm(Model& model, const PassOptions& o) {
-  const auto [n, m] = parse_nm(o.get("nm"));
+PassResult prune_nm(Model& model, const PruneSettings& o) {
+  const auto [n, m] = parse_nm(o.nm);
   auto& inits = model.graph.initializers;
   int64_t layers = 0, skipped = 0, total = 0, zeros = 0;
   for (const auto& pw : prunable_weights(model, excluded_names(o))) {
@@ -326,38 +325,82 @@ bool satisfies_nm(const at::Tensor& weight, int64_t input_dim, int64_t n, int64_
   return true;
 }
 
-std::set<std::string> excluded_names(const PassOptions& options) {
-  auto v = options.get_list("exclude");
-  return {v.begin(), v.end()};
+std::set<std::string> excluded_names(const PruneSettings& settings) {
+  return std::set<std::string>(settings.exclude.begin(), settings.exclude.end());
+}
+
+const OptionTable<PruneSettings>& prune_options() {
+  using S = PruneSettings;
+  static const OptionTable<S> table =
+      OptionTable<S>()
+          .choice("mode", &S::mode, {"structured", "unstructured", "nm"},
+                  "structured removes channels; unstructured and nm zero weights")
+          .real("ratio", &S::ratio, "Fraction of channels (structured) or weights (unstructured) to remove", Range::right_open(0, 1))
+          .choice("criterion", &S::criterion, {"l1", "l2", "taylor", "activation"},
+                  "Channel importance; taylor and activation run the calibration data")
+          .choice("scope", &S::scope, {"uniform", "global"},
+                  "uniform: ratio per layer group; global: least important channels or weights model-wide")
+          .list("layer-ratios", &S::layer_ratios,
+                "Per-layer ratios NAME:RATIO joined by '+', by source layer name (e.g. conv1:0.2+fc1:0.6)")
+          .list("exclude", &S::exclude, "Node names or op types never pruned, joined by '+'")
+          .real("target-macs", &S::target_macs, "Keep at most this fraction of the original MACs (0 = use ratio)", Range::closed(0, 1))
+          .real("target-params", &S::target_params, "Keep at most this fraction of the original parameters (0 = use ratio)",
+                Range::closed(0, 1))
+          .integer("round-to", &S::round_to, "Round each layer's kept channel count up to a multiple of this (e.g. 8 for SIMD)",
+                   Range::at_least(1))
+          .text("nm", &S::nm, "N:M pattern for mode=nm: N nonzeros in each run of M input weights")
+          .flag("sensitivity", &S::sensitivity,
+                "Measure each layer group pruned alone at 25/50/75% on the evaluation data; with target-macs/target-params, "
+                "spend the budget where it hurts least");
+  return table;
 }
 
 PassInfo prune_info() {
-  using T = OptionSpec::Type;
-  return {"prune",
-          "Remove channels (structured, dependency-aware) or weights (unstructured, N:M sparsity)",
-          {
-              {"mode", T::Choice, "structured", "structured removes channels; unstructured and nm zero weights", {"structured", "unstructured", "nm"}},
-              {"ratio", T::Float, "0.3", "Fraction of channels (structured) or weights (unstructured) to remove", {}},
-              {"criterion", T::Choice, "l1", "Channel importance; taylor and activation run the calibration data", {"l1", "l2", "taylor", "activation"}},
-              {"scope", T::Choice, "uniform", "uniform: ratio per layer group; global: least important channels or weights model-wide", {"uniform", "global"}},
-              {"layer-ratios", T::String, "", "Per-layer ratios NAME:RATIO joined by '+', by source layer name (e.g. conv1:0.2+fc1:0.6)", {}},
-              {"exclude", T::String, "", "Node names or op types never pruned, joined by '+'", {}},
-              {"target-macs", T::Float, "0", "Keep at most this fraction of the original MACs (0 = use ratio)", {}},
-              {"target-params", T::Float, "0", "Keep at most this fraction of the original parameters (0 = use ratio)", {}},
-              {"round-to", T::Int, "1", "Round each layer's kept channel count up to a multiple of this (e.g. 8 for SIMD)", {}},
-              {"nm", T::String, "2:4", "N:M pattern for mode=nm: N nonzeros in each run of M input weights", {}},
-          },
-          [] { return std::make_unique<Prune>(); }};
+  PassInfo info = make_pass(
+      "prune", "Remove channels (structured, dependency-aware) or weights (unstructured, N:M sparsity)",
+      "Structured pruning removes whole channels, found and coupled by channel dependency groups, so tensors, MACs and "
+      "the file shrink; unstructured zeroes the smallest weights; nm keeps N of every M consecutive input weights (2:4 "
+      "for sparse tensor cores). Channel importance is the l1/l2 norm of each filter over the coupled layers, the mean "
+      "activation, or |weight * gradient| (taylor) on the calibration data. A MACs or parameter budget is met by "
+      "bisection over the ratio, or, with sensitivity=true, by the measured per-group loss curves.",
+      prune_options(), &prune, {"fold-constants"});
+  return info;
 }
 
-PassResult Prune::run(Model& model, const PassOptions& options, PassContext& context) {
-  fold_constants(model);
-  const std::string mode = options.get("mode");
-  if (mode == "unstructured") return prune_unstructured(model, options);
-  if (mode == "nm") return prune_nm(model, options);
+namespace {
 
+PassResult prune_structured(Model& model, const PruneSettings& options, PassContext& context);
+
+}  // namespace
+
+PassResult prune(Model& model, const PruneSettings& settings, PassContext& context) {
+  if (settings.mode == "unstructured") return prune_unstructured(model, settings);
+  if (settings.mode == "nm") return prune_nm(model, settings);
+  if (!settings.sensitivity) return prune_structured(model, settings, context);
+
+  const Dataset* data = context.eval ? context.eval : context.train;
+  if (!data) throw InputError("sensitivity=true needs evaluation data (--eval-data, or --data) to measure on");
+  const PruneSensitivity measured = prune_sensitivity(model, *data, settings, context);
+  PruneSettings spend = settings;
+  nlohmann::json details = {{"sensitivity", to_json(measured)}};
+  if (settings.target_macs > 0 || settings.target_params > 0) {
+    // The budget is spent by the measured curves: explicit per-layer ratios, nothing else pruned.
+    spend.layer_ratios = split_list(allocate_by_sensitivity(model, measured, settings, context, settings.target_macs,
+                                                            settings.target_params));
+    spend.ratio = 0;
+    spend.target_macs = spend.target_params = 0;
+    details["layer_ratios"] = fmt::format("{}", fmt::join(spend.layer_ratios, "+"));
+  }
+  PassResult r = prune_structured(model, spend, context);
+  r.details = std::move(details);
+  return r;
+}
+
+namespace {
+
+PassResult prune_structured(Model& model, const PruneSettings& options, PassContext& context) {
   ChannelGroups groups = analyze_channel_groups(model, excluded_names(options));
-  const auto imp = channel_importance(model, groups, options.get("criterion"), context);
+  const auto imp = channel_importance(model, groups, options.criterion, context);
   Selection s = select_channels(model, groups, imp, options);
   int64_t before = 0, removed = 0;
   for (const auto& [g, mask] : s.keep) {
@@ -382,5 +425,7 @@ PassResult Prune::run(Model& model, const PassOptions& options, PassContext& con
   r.stats["params_after"] = static_cast<double>(cost_after.totals.params);
   return r;
 }
+
+}  // namespace
 
 }  // namespace edgepack

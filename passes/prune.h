@@ -14,18 +14,36 @@
 // Scope `uniform` removes `ratio` of each group's channels; `global` ranks channels across
 // groups (importance divided by its group's mean) and removes the least important. `target-macs`
 // / `target-params` (fractions of the original) replace `ratio` by a budget met by bisection.
+// `sensitivity=true` (structured) first measures what each group loses when pruned alone at
+// 25/50/75% (passes/prune_sensitivity.h, on PassContext::eval, else ::train) and reports it; with a
+// target, the budget is then spent by those curves (per-layer ratios, where it hurts least)
+// instead of by the criterion's ranking.
+// Runs after fold-constants (declared: the canonical pipeline shows it).
 #pragma once
 #include "passes/channel_groups.h"
 #include "passes/pass.h"
 
 namespace edgepack {
 
-class Prune : public Pass {
- public:
-  PassResult run(Model& model, const PassOptions& options, PassContext& context) override;
+struct PruneSettings {
+  std::string mode = "structured";
+  double ratio = 0.3;
+  std::string criterion = "l1";
+  std::string scope = "uniform";
+  std::vector<std::string> layer_ratios;   // NAME:RATIO by source layer name
+  std::vector<std::string> exclude;        // node names or op types
+  double target_macs = 0;                  // fractions of the original; 0 = use ratio
+  double target_params = 0;
+  int64_t round_to = 1;
+  std::string nm = "2:4";
+  bool sensitivity = false;
 };
 
+const OptionTable<PruneSettings>& prune_options();
 PassInfo prune_info();
+
+// The pass itself, on a model whose constants are folded.
+PassResult prune(Model& model, const PruneSettings& settings, PassContext& context);
 
 // Per prunable group, one importance per channel (higher = keep). `criterion` is l1, l2,
 // activation or taylor; the last two run the model on context.calibration.
@@ -37,7 +55,7 @@ std::map<int, std::vector<double>> channel_importance(const Model& model, const 
 int64_t channels_to_keep(int64_t channels, double ratio, int64_t multiple);
 
 // The pass's `exclude` option as a set of node names and op types.
-std::set<std::string> excluded_names(const PassOptions& options);
+std::set<std::string> excluded_names(const PruneSettings& settings);
 
 // Keeps the `keep` most important channels of a group (ties: lower index first).
 std::vector<bool> keep_top(const std::vector<double>& importance, int64_t keep);

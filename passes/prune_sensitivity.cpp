@@ -20,11 +20,11 @@ struct Analysis {
   int64_t multiple = 1;
 };
 
-Analysis analyze(const Model& model, const PassOptions& options, const PassContext& context) {
-  Analysis a{model, {}, {}, std::max<int64_t>(1, options.get_int("round-to"))};
+Analysis analyze(const Model& model, const PruneSettings& options, const PassContext& context) {
+  Analysis a{model, {}, {}, std::max<int64_t>(1, options.round_to)};
   fold_constants(a.model);
   a.groups = analyze_channel_groups(a.model, excluded_names(options));
-  a.importance = channel_importance(a.model, a.groups, options.get("criterion"), context);
+  a.importance = channel_importance(a.model, a.groups, options.criterion, context);
   return a;
 }
 
@@ -37,7 +37,7 @@ KeepMasks masks_for(const Analysis& a, const std::map<int, double>& ratios) {
 
 }  // namespace
 
-PruneSensitivity prune_sensitivity(const Model& model, const Dataset& eval, const PassOptions& options,
+PruneSensitivity prune_sensitivity(const Model& model, const Dataset& eval, const PruneSettings& options,
                                    const PassContext& context, const std::vector<double>& ratios) {
   Analysis a = analyze(model, options, context);
   const QualityLoss quality_loss(a.model, eval);
@@ -63,7 +63,7 @@ PruneSensitivity prune_sensitivity(const Model& model, const Dataset& eval, cons
   return s;
 }
 
-std::string allocate_by_sensitivity(const Model& model, const PruneSensitivity& sensitivity, const PassOptions& options,
+std::string allocate_by_sensitivity(const Model& model, const PruneSensitivity& sensitivity, const PruneSettings& options,
                                     const PassContext& context, double target_macs, double target_params) {
   if (target_macs <= 0 && target_params <= 0) throw InputError("a sensitivity-driven budget needs target-macs or target-params");
   Analysis a = analyze(model, options, context);
@@ -108,6 +108,17 @@ std::string allocate_by_sensitivity(const Model& model, const PruneSensitivity& 
   for (size_t i = 0; i < level.size(); ++i)
     if (level[i] >= 0) items.push_back(fmt::format("{}:{}", sensitivity.groups[i].layer, sensitivity.ratios[level[i]]));
   return fmt::format("{}", fmt::join(items, "+"));
+}
+
+nlohmann::json to_json(const PruneSensitivity& s) {
+  nlohmann::json j = {{"metric", s.metric}, {"ratios", s.ratios}, {"groups", nlohmann::json::array()}};
+  for (const auto& g : s.groups) {
+    std::vector<double> points;
+    for (double loss : g.loss) points.push_back(100 * loss);
+    j["groups"].push_back({{"layer", g.layer}, {"label", g.label}, {"channels", g.channels}, {"loss_points", points},
+                           {"macs_fraction", g.macs_fraction}});
+  }
+  return j;
 }
 
 }  // namespace edgepack

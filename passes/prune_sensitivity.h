@@ -10,8 +10,11 @@
 #include <vector>
 
 #include "core/dataset.h"
+#include <nlohmann/json.hpp>
+
 #include "passes/channel_groups.h"
 #include "passes/pass.h"
+#include "passes/prune.h"
 
 namespace edgepack {
 
@@ -29,14 +32,20 @@ struct PruneSensitivity {
   std::vector<GroupSensitivity> groups;   // prunable groups, graph order
 };
 
-// `options` are the prune pass's (criterion, exclude, round-to are used).
-PruneSensitivity prune_sensitivity(const Model& model, const Dataset& eval, const PassOptions& options,
+// `options` are the prune pass's (criterion, exclude, round-to are used). `model` need not be
+// folded (a folded copy is measured).
+PruneSensitivity prune_sensitivity(const Model& model, const Dataset& eval, const PruneSettings& options,
                                    const PassContext& context, const std::vector<double>& ratios = {0.25, 0.5, 0.75});
 
 // Per-layer ratios meeting `target_macs` and/or `target_params` (fractions of the original; 0 =
 // none), chosen greedily by loss per budget saved. Returns "NAME:RATIO+..." (empty when nothing
 // needs pruning); InputError when even the largest measured ratios do not meet the budget.
-std::string allocate_by_sensitivity(const Model& model, const PruneSensitivity& sensitivity, const PassOptions& options,
+std::string allocate_by_sensitivity(const Model& model, const PruneSensitivity& sensitivity, const PruneSettings& options,
                                     const PassContext& context, double target_macs, double target_params);
+
+// {"metric", "ratios", "groups": [{"layer", "label", "channels", "loss_points" (per ratio, in
+// points), "macs_fraction" (per ratio)}]}: what `prune --sensitivity --json` prints and the
+// prune pass reports.
+nlohmann::json to_json(const PruneSensitivity& sensitivity);
 
 }  // namespace edgepack

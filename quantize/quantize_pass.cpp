@@ -14,22 +14,10 @@
 #include "passes/fold_constants.h"
 #include "quantize/calibration.h"
 #include "quantize/equalize.h"
+#include "quantize/sensitivity.h"
+#include "core/dataset.h"
 
 namespace edgepack {
-
-PassInfo quantize_info() {
-  using T = OptionSpec::Type;
-  return {"quantize",
-          "FP32 -> INT8 post-training quantization (calibrated, per-channel weights) to QDQ ONNX",
-          {{"calib", T::Choice, "minmax", "Activation range calibration", {"minmax", "percentile", "entropy", "mse"}},
-           {"percentile", T::Float, "99.99", "Percentile of |x| kept by calib=percentile", {}},
-           {"per-channel", T::Bool, "true", "Per-output-channel weight scales (else per tensor)", {}},
-           {"activations", T::Choice, "uint8", "Activation type: uint8 asymmetric or int8 symmetric", {"uint8", "int8"}},
-           {"exclude", T::String, "", "Node names or op types kept in FP32, joined by '+'", {}},
-           {"bias-correction", T::Bool, "true", "Correct the per-channel output mean shift after rounding", {}},
-           {"equalize", T::Bool, "false", "Cross-layer equalization of Conv-Relu-Conv pairs first (helps per-tensor weights)", {}}},
-          [] { return std::make_unique<Quantize>(); }};
-}
 
 namespace {
 
@@ -122,23 +110,68 @@ std::vector<std::string> quantizable_nodes(const Model& model) {
   return names;
 }
 
-PassResult Quantize::run(Model& model, const PassOptions& options, PassContext& context) {
+const OptionTable<QuantizeSettings>& quantize_options() {
+  using S = QuantizeSettings;
+  static const OptionTable<S> table =
+      OptionTable<S>()
+          .choice("calib", &S::calib, {"minmax", "percentile", "entropy", "mse"}, "Activation range calibration")
+          .real("percentile", &S::percentile, "Percentile of |x| kept by calib=percentile", Range::left_open(0, 100))
+          .flag("per-channel", &S::per_channel, "Per-output-channel weight scales (else per tensor)")
+          .choice("activations", &S::activations, {"uint8", "int8"}, "Activation type: uint8 asymmetric or int8 symmetric")
+          .list("exclude", &S::exclude, "Node names or op types kept in FP32, joined by '+'")
+          .flag("bias-correction", &S::bias_correction, "Correct the per-channel output mean shift after rounding")
+          .flag("equalize", &S::equalize, "Cross-layer equalization of Conv-Relu-Conv pairs first (helps per-tensor weights)")
+          .flag("sensitivity", &S::sensitivity, "Quantize one layer at a time and report what each loses on the evaluation data")
+          .real("max-accuracy-drop", &S::max_accuracy_drop,
+                "Mixed precision: keep the most sensitive layers in FP32 until INT8 loses at most this many accuracy points "
+                "(top-1 agreement points without labels) on the evaluation data; -1 = no budget",
+                Range::closed(-1, 100));
+  return table;
+}
+
+namespace {
+
+PassResult quantize_pass(Model& model, const QuantizeSettings& settings, PassContext& context) {
+  if (!settings.sensitivity && settings.max_accuracy_drop < 0) return quantize_int8(model, settings, context);
+  const Dataset* eval = context.eval ? context.eval : context.train;
+  if (!eval) throw InputError("sensitivity and max-accuracy-drop need evaluation data (--eval-data, or --data) to measure on");
+  const double budget = settings.max_accuracy_drop < 0 ? -1 : settings.max_accuracy_drop / 100;
+  const SensitivityReport r = quantization_sensitivity(model, *eval, settings, context, budget);
+  QuantizeSettings mixed = settings;
+  mixed.exclude.insert(mixed.exclude.end(), r.kept_fp32.begin(), r.kept_fp32.end());
+  PassResult result = quantize_int8(model, mixed, context);
+  result.details["sensitivity"] = to_json(r);
+  result.stats["kept_fp32_layers"] = static_cast<double>(r.kept_fp32.size());
+  if (budget >= 0 && r.final_loss > budget && context.log)
+    context.log(fmt::format("warning: even with every layer kept in FP32 the loss is {:.2f} points", 100 * r.final_loss));
+  return result;
+}
+
+}  // namespace
+
+PassInfo quantize_info() {
+  return make_pass(
+      "quantize", "FP32 -> INT8 post-training quantization (calibrated, per-channel weights) to QDQ ONNX",
+      "Conv, Gemm and MatMul with constant weights get int8 weights (symmetric, per output channel) and quantized "
+      "activations around them (uint8 asymmetric or int8 symmetric per tensor, ranges calibrated on the calibration "
+      "data: minmax, percentile, entropy or mse), an int32 bias with scale s_x * s_w, and empirical bias correction. "
+      "With sensitivity or max-accuracy-drop, each layer is measured in INT8 alone on the evaluation data and the most "
+      "sensitive are kept in FP32 until the budget is met.",
+      quantize_options(), &quantize_pass, {"fold-constants", "fold-bn"});
+}
+
+PassResult quantize_int8(Model& model, const QuantizeSettings& options, PassContext& context) {
   if (context.calibration.empty())
     throw InputError("quantize needs calibration data (give --data with samples of the model's inputs)");
-  const CalibMethod method = parse_calib_method(options.get("calib"));
-  const double percentile = options.get_float("percentile");
-  if (!(percentile > 0 && percentile <= 100)) throw InputError("percentile must be in (0, 100]");
-  const bool per_channel = options.get_bool("per-channel");
-  const bool uint8 = options.get("activations") == "uint8";
-  const bool bias_correction = options.get_bool("bias-correction");
-  const auto excluded_list = options.get_list("exclude");
-  const std::set<std::string> excluded(excluded_list.begin(), excluded_list.end());
+  const CalibMethod method = parse_calib_method(options.calib);
+  const double percentile = options.percentile;
+  const bool per_channel = options.per_channel;
+  const bool uint8 = options.activations == "uint8";
+  const bool bias_correction = options.bias_correction;
+  const std::set<std::string> excluded(options.exclude.begin(), options.exclude.end());
 
   PassResult result;
-  result.stats["folded_constants"] = fold_constants(model).folded_nodes;
-  PassContext inner;
-  result.stats["folded_batchnorms"] = FoldBatchNorm().run(model, PassOptions(), inner).stats["folded_batchnorms"];
-  if (options.get_bool("equalize")) result.stats["equalized_pairs"] = equalize_cross_layer(model);
+  if (options.equalize) result.stats["equalized_pairs"] = equalize_cross_layer(model);
   Graph& g = model.graph;
   if (model.opset() < 13)
     throw InputError(fmt::format("quantize writes per-channel QDQ, which needs opset 13; the model has opset {}", model.opset()));

@@ -10,17 +10,33 @@
 // (empirical, per output channel) then removes the mean shift that weight rounding causes:
 // b += E[y_fp32] - E[y_int8] over the calibration data.
 // The file stores INT8 weights (~4x smaller); runtimes fuse the QDQ pattern into integer kernels.
+// Mixed precision: `sensitivity=true` quantizes one layer at a time and reports what each loses
+// on PassContext::eval (else ::train); `max-accuracy-drop=P` then keeps the most sensitive layers
+// in FP32 until the whole model loses at most P points (quantize/sensitivity.h).
+// Runs after fold-constants and fold-bn (declared: the canonical pipeline shows them).
 #pragma once
 #include "passes/pass.h"
 
 namespace edgepack {
 
-class Quantize : public Pass {
- public:
-  PassResult run(Model& model, const PassOptions& options, PassContext& context) override;
+struct QuantizeSettings {
+  std::string calib = "minmax";
+  double percentile = 99.99;
+  bool per_channel = true;
+  std::string activations = "uint8";
+  std::vector<std::string> exclude;      // node names or op types kept in FP32
+  bool bias_correction = true;
+  bool equalize = false;
+  bool sensitivity = false;
+  double max_accuracy_drop = -1;         // points; -1 = no budget
 };
 
+const OptionTable<QuantizeSettings>& quantize_options();
 PassInfo quantize_info();
+
+// INT8 QDQ of every quantizable node not excluded, on a model whose constants and BatchNorms are
+// folded; no sensitivity analysis (the pass adds that).
+PassResult quantize_int8(Model& model, const QuantizeSettings& settings, PassContext& context);
 
 // Names of the nodes `quantize` would quantize in `model` (Conv/Gemm/MatMul with a constant
 // float weight), in graph order; node names are kept by the folding it does first.

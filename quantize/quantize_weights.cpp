@@ -15,20 +15,32 @@
 
 namespace edgepack {
 
+const OptionTable<QuantizeWeightsOptions>& quantize_weights_options() {
+  using S = QuantizeWeightsOptions;
+  static const OptionTable<S> table =
+      OptionTable<S>()
+          .integer("bits", &S::bits, "Weight bits: 8 or 4", Range::closed(4, 8))
+          .integer("group", &S::group, "Input rows per scale (32, 64, 128...; 0 = one scale per output channel)",
+                   Range::at_least(0))
+          .choice("method", &S::method, {"rtn", "gptq"},
+                  "Rounding: round-to-nearest, or GPTQ error compensation (needs calibration data)")
+          .flag("symmetric", &S::symmetric, "Symmetric weights (else an integer zero point per group)")
+          .choice("format", &S::format, {"qdq", "matmulnbits"},
+                  "DequantizeLinear + the float op, or onnxruntime's com.microsoft MatMulNBits (4 bits)")
+          .real("damp", &S::damp, "GPTQ dampening, as a fraction of the Hessian's mean diagonal", Range::at_least(0))
+          .list("exclude", &S::exclude, "Node names or op types kept in FP32, joined by '+'");
+  return table;
+}
+
 PassInfo quantize_weights_info() {
-  using T = OptionSpec::Type;
-  return {"quantize-weights",
-          "Weight-only INT8/INT4 quantization of MatMul/Gemm weights (RTN or GPTQ), activations stay float",
-          {{"bits", T::Int, "8", "Weight bits: 8 or 4", {}},
-           {"group", T::Int, "0", "Input rows per scale (32, 64, 128...; 0 = one scale per output channel)", {}},
-           {"method", T::Choice, "rtn", "Rounding: round-to-nearest, or GPTQ error compensation (needs calibration data)",
-            {"rtn", "gptq"}},
-           {"symmetric", T::Bool, "true", "Symmetric weights (else an integer zero point per group)", {}},
-           {"format", T::Choice, "qdq", "DequantizeLinear + the float op, or onnxruntime's com.microsoft MatMulNBits (4 bits)",
-            {"qdq", "matmulnbits"}},
-           {"damp", T::Float, "0.01", "GPTQ dampening, as a fraction of the Hessian's mean diagonal", {}},
-           {"exclude", T::String, "", "Node names or op types kept in FP32, joined by '+'", {}}},
-          [] { return std::make_unique<QuantizeWeights>(); }};
+  return make_pass(
+      "quantize-weights", "Weight-only INT8/INT4 quantization of MatMul/Gemm weights (RTN or GPTQ), activations stay float",
+      "Each constant 2-D MatMul/Gemm weight becomes int8 or int4 values with a scale per output channel or per group of "
+      "input rows (opset 21 block-wise DequantizeLinear, or onnxruntime's MatMulNBits), rounded to nearest or by GPTQ "
+      "(Hessian 2 X^T X / n of each layer's input on the calibration data, error compensated column by column). For "
+      "models larger than memory, `edgepack quantize --weights` runs the same rewrite one weight at a time from the "
+      "mapped file (streaming, chosen automatically past the memory budget).",
+      quantize_weights_options(), &quantize_weights, {"fold-constants"});
 }
 
 namespace {
@@ -91,21 +103,20 @@ void raise_opset(Model& model, int64_t opset) {
   if (opset >= 21) model.ir_version = std::max<int64_t>(model.ir_version, 10);
 }
 
-WeightOnlySettings weight_only_settings(const PassOptions& options) {
+WeightOnlySettings weight_only_settings(const QuantizeWeightsOptions& options) {
   WeightOnlySettings s;
-  s.spec.bits = static_cast<int>(options.get_int("bits"));
-  s.spec.group_size = options.get_int("group");
-  s.spec.symmetric = options.get_bool("symmetric");
-  s.gptq = options.get("method") == "gptq";
-  s.matmulnbits = options.get("format") == "matmulnbits";
-  s.gptq_options.damp = options.get_float("damp");
+  s.spec.bits = static_cast<int>(options.bits);
+  s.spec.group_size = options.group;
+  s.spec.symmetric = options.symmetric;
+  s.gptq = options.method == "gptq";
+  s.matmulnbits = options.format == "matmulnbits";
+  s.gptq_options.damp = options.damp;
   if (!(s.gptq_options.damp >= 0)) throw InputError("damp must be >= 0");
   s.spec.check(s.spec.group_size > 0 ? s.spec.group_size : 1, "the model");
   const WeightQuantSpec& spec = s.spec;
   if (s.matmulnbits && (spec.bits != 4 || spec.group_size < 16 || (spec.group_size & (spec.group_size - 1)) || !spec.symmetric))
     throw InputError("format=matmulnbits needs bits=4, symmetric weights and a group of 16 or more that is a power of two");
-  const auto excluded = options.get_list("exclude");
-  s.exclude.insert(excluded.begin(), excluded.end());
+  s.exclude.insert(options.exclude.begin(), options.exclude.end());
   return s;
 }
 
@@ -231,14 +242,13 @@ void raise_opsets_for(Model& model, const WeightOnlySettings& settings) {
   else if (settings.spec.bits == 4 || settings.spec.group_size > 0) raise_opset(model, 21);
 }
 
-PassResult QuantizeWeights::run(Model& model, const PassOptions& options, PassContext& context) {
+PassResult quantize_weights(Model& model, const QuantizeWeightsOptions& options, PassContext& context) {
   const WeightOnlySettings settings = weight_only_settings(options);
   const WeightQuantSpec& spec = settings.spec;
   if (settings.gptq && context.calibration.empty())
     throw InputError("method=gptq needs calibration data (give --data with samples of the model's inputs)");
 
   PassResult result;
-  result.stats["folded_constants"] = fold_constants(model).folded_nodes;
   Graph& g = model.graph;
   const std::vector<WeightTarget> targets = weight_targets(g, settings);
   size_t layers = 0;

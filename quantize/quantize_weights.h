@@ -22,11 +22,18 @@
 
 namespace edgepack {
 
-class QuantizeWeights : public Pass {
- public:
-  PassResult run(Model& model, const PassOptions& options, PassContext& context) override;
+// The pass's options as written (bits, group ...); weight_only_settings() checks and resolves them.
+struct QuantizeWeightsOptions {
+  int64_t bits = 8;
+  int64_t group = 0;
+  std::string method = "rtn";
+  bool symmetric = true;
+  std::string format = "qdq";
+  double damp = 0.01;
+  std::vector<std::string> exclude;
 };
 
+const OptionTable<QuantizeWeightsOptions>& quantize_weights_options();
 PassInfo quantize_weights_info();
 
 // The pass's options, checked (InputError for bits, format and damp that do not go together).
@@ -39,7 +46,10 @@ struct WeightOnlySettings {
 
   bool excludes(const Node& node) const { return exclude.count(node.name) || exclude.count(node.op_type); }
 };
-WeightOnlySettings weight_only_settings(const PassOptions& options);
+WeightOnlySettings weight_only_settings(const QuantizeWeightsOptions& options);
+
+// The pass, on a model whose constants are folded.
+PassResult quantize_weights(Model& model, const QuantizeWeightsOptions& options, PassContext& context);
 
 // A weight the pass quantizes: a 2-D float initializer read as B by MatMul, or by Gemm without
 // transA.

@@ -6,30 +6,23 @@
 #include <algorithm>
 
 #include "core/evaluate.h"
-#include "passes/pipeline.h"
 #include "quantize/quantize_pass.h"
 
 namespace edgepack {
 
-namespace {
-
-std::string joined(const std::vector<std::string>& names) { return fmt::format("{}", fmt::join(names, "+")); }
-
-}  // namespace
-
-SensitivityReport quantization_sensitivity(const Model& model, const std::vector<std::map<std::string, at::Tensor>>& calibration,
-                                           const Dataset& eval, std::map<std::string, std::string> options, double max_loss) {
+SensitivityReport quantization_sensitivity(const Model& model, const Dataset& eval, const QuantizeSettings& settings,
+                                           const PassContext& context, double max_loss) {
   SensitivityReport report;
   const QualityLoss quality_loss(model, eval);
   report.metric = quality_loss.metric();
   report.fp32 = quality_loss.reference_accuracy();
   auto loss_with_excluded = [&](const std::vector<std::string>& excluded) {
     Model q = model;
-    options["exclude"] = joined(excluded);
-    if (excluded.empty()) options.erase("exclude");
+    QuantizeSettings one = settings;
+    one.exclude.insert(one.exclude.end(), excluded.begin(), excluded.end());
     PassContext ctx;
-    ctx.calibration = calibration;
-    run_pipeline(q, {PipelineStep{"quantize", options}}, ctx);
+    ctx.calibration = context.calibration;
+    quantize_int8(q, one, ctx);
     return quality_loss(q);
   };
   const auto nodes = quantizable_nodes(model);
@@ -49,6 +42,13 @@ SensitivityReport quantization_sensitivity(const Model& model, const std::vector
     report.final_loss = loss_with_excluded(report.kept_fp32);
   }
   return report;
+}
+
+nlohmann::json to_json(const SensitivityReport& r) {
+  nlohmann::json j = {{"metric", r.metric}, {"kept_fp32", r.kept_fp32}, {"final_loss_points", 100 * r.final_loss},
+                      {"layers", nlohmann::json::array()}};
+  for (const auto& l : r.layers) j["layers"].push_back({{"node", l.node}, {"loss_points", 100 * l.loss}});
+  return j;
 }
 
 }  // namespace edgepack

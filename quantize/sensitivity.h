@@ -7,8 +7,11 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "core/dataset.h"
 #include "core/ir.h"
+#include "quantize/quantize_pass.h"
 
 namespace edgepack {
 
@@ -25,9 +28,13 @@ struct SensitivityReport {
   double final_loss = 0;                   // loss of the model quantized with `kept_fp32` excluded
 };
 
-// `options`: the quantize pass options (e.g. calib); `exclude` is managed here. With
-// max_loss < 0 no layers are excluded, only measured.
-SensitivityReport quantization_sensitivity(const Model& model, const std::vector<std::map<std::string, at::Tensor>>& calibration,
-                                           const Dataset& eval, std::map<std::string, std::string> options, double max_loss);
+// `model` has its constants and BatchNorms folded; `settings` are the quantize pass's (calib ...),
+// `exclude` is extended here; context.calibration calibrates. With max_loss < 0 no layers are
+// excluded, only measured.
+SensitivityReport quantization_sensitivity(const Model& model, const Dataset& eval, const QuantizeSettings& settings,
+                                           const PassContext& context, double max_loss);
+
+// {"metric", "kept_fp32", "final_loss_points", "layers": [{"node", "loss_points"}]}.
+nlohmann::json to_json(const SensitivityReport& report);
 
 }  // namespace edgepack

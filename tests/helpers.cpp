@@ -1,5 +1,7 @@
 #include "tests/helpers.h"
 
+#include <cstdio>
+#include <cstdlib>
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -40,6 +42,38 @@ CliResult run_cli(const std::string& args) {
   r.out = slurp(tmp / "out");
   r.err = slurp(tmp / "err");
   return r;
+}
+
+namespace {
+
+std::vector<std::pair<const char*, int (*)(const char*)>>& subprocess_entries() {
+  static std::vector<std::pair<const char*, int (*)(const char*)>> entries;
+  return entries;
+}
+
+}  // namespace
+
+bool in_ci() {
+  const char* ci = std::getenv("CI");
+  return ci && std::string(ci) == "true";
+}
+
+bool register_subprocess_entry(const char* env, int (*entry)(const char* value)) {
+  subprocess_entries().emplace_back(env, entry);
+  return true;
+}
+
+int run_requested_subprocess_entry() {
+  for (const auto& [env, entry] : subprocess_entries())
+    if (const char* value = std::getenv(env)) {
+      try {
+        return entry(value);
+      } catch (const std::exception& e) {   // a failing subprocess exits 1 with its message, as a failed test did
+        std::fprintf(stderr, "%s\n", e.what());
+        return 1;
+      }
+    }
+  return -1;
 }
 
 std::string conformance_dir() {

@@ -11,6 +11,14 @@
 
 namespace edgepack::test {
 
+// Subprocess entry points, which are not test cases: a test file registers one under an
+// environment variable (at static initialisation), and tests/test_main.cpp runs it instead of the
+// tests when the variable is set, passing its value. Returns true (for a static initialiser).
+bool register_subprocess_entry(const char* env, int (*entry)(const char* value));
+// The exit code of the requested entry point, or -1 when none is requested.
+int run_requested_subprocess_entry();
+
+
 namespace fs = std::filesystem;
 
 // A fresh folder under the system temp dir, removed when the object dies.
@@ -47,6 +55,18 @@ std::string conformance_dir();
 
 // Ends the calling doctest case with a message when the conformance data is absent, so a fresh
 // checkout without ../shared still passes.
+// onnxruntime-node is required where CI runs (CI=true: a missing one fails the case); elsewhere a
+// case that needs it skips with a message.
+bool in_ci();
+#define SKIP_WITHOUT_ONNXRUNTIME()                                                                    \
+  do {                                                                                               \
+    if (!onnxruntime_available()) {                                                                  \
+      if (edgepack::test::in_ci()) FAIL("onnxruntime-node is missing (CI=true requires it): run scripts/setup.sh"); \
+      MESSAGE("skipped: onnxruntime-node is not installed (scripts/setup.sh)");                       \
+      return;                                                                                        \
+    }                                                                                                \
+  } while (0)
+
 #define SKIP_WITHOUT_CONFORMANCE(root)                       \
   do {                                                       \
     if ((root).empty()) {                                    \

@@ -160,4 +160,71 @@ TEST_CASE("compress reads a recipe; the command line wins; unknown keys and miss
   }
 }
 
+TEST_CASE("a recipe runs sensitivity-driven pruning, a recovery fine-tune and mixed precision through compress") {
+  TempDir tmp;
+  save_onnx(residual_net(), (tmp / "net.onnx").string());
+  at::manual_seed(5);
+  write_npz((tmp / "calib.npz").string(), {{"X", at::randn({32, 3, 8, 8})}});
+  // No labels: sensitivity and the accuracy budget measure top-1 agreement with the original on
+  // --data; the fine-tune distils from the original alone.
+  write_text(tmp / "recipe.yaml",
+             fmt::format("pipeline: prune{{sensitivity=true target-macs=0.7}},finetune{{epochs=1 batch-size=16}},"
+                         "quantize{{max-accuracy-drop=0}}\ndata: {}\ntargets: [qcs6490]\nout: {}\n",
+                         (tmp / "calib.npz").string(), (tmp / "out").string()));
+  CliResult r = run_cli(fmt::format("-q compress {} --recipe {} --json", q(tmp / "net.onnx"), q(tmp / "recipe.yaml")));
+  CAPTURE(r.err);
+  REQUIRE(r.exit_code == 0);
+  const auto manifest = nlohmann::json::parse(std::ifstream(tmp / "out" / "qcs6490" / "manifest.json"));
+  // The canonical pipeline shows every step that ran, canonicalisation included.
+  CHECK(manifest["pipeline"] ==
+        "fold-constants,prune{target-macs=0.7 sensitivity=true},finetune{epochs=1 batch-size=16},fold-constants,fold-bn,"
+        "quantize{max-accuracy-drop=0}");
+  std::vector<std::string> passes;
+  for (const auto& p : manifest["passes"]) passes.push_back(p["pass"]);
+  CHECK(passes == std::vector<std::string>{"fold-constants", "prune", "finetune", "fold-constants", "fold-bn", "quantize"});
+  const auto& prune = manifest["passes"][1];
+  CHECK(prune["details"]["sensitivity"]["groups"].size() == 2);   // the residual group and conv3
+  CHECK(!prune["details"]["layer_ratios"].get<std::string>().empty());
+  CHECK(prune["stats"]["macs_after"].get<double>() <= 0.7 * prune["stats"]["macs_before"].get<double>());
+  CHECK(manifest["passes"][2]["stats"]["epochs"] == 1);
+  // Mixed precision with a zero budget keeps in FP32 whatever changes a top-1 prediction.
+  const auto& quantize = manifest["passes"][5];
+  CHECK(quantize["details"]["sensitivity"]["metric"] == "agreement");
+  CHECK(quantize["details"]["sensitivity"]["final_loss_points"].get<double>() <= 0.0);
+  CHECK(quantize["stats"]["kept_fp32_layers"].get<double>() ==
+        static_cast<double>(quantize["details"]["sensitivity"]["kept_fp32"].size()));
+}
+
+TEST_CASE("edgepack passes --json declares every capability with typed options and descriptions") {
+  CliResult r = run_cli("passes --json");
+  REQUIRE(r.exit_code == 0);
+  std::map<std::string, nlohmann::json> passes;
+  for (const auto& p : nlohmann::json::parse(r.out)) passes[p["name"]] = p;
+  for (const char* name : {"fold-constants", "fold-bn", "prune", "distill", "finetune", "quantize", "quantize-weights"}) {
+    CAPTURE(name);
+    REQUIRE(passes.count(name));
+    CHECK(passes[name]["description"].get<std::string>().size() > 80);
+  }
+  auto option = [&](const std::string& pass, const std::string& name) {
+    for (const auto& o : passes[pass]["options"])
+      if (o["name"] == name) return o;
+    return nlohmann::json();
+  };
+  CHECK(option("quantize", "max-accuracy-drop")["type"] == "float");
+  CHECK(option("quantize", "sensitivity")["type"] == "bool");
+  CHECK(option("prune", "sensitivity")["type"] == "bool");
+  CHECK(option("prune", "ratio")["max"] == 1.0);
+  CHECK(option("prune", "ratio")["max_exclusive"] == true);
+  CHECK(option("finetune", "epochs")["min"] == 1.0);
+  CHECK(passes["quantize"]["runs_after"] == nlohmann::json({"fold-constants", "fold-bn"}));
+  // A bad value names the flag on the command line and the column in a pipeline.
+  CliResult flag = run_cli("prune x.onnx -o y.onnx --ratio 2");
+  CHECK(flag.exit_code == 2);
+  CHECK(flag.err.find("--ratio") != std::string::npos);
+  CHECK(flag.err.find("[0, 1)") != std::string::npos);
+  CliResult column = run_cli("compress x.onnx --target qcs2290 --data d.npz --out o --pipeline 'prune{ratio=2}'");
+  CHECK(column.exit_code == 2);
+  CHECK(column.err.find("pipeline column 13") != std::string::npos);
+}
+
 }  // TEST_SUITE

@@ -75,11 +75,11 @@ TEST_CASE("passes --json lists every pass with its declared options") {
   auto j = nlohmann::json::parse(r.out);
   std::vector<std::string> names;
   for (const auto& p : j) names.push_back(p["name"]);
-  CHECK(names == std::vector<std::string>{"fold-constants", "fold-bn", "prune", "distill", "quantize", "quantize-weights"});
-  CHECK(j[4]["options"][0]["name"] == "calib");
-  CHECK(j[4]["options"][0]["default"] == "minmax");
+  CHECK(names == std::vector<std::string>{"fold-constants", "fold-bn", "prune", "distill", "finetune", "quantize", "quantize-weights"});
+  CHECK(j[5]["options"][0]["name"] == "calib");
+  CHECK(j[5]["options"][0]["default"] == "minmax");
   CHECK(j[2]["options"][0]["name"] == "mode");
-  CHECK(j[5]["options"][0]["name"] == "bits");
+  CHECK(j[6]["options"][0]["name"] == "bits");
 }
 
 }  // TEST_SUITE

@@ -11,7 +11,10 @@
 #include "core/onnx_import.h"
 #include "distill/student.h"
 #include "core/onnx_export.h"
+#include "core/dataset.h"
+#include "core/error.h"
 #include "passes/fold_constants.h"
+#include "passes/pipeline.h"
 #include "tests/helpers.h"
 #include "tests/kill_harness.h"
 #include "tests/net_builder.h"
@@ -53,6 +56,38 @@ TEST_CASE("a residual block whose branch reads only its input can be dropped; th
   CHECK_FALSE(d.graph.is_initializer("conv2.w"));
   at::Tensor y = Executor(d).run(std::vector<at::Tensor>{at::randn({2, 3, 8, 8})}).at(0);
   CHECK(y.sizes() == at::IntArrayRef{2, 5});
+}
+
+TEST_CASE("prune then finetune in one pipeline: the original teaches, sparse weights keep their zeros (keep-zeros=auto)") {
+  Model m = residual_net();
+  at::manual_seed(6);
+  Dataset train;
+  train.source = "seeded";
+  train.samples = 64;
+  train.inputs["X"] = at::randn({64, 3, 8, 8});
+  train.labels = at::randint(0, 5, {64}, at::kLong);
+  PassContext ctx;
+  ctx.train = &train;
+  ctx.quiet = true;
+  const auto reports = run_pipeline(m, parse_pipeline("prune{mode=unstructured ratio=0.5},finetune{epochs=2 batch-size=16}"), ctx);
+  REQUIRE(reports.size() == 3);   // fold-constants, prune, finetune
+  CHECK(reports[2].pass == "finetune");
+  CHECK(reports[2].result.stats.at("epochs") == 2);
+  CHECK(reports[2].result.details["epochs"].size() == 2);
+  // Every Conv/Gemm weight was half zeros after pruning and still is after training.
+  for (const char* w : {"conv1.w", "conv2.w", "conv3.w", "fc.w"}) {
+    CAPTURE(w);
+    const double zeros = m.graph.initializers.at(w).eq(0).to(at::kDouble).mean().item<double>();
+    CHECK(zeros >= 0.49);
+  }
+  // keep-zeros=false lets them move.
+  Model free = residual_net();
+  run_pipeline(free, parse_pipeline("prune{mode=unstructured ratio=0.5},finetune{epochs=2 batch-size=16 keep-zeros=false}"), ctx);
+  CHECK(free.graph.initializers.at("conv2.w").eq(0).to(at::kDouble).mean().item<double>() < 0.1);
+  // Without training data the pass says what it needs.
+  PassContext none;
+  Model again = residual_net();
+  CHECK_THROWS_WITH_AS(run_pipeline(again, parse_pipeline("finetune"), none), doctest::Contains("training data"), InputError);
 }
 
 }  // TEST_SUITE

@@ -99,7 +99,7 @@ pid_t spawn(const nlohmann::json& config, const fs::path& log, const std::map<st
     for (const auto& [k, v] : env) ::setenv(k.c_str(), v.c_str(), 1);
     const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     ::dup2(fd, 1), ::dup2(fd, 2);
-    ::execl("/proc/self/exe", "edgepack_tests", "--test-case=trainer worker", static_cast<char*>(nullptr));
+    ::execl("/proc/self/exe", "edgepack_tests", static_cast<char*>(nullptr));
     ::_exit(127);
   }
   return pid;
@@ -138,10 +138,9 @@ TrainOptions blob_options(int64_t epochs) {
 
 TEST_SUITE("trainer") {
 
-TEST_CASE("trainer worker") {
-  // Runs only as a subprocess of the cases below.
-  const char* config_text = std::getenv(kWorkerEnv);
-  if (!config_text) return;
+// The subprocess the cases below start (tests/test_main.cpp runs it instead of the tests when
+// kWorkerEnv is set): one rank of a training run, its result written to config["out"].
+int trainer_worker(const char* config_text) {
   const auto config = nlohmann::json::parse(config_text);
   set_threads(config.value("threads", 1));
   std::unique_ptr<Communicator> comm = Communicator::single();
@@ -178,13 +177,15 @@ TEST_CASE("trainer worker") {
     if (comm->rank() == die_rank && s.epoch == 1) ::_exit(3);
   };
   TrainResult r = train(student, train_data, o, task == "mnist" ? &teacher : nullptr);
-  if (comm->rank() != 0) return;
+  if (comm->rank() != 0) return 0;
   NamedArrays out;
   for (const auto& name : r.trained) out.emplace_back("param/" + name, student.graph.initializers.at(name));
   out.emplace_back("accuracy", at::tensor(std::vector<double>{r.eval_accuracy.value_or(-1)}, at::kDouble));
   out.emplace_back("resumed_from", at::tensor(std::vector<int64_t>{r.resumed_from_epoch}, at::kLong));
   write_npz(config.at("out").get<std::string>(), out);
+  return 0;
 }
+[[maybe_unused]] const bool kWorkerRegistered = register_subprocess_entry(kWorkerEnv, &trainer_worker);
 
 TEST_CASE("executor training mode: gradients equal ATen autograd on the same network") {
   // x[2,3,6,6] -> Conv 3x3 pad 1 -> BatchNorm -> Relu -> {MaxPool 2 -> Flatten, GlobalAveragePool
@@ -435,7 +436,7 @@ TEST_CASE("data parallel: 2 ranks reach the accuracy of 1 rank on MNIST (KD from
     nlohmann::json cfg{{"task", "mnist"}, {"epochs", 6}, {"out", out.string()}};
     ::setenv(kWorkerEnv, cfg.dump().c_str(), 1);
     const auto t0 = std::chrono::steady_clock::now();
-    launch_local_ranks(nproc, {"/proc/self/exe", "--test-case=trainer worker"});
+    launch_local_ranks(nproc, {"/proc/self/exe"});
     ::unsetenv(kWorkerEnv);
     acc[nproc - 1] = read_result(out).at("accuracy").item<double>();
     MESSAGE(fmt::format("{} rank(s): MNIST test top-1 {:.2f}% ({:.1f} s)", nproc, 100 * acc[nproc - 1],

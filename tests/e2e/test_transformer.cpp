@@ -260,10 +260,7 @@ TEST_CASE("transformer sample: CLI perplexity within the documented bound; onnxr
     if (name == "tokens") tokens = t.slice(0, 0, 4).clone();
   REQUIRE(tokens.defined());
   at::Tensor ours = Executor(m).run({{"tokens", tokens}}).at("logits");
-  if (!onnxruntime_available()) {
-    MESSAGE("onnxruntime-node missing: skipped the onnxruntime comparison");
-    return;
-  }
+  SKIP_WITHOUT_ONNXRUNTIME();
   auto ort = run_onnxruntime({OrtJob{teacher.string(), {{"tokens", tokens}}}});
   REQUIRE_MESSAGE(ort.at(0).error.empty(), ort.at(0).error);
   std::string why;

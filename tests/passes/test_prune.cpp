@@ -229,10 +229,7 @@ TEST_SUITE("onnxruntime") {
 TEST_CASE("pruned light models run in onnxruntime and match our executor (rtol 1e-3, atol 1e-5)") {
   const std::string root = conformance_dir();
   SKIP_WITHOUT_CONFORMANCE(root);
-  if (!onnxruntime_available()) {
-    MESSAGE("skipped: onnxruntime-node is not installed (scripts/setup.sh)");
-    return;
-  }
+  SKIP_WITHOUT_ONNXRUNTIME();
   TempDir tmp;
   std::vector<OrtJob> jobs;
   std::vector<at::Tensor> ours;

@@ -220,9 +220,8 @@ TEST_CASE("stream quantize: the output equals the quantize-weights pass's bitwis
     CAPTURE(options);
     const fs::path streamed = tmp / "s.onnx", whole = tmp / "m.onnx";
     const Pipeline pipeline = parse_pipeline("quantize-weights{" + options + "}");
-    const PassInfo& info = find_pass("quantize-weights");
     StreamQuantizeOptions stream_options;
-    stream_options.settings = weight_only_settings(PassOptions(&info.options, pipeline.at(0).options));
+    stream_options.settings = weight_only_settings(quantize_weights_options().parse(pipeline.at(0).options));
     StreamQuantizeResult r = stream_quantize_weights(fp32.string(), streamed.string(), stream_options);
     // The in-memory pass on the same file, saved whole.
     Model in_memory = import_onnx(fp32.string());
@@ -276,9 +275,8 @@ TEST_CASE("stream quantize: GPTQ is refused, a NaN weight is an input error and 
   TempDir tmp;
   const fs::path fp32 = tmp / "mlp.onnx";
   write_mlp_model(fp32.string(), 2, 256, 5);
-  const PassInfo& info = find_pass("quantize-weights");
   StreamQuantizeOptions options;
-  options.settings = weight_only_settings(PassOptions(&info.options, {{"method", "gptq"}}));
+  options.settings = weight_only_settings(quantize_weights_options().parse({{"method", "gptq"}}));
   CHECK_THROWS_WITH_AS(stream_quantize_weights(fp32.string(), (tmp / "q.onnx").string(), options),
                        doctest::Contains("GPTQ"), InputError);
   Model m = import_onnx(fp32.string());

@@ -76,7 +76,7 @@ int count_ops(const Model& m, const std::string& op) {
 PassResult quantize_block(Model& m, const std::string& options) {
   PassContext ctx;
   ctx.calibration = block_batches(16, 100);
-  return run_pipeline(m, parse_pipeline("quantize-weights{" + options + "}"), ctx).at(0).result;
+  return run_pipeline(m, parse_pipeline("quantize-weights{" + options + "}"), ctx).back().result;   // after fold-constants
 }
 
 // ||f(x) - f_fp32(x)|| / ||f_fp32(x)|| over both outputs on held-out inputs.
@@ -255,7 +255,7 @@ TEST_CASE("quantize-weights: outputs vs FP32 (INT8 < 1%, INT4 g32 < 8%), GPTQ be
 
 TEST_CASE("quantize-weights: bad options and models are one-line input errors") {
   Model m = mlp_block();
-  CHECK_THROWS_WITH_AS(quantize_block(m, "bits=3"), doctest::Contains("bits must be 4 or 8"), InputError);
+  CHECK_THROWS_WITH_AS(quantize_block(m, "bits=3"), doctest::Contains("option 'bits' of pass 'quantize-weights' needs an integer in [4, 8], got '3'"), InputError);
   m = mlp_block();
   CHECK_THROWS_WITH_AS(quantize_block(m, "bits=4 group=48"), doctest::Contains("does not divide"), InputError);
   m = mlp_block();
@@ -273,10 +273,7 @@ TEST_CASE("quantize-weights: bad options and models are one-line input errors") 
 
 TEST_CASE("quantize-weights: onnxruntime runs the INT8, INT4 and MatMulNBits files and agrees with our executor" *
           doctest::test_suite("onnxruntime")) {
-  if (!onnxruntime_available()) {
-    MESSAGE("skipped: onnxruntime-node is not installed");
-    return;
-  }
+  SKIP_WITHOUT_ONNXRUNTIME();
   TempDir dir;
   const std::vector<std::string> variants = {"bits=8", "bits=8 group=64", "bits=8 symmetric=false", "bits=4", "bits=4 group=32",
                                              "bits=4 group=32 symmetric=false",
@@ -412,7 +409,7 @@ TEST_CASE("transformer sample: INT8 / INT4-RTN / INT4-GPTQ perplexity vs FP32; o
   std::vector<at::Tensor> ours;
   for (const char* options : {"bits=8", "bits=4 group=128", "bits=4 group=128 method=gptq"}) {
     Model m = fp32;
-    PassResult r = run_pipeline(m, parse_pipeline(fmt::format("quantize-weights{{{}}}", options)), ctx).at(0).result;
+    PassResult r = run_pipeline(m, parse_pipeline(fmt::format("quantize-weights{{{}}}", options)), ctx).back().result;   // after fold-constants
     const std::string path = (tmp / fmt::format("q{}.onnx", jobs.size())).string();
     save_onnx(m, path);
     ppl[options] = perplexity(m, test);
@@ -425,10 +422,7 @@ TEST_CASE("transformer sample: INT8 / INT4-RTN / INT4-GPTQ perplexity vs FP32; o
   CHECK(ppl.at("bits=8") < ppl_fp32 * 1.01);
   CHECK(ppl.at("bits=4 group=128 method=gptq") < ppl_fp32 * 1.05);
   CHECK(ppl.at("bits=4 group=128 method=gptq") < ppl.at("bits=4 group=128"));
-  if (!onnxruntime_available()) {
-    MESSAGE("onnxruntime-node missing: skipped the onnxruntime runs");
-    return;
-  }
+  SKIP_WITHOUT_ONNXRUNTIME();
   auto results = run_onnxruntime(jobs);
   for (size_t i = 0; i < jobs.size(); ++i) {
     REQUIRE_MESSAGE(results[i].error.empty(), results[i].error);
