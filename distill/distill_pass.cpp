@@ -50,8 +50,9 @@ Model make_student(const Model& previous, const DistillSettings& o, const Datase
   const double params = o.target_params, macs = o.target_macs, shrink = o.shrink;
   PassContext none;
   PruneSettings width;   // `shrink` of each group, or a share of the budget per stage
-  if (params <= 0 && macs <= 0) width.ratio = 1.0 - shrink;
-  if (params > 0 || macs > 0) {
+  if (params <= 0 && macs <= 0) {
+    width.ratio = 1.0 - shrink;
+  } else {
     width.target_params = params > 0 ? std::pow(params, 1.0 / stages) : 0.0;
     width.target_macs = macs > 0 ? std::pow(macs, 1.0 / stages) : 0.0;
   }

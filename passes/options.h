@@ -53,6 +53,11 @@ std::string option_value_error(const OptionSpec& spec, const std::string& value)
 // '+'-separated items (e.g. exclude=conv1+Gemm; ',' separates passes in a pipeline).
 std::vector<std::string> split_list(const std::string& text);
 
+// Shared by every OptionTable: an internal Error for an undeclared name; InputError "option 'x'
+// needs ..." for a bad value.
+[[noreturn]] void throw_unknown_option(const std::string& name);
+void throw_if_bad_value(const OptionSpec& spec, const std::string& value);
+
 // The options of one pass, each bound to a field of S. Default values come from S{}.
 template <class S>
 class OptionTable {
@@ -68,6 +73,13 @@ class OptionTable {
         {std::move(name), OptionSpec::Type::Float, fmt::format("{}", defaults_.*field), std::move(help), {}, range},
         [field](S& s, const std::string& v) { s.*field = std::stod(v); },
         [field](const S& s) { return fmt::format("{}", s.*field); });
+  }
+  // An optional number: unset by default (no default is shown), set by any value in `range`.
+  OptionTable& optional_real(std::string name, std::optional<double> S::*field, std::string help, Range range = {}) {
+    return bind(
+        {std::move(name), OptionSpec::Type::Float, "", std::move(help), {}, range},
+        [field](S& s, const std::string& v) { s.*field = std::stod(v); },
+        [field](const S& s) { return s.*field ? fmt::format("{}", *(s.*field)) : std::string(); });
   }
   OptionTable& flag(std::string name, bool S::*field, std::string help) {
     return bind(
@@ -97,7 +109,7 @@ class OptionTable {
     S s = defaults_;
     for (const auto& [name, value] : values) {
       const size_t i = index_of(name);
-      check_value(specs_[i], value);
+      throw_if_bad_value(specs_[i], value);
       set_[i](s, value);
     }
     return s;
@@ -119,29 +131,16 @@ class OptionTable {
     get_.push_back(std::move(get));
     return *this;
   }
-  size_t index_of(const std::string& name) const;
-  static void check_value(const OptionSpec& spec, const std::string& value);
+  size_t index_of(const std::string& name) const {
+    for (size_t i = 0; i < specs_.size(); ++i)
+      if (specs_[i].name == name) return i;
+    throw_unknown_option(name);
+  }
 
   S defaults_{};
   std::vector<OptionSpec> specs_;
   std::vector<std::function<void(S&, const std::string&)>> set_;
   std::vector<std::function<std::string(const S&)>> get_;
 };
-
-// Out of line, shared by every OptionTable: InputError for an undeclared name or a bad value.
-[[noreturn]] void throw_unknown_option(const std::string& name);
-void throw_if_bad_value(const OptionSpec& spec, const std::string& value);
-
-template <class S>
-size_t OptionTable<S>::index_of(const std::string& name) const {
-  for (size_t i = 0; i < specs_.size(); ++i)
-    if (specs_[i].name == name) return i;
-  throw_unknown_option(name);
-}
-
-template <class S>
-void OptionTable<S>::check_value(const OptionSpec& spec, const std::string& value) {
-  throw_if_bad_value(spec, value);
-}
 
 }  // namespace edgepack

@@ -42,6 +42,8 @@ struct PassContext {
   // The data quality is measured on (the evaluator: accuracy with labels, else agreement with
   // the uncompressed model; core/evaluate.h QualityLoss): sensitivity, mixed precision, reports.
   const Dataset* eval = nullptr;
+  // What quality is measured on: `eval`, else the training data.
+  const Dataset* quality_data() const { return eval ? eval : train; }
   // The model the pipeline started from (run_pipeline sets it when a step needs it): the
   // teacher of a recovery fine-tune.
   const Model* original = nullptr;

@@ -356,7 +356,7 @@ const OptionTable<PruneSettings>& prune_options() {
 }
 
 PassInfo prune_info() {
-  PassInfo info = make_pass(
+  return make_pass(
       "prune", "Remove channels (structured, dependency-aware) or weights (unstructured, N:M sparsity)",
       "Structured pruning removes whole channels, found and coupled by channel dependency groups, so tensors, MACs and "
       "the file shrink; unstructured zeroes the smallest weights; nm keeps N of every M consecutive input weights (2:4 "
@@ -364,36 +364,6 @@ PassInfo prune_info() {
       "activation, or |weight * gradient| (taylor) on the calibration data. A MACs or parameter budget is met by "
       "bisection over the ratio, or, with sensitivity=true, by the measured per-group loss curves.",
       prune_options(), &prune, {"fold-constants"});
-  return info;
-}
-
-namespace {
-
-PassResult prune_structured(Model& model, const PruneSettings& options, PassContext& context);
-
-}  // namespace
-
-PassResult prune(Model& model, const PruneSettings& settings, PassContext& context) {
-  if (settings.mode == "unstructured") return prune_unstructured(model, settings);
-  if (settings.mode == "nm") return prune_nm(model, settings);
-  if (!settings.sensitivity) return prune_structured(model, settings, context);
-
-  const Dataset* data = context.eval ? context.eval : context.train;
-  if (!data) throw InputError("sensitivity=true needs evaluation data (--eval-data, or --data) to measure on");
-  const PruneSensitivity measured = prune_sensitivity(model, *data, settings, context);
-  PruneSettings spend = settings;
-  nlohmann::json details = {{"sensitivity", to_json(measured)}};
-  if (settings.target_macs > 0 || settings.target_params > 0) {
-    // The budget is spent by the measured curves: explicit per-layer ratios, nothing else pruned.
-    spend.layer_ratios = split_list(allocate_by_sensitivity(model, measured, settings, context, settings.target_macs,
-                                                            settings.target_params));
-    spend.ratio = 0;
-    spend.target_macs = spend.target_params = 0;
-    details["layer_ratios"] = fmt::format("{}", fmt::join(spend.layer_ratios, "+"));
-  }
-  PassResult r = prune_structured(model, spend, context);
-  r.details = std::move(details);
-  return r;
 }
 
 namespace {
@@ -427,5 +397,28 @@ PassResult prune_structured(Model& model, const PruneSettings& options, PassCont
 }
 
 }  // namespace
+
+PassResult prune(Model& model, const PruneSettings& settings, PassContext& context) {
+  if (settings.mode == "unstructured") return prune_unstructured(model, settings);
+  if (settings.mode == "nm") return prune_nm(model, settings);
+  if (!settings.sensitivity) return prune_structured(model, settings, context);
+
+  const Dataset* data = context.quality_data();
+  if (!data) throw InputError("sensitivity=true needs evaluation data (--eval-data, or --data) to measure on");
+  const PruneSensitivity measured = prune_sensitivity(model, *data, settings, context);
+  PruneSettings spend = settings;
+  nlohmann::json details = {{"sensitivity", to_json(measured)}};
+  if (settings.target_macs > 0 || settings.target_params > 0) {
+    // The budget is spent by the measured curves: explicit per-layer ratios, nothing else pruned.
+    spend.layer_ratios = split_list(allocate_by_sensitivity(model, measured, settings, context, settings.target_macs,
+                                                            settings.target_params));
+    spend.ratio = 0;
+    spend.target_macs = spend.target_params = 0;
+    details["layer_ratios"] = fmt::format("{}", fmt::join(spend.layer_ratios, "+"));
+  }
+  PassResult r = prune_structured(model, spend, context);
+  r.details = std::move(details);
+  return r;
+}
 
 }  // namespace edgepack

@@ -122,20 +122,20 @@ const OptionTable<QuantizeSettings>& quantize_options() {
           .flag("bias-correction", &S::bias_correction, "Correct the per-channel output mean shift after rounding")
           .flag("equalize", &S::equalize, "Cross-layer equalization of Conv-Relu-Conv pairs first (helps per-tensor weights)")
           .flag("sensitivity", &S::sensitivity, "Quantize one layer at a time and report what each loses on the evaluation data")
-          .real("max-accuracy-drop", &S::max_accuracy_drop,
-                "Mixed precision: keep the most sensitive layers in FP32 until INT8 loses at most this many accuracy points "
-                "(top-1 agreement points without labels) on the evaluation data; -1 = no budget",
-                Range::closed(-1, 100));
+          .optional_real("max-accuracy-drop", &S::max_accuracy_drop,
+                         "Mixed precision: keep the most sensitive layers in FP32 until INT8 loses at most this many accuracy "
+                         "points (top-1 agreement points without labels) on the evaluation data",
+                         Range::closed(0, 100));
   return table;
 }
 
 namespace {
 
 PassResult quantize_pass(Model& model, const QuantizeSettings& settings, PassContext& context) {
-  if (!settings.sensitivity && settings.max_accuracy_drop < 0) return quantize_int8(model, settings, context);
-  const Dataset* eval = context.eval ? context.eval : context.train;
+  if (!settings.sensitivity && !settings.max_accuracy_drop) return quantize_int8(model, settings, context);
+  const Dataset* eval = context.quality_data();
   if (!eval) throw InputError("sensitivity and max-accuracy-drop need evaluation data (--eval-data, or --data) to measure on");
-  const double budget = settings.max_accuracy_drop < 0 ? -1 : settings.max_accuracy_drop / 100;
+  const double budget = settings.max_accuracy_drop ? *settings.max_accuracy_drop / 100 : -1;
   const SensitivityReport r = quantization_sensitivity(model, *eval, settings, context, budget);
   QuantizeSettings mixed = settings;
   mixed.exclude.insert(mixed.exclude.end(), r.kept_fp32.begin(), r.kept_fp32.end());

@@ -15,6 +15,8 @@
 // in FP32 until the whole model loses at most P points (quantize/sensitivity.h).
 // Runs after fold-constants and fold-bn (declared: the canonical pipeline shows them).
 #pragma once
+#include <optional>
+
 #include "passes/pass.h"
 
 namespace edgepack {
@@ -28,7 +30,7 @@ struct QuantizeSettings {
   bool bias_correction = true;
   bool equalize = false;
   bool sensitivity = false;
-  double max_accuracy_drop = -1;         // points; -1 = no budget
+  std::optional<double> max_accuracy_drop;   // points; unset = no budget
 };
 
 const OptionTable<QuantizeSettings>& quantize_options();

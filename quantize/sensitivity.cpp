@@ -16,13 +16,13 @@ SensitivityReport quantization_sensitivity(const Model& model, const Dataset& ev
   const QualityLoss quality_loss(model, eval);
   report.metric = quality_loss.metric();
   report.fp32 = quality_loss.reference_accuracy();
+  PassContext quiet = context;   // the same calibration; no progress line per trial
+  quiet.log = nullptr;
   auto loss_with_excluded = [&](const std::vector<std::string>& excluded) {
     Model q = model;
     QuantizeSettings one = settings;
     one.exclude.insert(one.exclude.end(), excluded.begin(), excluded.end());
-    PassContext ctx;
-    ctx.calibration = context.calibration;
-    quantize_int8(q, one, ctx);
+    quantize_int8(q, one, quiet);
     return quality_loss(q);
   };
   const auto nodes = quantizable_nodes(model);

@@ -222,6 +222,11 @@ TEST_CASE("edgepack passes --json declares every capability with typed options a
   CHECK(flag.exit_code == 2);
   CHECK(flag.err.find("--ratio") != std::string::npos);
   CHECK(flag.err.find("[0, 1)") != std::string::npos);
+  CliResult budget = run_cli("quantize x.onnx -o y.onnx --data d.npz --max-accuracy-drop -1");
+  CHECK(budget.exit_code == 2);
+  CHECK(budget.err.find("--max-accuracy-drop") != std::string::npos);
+  CHECK(budget.err.find("[0, 100]") != std::string::npos);
+  CHECK(option("quantize", "max-accuracy-drop")["default"] == "");   // unset: no budget
   CliResult column = run_cli("compress x.onnx --target qcs2290 --data d.npz --out o --pipeline 'prune{ratio=2}'");
   CHECK(column.exit_code == 2);
   CHECK(column.err.find("pipeline column 13") != std::string::npos);
