@@ -46,6 +46,7 @@ std::vector<std::string> own_command_line() {
 }
 
 int distill_model(const DistillArgs& a, const Globals& globals) {
+  resolve_output_path(a.output);   // a FIFO, device or folder is refused before any work
   if (fs::exists(a.output) && same_file(a.model, a.output))
     throw InputError(fmt::format("refusing to write over the input model '{}'", a.model));
   if (!a.work_dir.empty() && !a.resume.empty() && a.work_dir != a.resume)
@@ -70,8 +71,9 @@ int distill_model(const DistillArgs& a, const Globals& globals) {
   std::optional<OutputLock> lock;
   if (leader) lock.emplace(output_folder(a.output), lock_wait_seconds(), log);
 
-  const Model teacher = load_cli_model(a.model, a.input_shapes);
+  Model teacher = load_cli_model(a.model, a.input_shapes);
   const Dataset train = load_dataset(a.data, teacher, DatasetOptions{a.limit});
+  bind_shapes_from_data(teacher, train, globals);
   std::optional<Dataset> eval;
   if (!a.eval_data.empty()) eval = load_dataset(a.eval_data, teacher, DatasetOptions{a.eval_limit});
   PassContext ctx;

@@ -36,6 +36,7 @@ int eval(const EvalArgs& args, const Globals& globals) {
     reference = load_cli_model(args.reference, is_torchscript_file(args.reference) ? args.input_shapes
                                                                                     : std::vector<std::string>{});
   Dataset data = load_dataset(args.data, model, DatasetOptions{args.limit});
+  bind_shapes_from_data(model, data, globals);
 
   EvalOptions options;
   options.batch_size = args.batch_size;
@@ -71,8 +72,10 @@ int eval(const EvalArgs& args, const Globals& globals) {
                                    {"perplexity", fmt::format("{:.3f}", r.language_model->perplexity)}});
   }
   if (r.agreement) {
-    rows.push_back({"top-1 match vs reference", percent(r.agreement->top1_match)});
+    rows.push_back({"SQNR vs reference", fmt::format("{:.2f} dB", r.agreement->sqnr_db)});
     rows.push_back({"mean cosine vs reference", fmt::format("{:.6f}", r.agreement->mean_cosine)});
+    // The argmax of each sample's whole output: meaningful for class scores, not for maps or boxes.
+    rows.push_back({"top-1 match vs reference", percent(r.agreement->top1_match)});
     rows.push_back({"max abs error vs reference", fmt::format("{:.6g}", r.agreement->max_abs_error)});
   }
   fmt::print("{} on {} ({})\n", args.model, args.data, data.digest());

@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "cli/commands.h"
+#include "core/input_shapes.h"
 #include "core/human_format.h"
 #include "core/cost_model.h"
 #include "core/onnx_import.h"
@@ -93,10 +94,12 @@ int inspect(const InspectArgs& args, const Globals& globals) {
 
   if (args.json) {
     nlohmann::json out = {
-        {"model", args.model}, {"nodes", cost.nodes}, {"totals", cost.totals}, {"assumptions", cost.assumptions}};
+        {"model", args.model},   {"input_shapes", input_shapes(model)}, {"nodes", cost.nodes},
+        {"totals", cost.totals}, {"assumptions", cost.assumptions}};
     if (estimate) out["estimate"] = *estimate;
     fmt::print("{}\n", out.dump(2));
   } else {
+    for (const auto& [name, shape] : input_shapes(model)) fmt::print("input {}: {}\n", name, shape);
     print_human(args.model, cost, estimate, target, args.all);
   }
   return 0;

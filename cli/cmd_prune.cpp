@@ -57,14 +57,16 @@ void print_sensitivity(const nlohmann::json& s) {
 }
 
 int prune_model(const PruneArgs& a, const Globals& globals) {
+  resolve_output_path(a.output);   // a FIFO, device or folder is refused before any work
   if (fs::exists(a.output) && same_file(a.model, a.output))
     throw InputError(fmt::format("refusing to write over the input model '{}'", a.model));
   if (a.finetune_epochs > 0 && a.data.empty()) throw InputError("--finetune-epochs needs training data (--data)");
-  const Model original = load_cli_model(a.model, a.input_shapes);
+  Model original = load_cli_model(a.model, a.input_shapes);
   PassContext ctx;
   std::optional<Dataset> data, eval, train;
   if (!a.data.empty()) {
     data = load_dataset(a.data, original, DatasetOptions{a.calib_samples});
+    bind_shapes_from_data(original, *data, globals);
     ctx.calibration = feed_batches(*data, original, a.batch_size);
   }
   if (!a.eval_data.empty()) eval = load_dataset(a.eval_data, original);
@@ -171,8 +173,8 @@ void add_prune(CLI::App& app, Action& action, const Globals& globals) {
   add_input_shape_option(cmd, a->input_shapes);
   cmd->add_option("-o,--output", a->output, "Pruned ONNX model to write")->required();
   cmd->add_option("--data", a->data, "Data for the activation/taylor criteria and sensitivity: .npz, .npy or a .pb folder");
-  cmd->add_option("--calib-samples", a->calib_samples, "Samples of --data to use (0 = all)")->capture_default_str();
-  cmd->add_option("--batch-size", a->batch_size, "Samples per run")->capture_default_str();
+  cmd->add_option("--calib-samples", a->calib_samples, "Samples of --data to use (0 = all)")->capture_default_str()->check(at_least(0));
+  cmd->add_option("--batch-size", a->batch_size, "Samples per run")->capture_default_str()->check(at_least(1));
   cmd->add_option("--eval-data", a->eval_data, "Data to measure accuracy (before/after, sensitivity) on");
   cmd->add_option("--finetune-epochs", a->finetune_epochs,
                   "Recovery fine-tune after pruning: epochs over --data, the unpruned model as teacher (KD at T=4 + labels)")

@@ -2,7 +2,8 @@
 // post-training quantization to QDQ ONNX. The pass options come from the quantize pass's own
 // declaration (see `edgepack passes`).
 // edgepack quantize MODEL -o OUT.onnx --weights int8|int4 [--group-size ...] [--stream]: weight-only,
-// the quantize-weights pass; --stream runs its rewrite one weight at a time (same output graph).
+// the quantize-weights pass, in memory or streamed one weight at a time (the same output graph):
+// streamed when the model would not fit the memory budget, or when --stream asks for it.
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -18,7 +19,7 @@
 #include "core/onnx_export.h"
 #include "passes/pipeline.h"
 #include "quantize/quantize_weights.h"
-#include "quantize/stream_quantize.h"
+#include "quantize/weight_only_file.h"
 
 namespace edgepack::cli {
 namespace fs = std::filesystem;
@@ -35,7 +36,8 @@ struct QuantizeArgs {
   std::map<std::string, std::string> options;          // the quantize pass's
   // Weight-only quantization with the quantize-weights pass; --stream only changes how it runs.
   std::string weights;           // "" = calibrated INT8 QDQ; else int8 or int4
-  bool stream = false;
+  bool stream = false, no_stream = false;   // neither: streamed when the model would not fit in memory
+  std::optional<double> memory_budget_mb;
   bool asymmetric = false;
   std::map<std::string, std::string> weight_options;   // the quantize-weights pass's
 };
@@ -60,82 +62,59 @@ void print_sensitivity(const nlohmann::json& s, const std::string& source) {
              s["final_loss_points"].get<double>());
 }
 
-// --- weight-only, streamed: the pass's rewrite one weight at a time (quantize/stream_quantize.h) ---
-int quantize_weights_streaming(const QuantizeArgs& a, const Pipeline& pipeline, const Globals& globals) {
-  StreamQuantizeOptions options;
-  options.settings = weight_only_settings(quantize_weights_options().parse(pipeline.at(0).options));
-  if (options.settings.gptq)
-    throw InputError("--stream rounds to nearest only: --method gptq needs the whole model's activations (drop --stream)");
-  if (!a.data.empty()) throw InputError("--stream takes no --data: round to nearest needs no calibration");
-  if (!a.input_shapes.empty() || is_torchscript_file(a.model))
-    throw InputError("--stream reads ONNX models only (their external data is mapped); quantize a TorchScript model without --stream");
-  auto log = [&globals](const std::string& line) {
-    if (!globals.quiet) fmt::print(stderr, "edgepack: {}\n", line);
-  };
-  OutputLock lock(output_folder(a.output), lock_wait_seconds(), log);
-  options.log = log;
-  StreamQuantizeResult r = stream_quantize_weights(a.model, a.output, options);
-  uintmax_t out_bytes = fs::file_size(a.output) + fs::file_size(a.output + ".data");
-  if (a.json) {
-    nlohmann::json j = {{"input", a.model}, {"output", a.output}, {"pipeline", print_pipeline(pipeline)}, {"stream", true},
-                        {"quantized_weights", r.weights}, {"quantized_layers", r.layers},
-                        {"weight_bytes_in", r.weight_bytes_in}, {"weight_bytes_out", r.weight_bytes_out},
-                        {"largest_weight_bytes", r.largest_weight_bytes}, {"output_bytes", out_bytes}};
-    fmt::print("{}\n", j.dump(2));
-    return 0;
-  }
-  fmt::print("quantized {} weights of {} to {} (streamed) -> {} + {}.data\n", r.weights, a.model, a.weights, a.output,
-             fs::path(a.output).filename().string());
-  fmt::print("  pipeline        {}\n", print_pipeline(pipeline));
-  fmt::print("  weights         {} -> {} ({:.2f}x smaller)\n", human_bytes(static_cast<double>(r.weight_bytes_in)),
-             human_bytes(static_cast<double>(r.weight_bytes_out)),
-             double(r.weight_bytes_in) / std::max<int64_t>(r.weight_bytes_out, 1));
-  fmt::print("  largest weight  {}\n", human_bytes(static_cast<double>(r.largest_weight_bytes)));
-  fmt::print("  output files    {}\n", human_bytes(static_cast<double>(out_bytes)));
-  return 0;
-}
-
-// --- weight-only with the quantize-weights pass, in memory: INT8/INT4, groups, RTN or GPTQ -----
+// --- weight-only: the quantize-weights pass, in memory or streamed (quantize/weight_only_file.h) ---
 int quantize_weights(const QuantizeArgs& a, const Globals& globals) {
-  refuse_overwriting_input(a.output, a.model, "model");
-  refuse_overwriting_input(a.output, a.data, "data");
-  const Pipeline pipeline = weights_pipeline(a);
-  if (a.stream) return quantize_weights_streaming(a, pipeline, globals);
-  auto log = [&globals](const std::string& line) {
+  WeightOnlyFileRequest request;
+  request.input = a.model;
+  request.output = a.output;
+  request.load = cli_load_options(a.input_shapes);
+  request.step = weights_pipeline(a).at(0);
+  request.data = a.data;
+  request.calib_samples = a.calib_samples;
+  request.batch_size = a.batch_size;
+  request.execution = a.stream ? Execution::Stream : a.no_stream ? Execution::InMemory : Execution::Auto;
+  if (a.memory_budget_mb) request.memory_budget_bytes = static_cast<int64_t>(*a.memory_budget_mb * 1024 * 1024);
+  const WeightOnlyFileResult r = quantize_weights_file(request, [&globals](const std::string& line) {
     if (!globals.quiet) fmt::print(stderr, "edgepack: {}\n", line);
-  };
-  OutputLock lock(output_folder(a.output), lock_wait_seconds(), log);
-  Model model = load_cli_model(a.model, a.input_shapes);
-  PassContext ctx;
-  if (!globals.quiet) ctx.log = log;
-  Dataset data;
-  if (!a.data.empty()) {
-    data = load_dataset(a.data, model, DatasetOptions{a.calib_samples});
-    ctx.calibration = feed_batches(data, model, a.batch_size);
-  }
-  auto reports = run_pipeline(model, pipeline, ctx);
-  save_onnx(model, a.output);
-
-  const auto& stats = reports.back().result.stats;
-  // A model past protobuf's limit is saved with external data.
-  const bool external = fs::exists(a.output + ".data");
-  const auto in_bytes = fs::file_size(a.model);
-  const auto out_bytes = fs::file_size(a.output) + (external ? fs::file_size(a.output + ".data") : 0);
+  });
+  const ExecutionChoice& how = r.execution;
+  const std::string given = print_pipeline({request.step});
   if (a.json) {
-    nlohmann::json j = {{"input", a.model}, {"output", a.output}, {"pipeline", print_pipeline(pipeline)}, {"stream", false},
-                        {"calibration_samples", data.samples}, {"input_bytes", in_bytes}, {"output_bytes", out_bytes},
-                        {"stats", stats}, {"seconds", reports.back().seconds}, {"steps", steps_json(reports)}};
-    if (!a.data.empty()) j["calibration_digest"] = data.digest();
+    nlohmann::json j = {{"input", a.model}, {"output", a.output}, {"pipeline", given}, {"stream", how.stream},
+                        {"execution", {{"stream", how.stream}, {"reason", how.reason}, {"model_bytes", how.model_bytes},
+                                       {"estimated_peak_bytes", how.estimated_peak_bytes}, {"budget_bytes", how.budget_bytes}}},
+                        {"input_bytes", r.input_bytes}, {"output_bytes", r.output_bytes}};
+    if (r.streamed) {
+      j["quantized_weights"] = r.streamed->weights;
+      j["quantized_layers"] = r.streamed->layers;
+      j["weight_bytes_in"] = r.streamed->weight_bytes_in;
+      j["weight_bytes_out"] = r.streamed->weight_bytes_out;
+      j["largest_weight_bytes"] = r.streamed->largest_weight_bytes;
+    } else {
+      j["calibration_samples"] = r.calibration_samples;
+      if (!a.data.empty()) j["calibration_digest"] = r.calibration_digest;
+      j["stats"] = r.steps.back().result.stats;
+      j["seconds"] = r.steps.back().seconds;
+      j["steps"] = steps_json(r.steps);
+    }
     fmt::print("{}\n", j.dump(2));
     return 0;
   }
-  fmt::print("quantized the weights of {} to {} -> {}{}\n", a.model, a.weights, a.output,
-             external ? fmt::format(" + {}.data", fs::path(a.output).filename().string()) : "");
-  fmt::print("  pipeline        {}\n", print_pipeline(canonicalize(pipeline)));
-  if (!a.data.empty()) fmt::print("  calibration     {} samples from {}\n", data.samples, a.data);
-  for (const auto& [k, v] : stats) fmt::print("  {:<22} {}\n", k, v);
-  fmt::print("  file size       {} -> {} ({:.2f}x smaller)\n", human_bytes(static_cast<double>(in_bytes)),
-             human_bytes(static_cast<double>(out_bytes)), double(in_bytes) / std::max<uintmax_t>(out_bytes, 1));
+  const std::string data_file = r.external_data ? fmt::format(" + {}.data", fs::path(a.output).filename().string()) : "";
+  fmt::print("quantized the weights of {} to {}{} -> {}{}\n", a.model, a.weights, how.stream ? " (streamed)" : "", a.output, data_file);
+  fmt::print("  pipeline        {}\n", r.streamed ? given : print_pipeline(r.pipeline));
+  fmt::print("  execution       {}\n", how.reason);
+  if (r.streamed) {
+    fmt::print("  weights         {} -> {} ({:.2f}x smaller)\n", human_bytes(static_cast<double>(r.streamed->weight_bytes_in)),
+               human_bytes(static_cast<double>(r.streamed->weight_bytes_out)),
+               double(r.streamed->weight_bytes_in) / std::max<int64_t>(r.streamed->weight_bytes_out, 1));
+    fmt::print("  largest weight  {}\n", human_bytes(static_cast<double>(r.streamed->largest_weight_bytes)));
+  } else {
+    if (!a.data.empty()) fmt::print("  calibration     {} samples from {}\n", r.calibration_samples, a.data);
+    for (const auto& [k, v] : r.steps.back().result.stats) fmt::print("  {:<22} {}\n", k, v);
+  }
+  fmt::print("  file size       {} -> {} ({:.2f}x smaller)\n", human_bytes(static_cast<double>(r.input_bytes)),
+             human_bytes(static_cast<double>(r.output_bytes)), double(r.input_bytes) / std::max<int64_t>(r.output_bytes, 1));
   return 0;
 }
 // ------------------------------------------------------------------------------------------
@@ -144,8 +123,11 @@ int quantize_model(const QuantizeArgs& a, const Globals& globals) {
   if (a.weights.empty() && (!a.weight_options.empty() || a.asymmetric))
     throw InputError("--group-size, --method, --format, --symmetric/--asymmetric and --damp need --weights int8|int4");
   if (!a.weights.empty()) return quantize_weights(a, globals);
-  if (a.stream) throw InputError("--stream needs --weights int8|int4 (weight-only quantization streams; calibration does not)");
+  if (a.stream || a.no_stream || a.memory_budget_mb)
+    throw InputError("--stream, --no-stream and --memory-budget-mb need --weights int8|int4 (weight-only quantization streams; "
+                     "calibration does not)");
   if (a.data.empty()) throw InputError("quantize needs --data (calibration samples), or --weights for weight-only");
+  resolve_output_path(a.output);   // a FIFO, device or folder is refused before any work
   refuse_overwriting_input(a.output, a.model, "model");
   refuse_overwriting_input(a.output, a.data, "data");
   refuse_overwriting_input(a.output, a.eval_data, "data");
@@ -156,6 +138,7 @@ int quantize_model(const QuantizeArgs& a, const Globals& globals) {
   OutputLock lock(output_folder(a.output), lock_wait_seconds(), log);
   Model model = load_cli_model(a.model, a.input_shapes);
   Dataset data = load_dataset(a.data, model, DatasetOptions{a.calib_samples});
+  bind_shapes_from_data(model, data, globals);
   if (data.samples == 0)
     throw InputError(fmt::format("'{}' holds no samples; quantize needs calibration data", a.data));
   PassContext ctx;
@@ -201,16 +184,21 @@ void add_quantize(CLI::App& app, Action& action, const Globals& globals) {
   cmd->add_option("-o,--output", a->output, "Quantized ONNX model to write")->required();
   cmd->add_option("--data", a->data, "Calibration data: .npz (arrays by input name), .npy, or a folder of .pb tensors (with --weights: for --method gptq)");
   add_input_shape_option(cmd, a->input_shapes);
-  cmd->add_option("--calib-samples", a->calib_samples, "Calibration samples to use (0 = all)")->capture_default_str();
-  cmd->add_option("--batch-size", a->batch_size, "Samples per calibration run")->capture_default_str();
+  cmd->add_option("--calib-samples", a->calib_samples, "Calibration samples to use (0 = all)")->capture_default_str()->check(at_least(0));
+  cmd->add_option("--batch-size", a->batch_size, "Samples per calibration run")->capture_default_str()->check(at_least(1));
   cmd->add_flag("--json", a->json, "Print the result as JSON");
   cmd->add_option("--eval-data", a->eval_data, "Data to measure sensitivity on (default: the calibration data)");
   cmd->add_option("--weights", a->weights,
                   "Weight-only quantization of MatMul/Gemm weights, activations stay float (the quantize-weights pass)")
       ->check(CLI::IsMember({"int8", "int4"}));
-  cmd->add_flag("--stream", a->stream,
-                "With --weights (ONNX, round to nearest): the same output, made one weight at a time, mapped in and written to "
-                "external data, so peak memory follows the largest layer");
+  CLI::Option* stream = cmd->add_flag("--stream", a->stream,
+                                      "With --weights (ONNX, round to nearest): the same output, made one weight at a time, mapped in "
+                                      "and written to external data, so peak memory follows the largest layer. Default: streamed "
+                                      "when the model would not fit --memory-budget-mb in memory");
+  cmd->add_flag("--no-stream", a->no_stream, "With --weights: in memory whatever the model's size")->excludes(stream);
+  cmd->add_option("--memory-budget-mb", a->memory_budget_mb,
+                  "With --weights: memory the run may use, MiB (default: 80% of the memory available now)")
+      ->check(at_least(1));
   add_pass_options(cmd, "quantize", a->options);
   // The weight-only options are the quantize-weights pass's own (bits comes from --weights).
   add_pass_options(cmd, "quantize-weights", a->weight_options, {"bits", "exclude"}, {{"group", "--group-size"}});

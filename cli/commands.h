@@ -12,6 +12,8 @@
 
 #include "core/model_loader.h"
 
+namespace edgepack { struct Dataset; }
+
 namespace edgepack::cli {
 
 struct Globals {
@@ -45,8 +47,17 @@ void add_pass_options(CLI::App* cmd, const std::string& pass, std::map<std::stri
 // Adds `--input-shape NAME:1x3x224x224[:TYPE]` (repeatable; DIMS alone for a single input),
 // the shapes a TorchScript model is converted for.
 void add_input_shape_option(CLI::App* cmd, std::vector<std::string>& input_shapes);
-// load_model with the parsed --input-shape values (InputError for a malformed or repeated one).
+// The parsed --input-shape values (InputError for a malformed or repeated one).
+LoadOptions cli_load_options(const std::vector<std::string>& input_shapes);
+// load_model with the parsed --input-shape values.
 Model load_cli_model(const std::string& path, const std::vector<std::string>& input_shapes);
+
+// A count option's check: an integer >= `min` (0 where 0 has a documented meaning, "all").
+CLI::Validator at_least(int64_t min);
+
+// Binds the model's free input dims from the data's per-sample shapes (core/input_shapes.h),
+// saying which on stderr unless quiet.
+void bind_shapes_from_data(Model& model, const Dataset& data, const Globals& globals);
 
 // Prints `edgepack: warning: ...` on stderr unless quiet.
 void warn(const Globals& globals, const std::string& message);

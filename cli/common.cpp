@@ -6,11 +6,31 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "core/input_shapes.h"
 #include "core/dataset.h"
 #include "core/error.h"
 #include "passes/pass.h"
 
 namespace edgepack::cli {
+
+CLI::Validator at_least(int64_t min) {
+  return CLI::Validator(
+      [min](std::string& text) -> std::string {
+        try {
+          size_t used = 0;
+          const long long v = std::stoll(text, &used);
+          if (used == text.size() && v >= min) return "";
+        } catch (const std::exception&) {
+        }
+        return fmt::format("needs an integer >= {}, got '{}'", min, text);
+      },
+      fmt::format("INT>={}", min));
+}
+
+void bind_shapes_from_data(Model& model, const Dataset& data, const Globals& globals) {
+  for (const std::string& line : bind_input_shapes(model, data))
+    if (!globals.quiet) fmt::print(stderr, "edgepack: input shape {}\n", line);
+}
 
 void warn(const Globals& globals, const std::string& message) {
   if (!globals.quiet) fmt::print(stderr, "edgepack: warning: {}\n", message);
@@ -68,14 +88,18 @@ void add_input_shape_option(CLI::App* cmd, std::vector<std::string>& input_shape
                   "for a single input)");
 }
 
-Model load_cli_model(const std::string& path, const std::vector<std::string>& input_shapes) {
+LoadOptions cli_load_options(const std::vector<std::string>& input_shapes) {
   LoadOptions options;
   for (const std::string& text : input_shapes) {
     auto [name, spec] = parse_input_spec(text);
     if (!options.input_shapes.emplace(name, spec).second)
       throw InputError(fmt::format("--input-shape given twice for {}", name.empty() ? "the input" : "'" + name + "'"));
   }
-  return load_model(path, options);
+  return options;
+}
+
+Model load_cli_model(const std::string& path, const std::vector<std::string>& input_shapes) {
+  return load_model(path, cli_load_options(input_shapes));
 }
 
 }  // namespace edgepack::cli

@@ -34,6 +34,7 @@ int main(int argc, char** argv) {
                "Exit codes: 0 done, 1 runtime failure, 2 usage or bad input, 3 a gate not met."};
   app.set_version_flag("--version", std::string("edgepack ") + EDGEPACK_VERSION);
   app.require_subcommand(1);
+  app.fallthrough();   // --threads and -q also after the subcommand (subcommands inherit this)
   edgepack::cli::Globals globals;
   app.add_option("--threads", globals.threads, "Intra-op threads (default: all cores)")
       ->check(CLI::NonNegativeNumber);

@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 
 #include "core/cost_model.h"
-#include "passes/fold_constants.h"
 #include "distill/distill_pass.h"
 #include "passes/pipeline.h"
 #include "passes/prune.h"
@@ -41,29 +40,47 @@ PlanCandidate estimate_candidate(const Model& built, const std::string& pipeline
   return c;
 }
 
-Plan plan_compression(const Model& model, const TargetProfile& target, const Budgets& budgets, const PlanOptions& o) {
-  Model folded = model;
-  fold_constants(folded);
+Plan plan_compression(const Model& model, const TargetProfile& target, const Budgets& budgets, const PlanOptions& o,
+                      const PassContext& context) {
+  PassContext quiet = context;
+  quiet.log = nullptr;
+  quiet.quiet = true;
+  // Every candidate starts with fold-constants (each pass runs after it), so it is run once here.
+  BuiltPrefix folded{{make_step("fold-constants", no_options(), NoSettings{})}, model, {}};
+  folded.reports.push_back(run_step(folded.model, folded.steps[0], quiet));
   Plan plan;
   // Plain INT8: quantization changes bytes, not structure, so the folded model is its shape.
-  plan.candidates.push_back(estimate_candidate(folded, o.quantize, target, budgets));
+  auto add = [&](PlanCandidate c) {
+    if (plan.candidates.size() < o.skip) {
+      c.fits = false;
+      c.why = "built, and the artifact missed a budget the estimate met";
+    }
+    plan.candidates.push_back(std::move(c));
+  };
+  add(estimate_candidate(folded.model, o.quantize, target, budgets));
+  std::optional<BuiltPrefix> shrunk;   // the last shrinking candidate's structure
   for (double f : o.macs_fractions) {
     if (plan.candidates.back().fits) break;
     // Estimated on its structure: the pruned model (distillation trains a student of that shape).
     PruneSettings width;
     width.target_macs = f;
-    Model pruned = folded;
-    PassContext none;
-    prune(pruned, width, none);
-    PipelineStep shrink = make_step("prune", prune_options(), width);
+    const PipelineStep prune_step = make_step("prune", prune_options(), width);
+    shrunk = folded;
+    shrunk->steps.push_back(prune_step);
+    shrunk->reports.push_back(run_step(shrunk->model, prune_step, quiet));
+    PipelineStep shrink = prune_step;
     if (o.can_train) {
       distill::DistillSettings student;
       student.target_macs = f;
       student.epochs = o.epochs;
       shrink = make_step("distill", distill::distill_options(), student);
     }
-    plan.candidates.push_back(estimate_candidate(pruned, print_pipeline({shrink}) + "," + o.quantize, target, budgets));
+    add(estimate_candidate(shrunk->model, print_pipeline({shrink}) + "," + o.quantize, target, budgets));
   }
+  plan.built.push_back(std::move(folded));
+  // A pruned prefix is the plan's own only when pruning is the shrinking step (not distillation,
+  // which trains its student from the original).
+  if (shrunk && !o.can_train) plan.built.push_back(std::move(*shrunk));
   const PlanCandidate& chosen = plan.candidates.back();
   plan.pipeline = chosen.pipeline;
   plan.feasible = chosen.fits;

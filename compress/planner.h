@@ -4,6 +4,8 @@
 // a MACs budget recovered by distillation from the original (Minitron's prune-then-distil), at
 // decreasing MACs fractions until the estimate fits. Each candidate is estimated on its
 // structure alone (pruning is cheap, training is not), so only the chosen one is trained.
+// What the planner built on the way (the folded model; the pruned model of a label-free
+// shrinking plan) comes back with the plan, so compress does not compute it a second time.
 #pragma once
 #include <optional>
 #include <string>
@@ -11,6 +13,7 @@
 
 #include "core/ir.h"
 #include "core/targets.h"
+#include "passes/pipeline.h"
 
 namespace edgepack {
 
@@ -19,6 +22,7 @@ struct Budgets {
   std::optional<double> max_size_mb;        // artifact file, MiB
   std::optional<double> max_memory_mb;      // weights + peak activations, MiB
   std::optional<double> max_accuracy_drop;  // points; checked after building, not planned
+  std::optional<double> min_sqnr_db;        // output 0 against the input model (core/evaluate.h); after building
 };
 
 struct PlanCandidate {
@@ -31,11 +35,21 @@ struct PlanCandidate {
   std::string why;                          // which limit it misses, or "meets every budget"
 };
 
+// A model after the first steps of a canonical pipeline, with those steps' reports.
+struct BuiltPrefix {
+  Pipeline steps;
+  Model model;
+  std::vector<StepReport> reports;
+};
+
 struct Plan {
   std::string pipeline;                     // the chosen one
   std::string reason;
   bool feasible = false;                    // false: even the most aggressive candidate misses
   std::vector<PlanCandidate> candidates;    // in the order tried
+  // Prefixes of canonicalize(pipeline) the planner computed, shortest first: exactly what running
+  // those steps would give, so a build may start from the longest.
+  std::vector<BuiltPrefix> built;
 };
 
 struct PlanOptions {
@@ -43,9 +57,14 @@ struct PlanOptions {
   bool can_train = false;                   // labelled data: shrinking is recovered by distillation
   int64_t epochs = 3;                       // distillation epochs of a shrinking candidate
   std::vector<double> macs_fractions = {0.75, 0.5, 0.35, 0.25, 0.15, 0.1};
+  // The first `skip` candidates count as missing: their artifact was built and missed a budget
+  // the estimate said it met, so compress asks for the next one.
+  size_t skip = 0;
 };
 
-Plan plan_compression(const Model& model, const TargetProfile& target, const Budgets& budgets, const PlanOptions& options = {});
+// `context` is the one the plan will be built with (its log is not used: planning is quiet).
+Plan plan_compression(const Model& model, const TargetProfile& target, const Budgets& budgets, const PlanOptions& options = {},
+                      const PassContext& context = {});
 
 // The estimate of one pipeline's artifact on a target, from its structure: `built` is the model
 // after the pipeline's structural steps (or the artifact itself).

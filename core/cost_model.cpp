@@ -1,5 +1,7 @@
 #include "core/cost_model.h"
 
+#include "core/input_shapes.h"
+
 #include <ATen/ATen.h>
 #include <fmt/format.h>
 
@@ -83,6 +85,7 @@ bool is_index_type(at::ScalarType t) { return t == at::kLong || t == at::kBool; 
 }  // namespace
 
 ModelCost analyze_model(const Model& model) {
+  require_bound_dims(model);   // a free H or W would be costed as 1: refused, naming the flag
   const Graph& g = model.graph;
   const ValueTable seen = observe_values(model);
   auto observed = [&seen](const std::string& v) -> const Observed* {

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -79,7 +80,7 @@ EvalResult evaluate(const Model& model, const Dataset& data, const EvalOptions& 
   const int64_t rows_per_sample = per_token ? data.labels.size(1) : 1;
   double nll_sum = 0;
   int64_t correct = 0, same = 0;
-  double cosine_sum = 0, max_err = 0;
+  double cosine_sum = 0, max_err = 0, signal = 0, noise = 0;
   // Mean and squared deviations merged batch by batch (Chan et al.): stable over millions of values.
   double count = 0, mean = 0, m2 = 0, lo = std::numeric_limits<double>::infinity(), hi = -lo;
   for (int64_t s = 0; s < data.samples; s += step) {
@@ -128,6 +129,8 @@ EvalResult evaluate(const Model& model, const Dataset& data, const EvalOptions& 
       at::Tensor cosine = at::where(denom > 0, (y * z).sum(1) / denom, ny.eq(nz).to(at::kDouble));
       cosine_sum += cosine.sum().item<double>();
       keep_max(max_err, (y - z).abs().max().item<double>());
+      signal += z.pow(2).sum().item<double>();
+      noise += (y - z).pow(2).sum().item<double>();
     }
     if (options.progress) options.progress(s + n, data.samples);
   }
@@ -138,7 +141,10 @@ EvalResult evaluate(const Model& model, const Dataset& data, const EvalOptions& 
   const double total = static_cast<double>(data.samples * rows_per_sample);
   if (data.has_labels()) r.accuracy = static_cast<double>(correct) / total;
   if (per_token) r.language_model = TokenMetrics{data.samples * rows_per_sample, nll_sum / total, std::exp(nll_sum / total)};
-  if (reference) r.agreement = Agreement{static_cast<double>(same) / total, cosine_sum / total, max_err};
+  if (reference) {
+    const double sqnr = noise == 0 ? kSqnrCapDb : signal == 0 ? -kSqnrCapDb : 10 * std::log10(signal / noise);
+    r.agreement = Agreement{static_cast<double>(same) / total, cosine_sum / total, max_err, std::clamp(sqnr, -kSqnrCapDb, kSqnrCapDb)};
+  }
   return r;
 }
 
@@ -166,7 +172,7 @@ void to_json(nlohmann::json& j, const EvalResult& r) {
                            {"perplexity", r.language_model->perplexity}};
   if (r.agreement)
     j["agreement"] = {{"top1_match", r.agreement->top1_match}, {"mean_cosine", r.agreement->mean_cosine},
-                      {"max_abs_error", r.agreement->max_abs_error}};
+                      {"max_abs_error", r.agreement->max_abs_error}, {"sqnr_db", r.agreement->sqnr_db}};
 }
 
 }  // namespace edgepack

@@ -31,7 +31,12 @@ struct Agreement {
   double top1_match = 0;          // fraction of samples with the same prediction
   double mean_cosine = 0;         // cosine similarity of each sample's output 0, averaged
   double max_abs_error = 0;       // over every element of output 0
+  // Signal-to-quantization-noise ratio of output 0 against the reference's, over every element:
+  // 10 log10(sum ref^2 / sum (out - ref)^2), in dB; the label-free fidelity of any output (a
+  // probability map, boxes, embeddings), where top-1 match means nothing. kSqnrCapDb when equal.
+  double sqnr_db = 0;
 };
+inline constexpr double kSqnrCapDb = 200;
 
 struct TokenMetrics {
   int64_t tokens = 0;             // N * T

@@ -95,7 +95,28 @@ std::string temp_prefix(const std::string& path) {
   return "." + fs::path(path).filename().string() + ".edgepack-tmp-";
 }
 
-AtomicFileWriter::AtomicFileWriter(const std::string& path) : path_(path) {
+std::string resolve_output_path(const std::string& path) {
+  std::error_code ec;
+  fs::path p(path);
+  for (int hops = 0; fs::is_symlink(fs::symlink_status(p, ec)); ++hops) {
+    if (hops == 40) throw InputError(fmt::format("cannot write '{}': too many levels of symbolic links", path));
+    const fs::path to = fs::read_symlink(p, ec);
+    if (ec) throw InputError(fmt::format("cannot write '{}': {}", path, ec.message()));
+    p = to.is_absolute() ? to : p.parent_path() / to;
+  }
+  const fs::file_status st = fs::status(p, ec);
+  if (!fs::exists(st) || fs::is_regular_file(st)) return p.string();
+  const char* kind = fs::is_directory(st)       ? "a folder"
+                     : fs::is_character_file(st) ? "a character device"
+                     : fs::is_block_file(st)     ? "a block device"
+                     : fs::is_fifo(st)           ? "a FIFO"
+                     : fs::is_socket(st)         ? "a socket"
+                                                 : "not a regular file";
+  throw InputError(fmt::format("cannot write '{}': it is {}; give a new path or a regular file", path, kind));
+}
+
+AtomicFileWriter::AtomicFileWriter(const std::string& requested) : path_(resolve_output_path(requested)) {
+  const std::string& path = path_;
   ignore_sigxfsz();
   const fs::path target(path);
   const fs::path folder = target.has_parent_path() ? target.parent_path() : fs::path(".");

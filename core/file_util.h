@@ -22,6 +22,12 @@ std::string read_file(const std::string& path, const std::string& what,
 // read-only, disk full, file-size limit); the temporary is removed.
 void write_file_atomic(const std::string& path, const std::string& bytes);
 
+// Where writing `path` lands. A symbolic link is followed to its final target, so the target is
+// replaced and the link survives; an existing file that is not a regular file (a device, a FIFO,
+// a socket, a folder) is an InputError: renaming over it would replace a device node or a pipe
+// another process reads. Every atomic writer resolves its path with this first.
+std::string resolve_output_path(const std::string& path);
+
 // True when both paths name the same existing file.
 bool same_file(const std::string& a, const std::string& b);
 

@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "core/error.h"
+#include "core/input_shapes.h"
 
 namespace edgepack {
 
@@ -16,10 +17,9 @@ bool is_torchscript_file(const std::string& path) {
 
 Model load_model(const std::string& path, const LoadOptions& options) {
   if (is_torchscript_file(path)) return import_torchscript(path, options.input_shapes);
-  if (!options.input_shapes.empty())
-    throw InputError(fmt::format("'{}': --input-shape applies to TorchScript models; an ONNX file declares its input shapes",
-                                 path));
-  return import_onnx(path, options.onnx);
+  Model model = import_onnx(path, options.onnx);
+  bind_input_shapes(model, options.input_shapes);   // sizes for the file's dynamic dims
+  return model;
 }
 
 }  // namespace edgepack

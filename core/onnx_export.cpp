@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <onnx/checker.h>
 #include <onnx/onnx_pb.h>
+#include <onnx/shape_inference/implementation.h>
 
 #include <filesystem>
 #include <functional>
@@ -34,8 +35,8 @@ void value_info_to_proto(const ValueInfo& v, onnx::ValueInfoProto* p) {
   auto* shape = tt->mutable_shape();
   for (const Dim& d : *v.shape) {
     auto* dim = shape->add_dim();
-    if (d.known()) dim->set_dim_value(d.value);
-    else if (!d.param.empty()) dim->set_dim_param(d.param);
+    if (!d.param.empty()) dim->set_dim_param(d.param);   // a bound symbol stays a symbol (core/input_shapes.h)
+    else if (d.known()) dim->set_dim_value(d.value);
   }
 }
 
@@ -122,6 +123,25 @@ constexpr int64_t kDefaultExternalThreshold = 1024;
 // Tensors start on a page boundary in the data file, so that they can be mapped.
 constexpr uint64_t kExternalAlignment = 4096;
 
+// value_info is derived data, and passes leave it stale: a pruned weight's or a resized value's
+// old shape, values that no longer exist. ONNX's own shape inference rewrites it for the graph as
+// written, in strict mode, so every written model passes the check TensorRT's, QNN's and most
+// converters run first (onnx::checker and onnxruntime do not compare value_info with the graph).
+// Files newer than the ONNX library (opset 21, 4-bit tensors) keep theirs: onnxruntime validates
+// them in the tests.
+void regenerate_value_info(onnx::ModelProto& proto, const std::string& path) {
+  if (newer_than_onnx_library(proto)) return;
+  proto.mutable_graph()->clear_value_info();
+  try {
+    onnx::shape_inference::InferShapes(proto, onnx::OpSchemaRegistry::Instance(),
+                                       onnx::ShapeInferenceOptions(/*check_type_val=*/true, /*strict_mode_val=*/1));
+  } catch (const std::exception& e) {
+    const std::string msg = e.what();
+    throw Error(fmt::format("refusing to write '{}': the exported model fails ONNX shape inference: {}", path,
+                            msg.substr(0, msg.find('\n'))));
+  }
+}
+
 void set_external(onnx::TensorProto* p, const std::string& location, int64_t offset, int64_t length) {
   p->clear_external_data();
   for (auto [key, value] : {std::pair<const char*, std::string>{"location", location},
@@ -154,9 +174,10 @@ struct ExternalDataWriter::Impl {
   }
 };
 
-ExternalDataWriter::ExternalDataWriter(const std::string& model_path)
-    : location_(fs::path(model_path).filename().string() + ".data") {
-  impl_ = std::make_unique<Impl>((fs::path(model_path).parent_path() / location_).string());
+ExternalDataWriter::ExternalDataWriter(const std::string& requested_path) {
+  const fs::path model_path = resolve_output_path(requested_path);   // the data lies beside the real file
+  location_ = model_path.filename().string() + ".data";
+  impl_ = std::make_unique<Impl>((model_path.parent_path() / location_).string());
 }
 
 ExternalDataWriter::~ExternalDataWriter() = default;
@@ -179,7 +200,8 @@ void export_onnx(const Model& model, onnx::ModelProto* proto) { model_to_proto(m
 
 void save_onnx(const Model& model, const std::string& path) { save_onnx(model, path, SaveOptions{}); }
 
-void save_onnx(const Model& model, const std::string& path, const SaveOptions& options) {
+void save_onnx(const Model& model, const std::string& requested_path, const SaveOptions& options) {
+  const std::string path = resolve_output_path(requested_path);
   int64_t threshold = options.external_data_threshold;
   if (threshold < 0) {
     int64_t total = 0;
@@ -244,6 +266,7 @@ void save_onnx(const Model& model, const std::string& path, const SaveOptions& o
     }
     relocate(proto.mutable_graph(), staged, external->location());
   }
+  regenerate_value_info(proto, path);
   std::string bytes;
   if (!proto.SerializeToString(&bytes))
     throw Error(fmt::format("cannot serialise '{}': the model exceeds protobuf's 2 GB limit", path));

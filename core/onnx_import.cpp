@@ -460,4 +460,25 @@ Model import_onnx(const std::string& path, const ImportOptions& options) {
   }
 }
 
+int64_t onnx_model_bytes(const std::string& path) {
+  std::error_code ec;
+  const auto file = fs::file_size(path, ec);
+  if (ec) return 0;
+  if (file > (uint64_t{64} << 20)) return static_cast<int64_t>(file);
+  onnx::ModelProto proto;
+  if (!proto.ParseFromString(read_file(path, "model"))) return static_cast<int64_t>(file);
+  const fs::path folder = fs::absolute(fs::path(path)).parent_path();
+  std::set<std::string> locations;
+  for (const auto& t : proto.graph().initializer())
+    if (t.data_location() == onnx::TensorProto::EXTERNAL)
+      for (const auto& kv : t.external_data())
+        if (kv.key() == "location") locations.insert(kv.value());
+  uintmax_t total = file;
+  for (const std::string& l : locations) {
+    const auto bytes = fs::file_size(folder / l, ec);
+    if (!ec) total += bytes;
+  }
+  return static_cast<int64_t>(total);
+}
+
 }  // namespace edgepack

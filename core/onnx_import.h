@@ -32,4 +32,9 @@ void check_onnx_model(const onnx::ModelProto& proto, const std::string& folder);
 // INT4 weights, from quantize-weights) are validated by onnxruntime in the tests instead.
 bool newer_than_onnx_library(const onnx::ModelProto& proto);
 
+// Bytes on disk of an ONNX model: the file plus the distinct external data files its initializers
+// name (those that exist), read without loading any tensor. A file past 64 MiB holds its weights
+// inline and is not parsed; a file that is not a model counts as its own size.
+int64_t onnx_model_bytes(const std::string& path);
+
 }  // namespace edgepack

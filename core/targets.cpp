@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "core/close_match.h"
 #include "core/error.h"
 #include "core/file_util.h"
 
@@ -452,11 +453,12 @@ std::vector<TargetProfile> load_targets(const std::string& user_file) {
 
 const TargetProfile& find_target(const std::vector<TargetProfile>& targets, const std::string& id) {
   std::vector<std::string> ids;
-  for (const TargetProfile& p : targets) {
+  for (const TargetProfile& p : targets)
     if (p.id == id) return p;
-    ids.push_back(p.id);
-  }
-  throw InputError(fmt::format("unknown target '{}'; known targets: {}", id, fmt::join(ids, ", ")));
+  for (const TargetProfile& p : targets)   // ids are lower case; a user may type QCS2290
+    if (p.id == to_lower(id)) return p;
+  for (const TargetProfile& p : targets) ids.push_back(p.id);
+  throw InputError(fmt::format("unknown target '{}'{}; known targets: {}", id, did_you_mean(id, ids), fmt::join(ids, ", ")));
 }
 
 const TargetProfile& find_target(const std::string& id) { return find_target(builtin_targets(), id); }

@@ -236,6 +236,22 @@ std::vector<ProvRow> provenance(const json& m) {
   rows.push_back({"input model", or_dash(text(m, {"input", "path"})) + ", " + bytes("input"), or_dash(text(m, {"input", "sha256"}))});
   rows.push_back({"output model", or_dash(text(m, {"output", "file"})) + ", " + bytes("output"),
                   or_dash(text(m, {"output", "sha256"}))});
+  // The shape the figures are for ('?': a free batch dim, costed as 1).
+  if (const json* shapes = get(m, {"input_shapes"}); shapes && shapes->is_object() && !shapes->empty()) {
+    std::string list;
+    for (const auto& [name, shape] : shapes->items())
+      list += (list.empty() ? "" : ", ") + name + " " + (shape.is_string() ? shape.get<std::string>() : std::string(kDash));
+    rows.push_back({"input shapes", list, ""});
+  }
+  // Label-free fidelity against the input model (compress/manifest.h FidelityFacts).
+  if (auto sqnr = num(m, {"fidelity", "sqnr_db"})) {
+    auto cos = num(m, {"fidelity", "mean_cosine"});
+    auto n = num(m, {"fidelity", "samples"});
+    rows.push_back({"fidelity vs input model",
+                    fmt::format("SQNR {:.1f} dB, cosine {}, on {} {} samples", *sqnr, cos ? fmt::format("{:.5f}", *cos) : kDash,
+                                n ? grouped(*n) : kDash, or_dash(text(m, {"fidelity", "data"}))),
+                    ""});
+  }
   auto cal = num(m, {"calibration", "samples"});
   rows.push_back({"calibration data", cal ? grouped(*cal) + " samples" : kDash, or_dash(text(m, {"calibration", "digest"}))});
   auto ev = num(m, {"accuracy", "eval_samples"});

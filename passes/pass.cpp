@@ -1,5 +1,7 @@
 #include "passes/pass.h"
 
+#include "core/close_match.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -112,6 +114,18 @@ const PassInfo& find_pass(const std::string& name) {
   std::vector<std::string> known;
   for (const auto& p : pass_registry()) known.push_back(p.name);
   throw InputError(fmt::format("unknown pass '{}' (known: {})", name, fmt::join(known, ", ")));
+}
+
+void check_exclude(const Model& model, const std::vector<std::string>& exclude) {
+  std::set<std::string> known;
+  for (const Node& n : model.graph.nodes) {
+    if (!n.name.empty()) known.insert(n.name);
+    known.insert(n.op_type);
+  }
+  for (const std::string& e : exclude)
+    if (!known.count(e))
+      throw InputError(fmt::format("exclude '{}' names no node and no op type of the model{}", e,
+                                   did_you_mean(e, std::vector<std::string>(known.begin(), known.end()))));
 }
 
 }  // namespace edgepack

@@ -100,4 +100,8 @@ const std::vector<PassInfo>& pass_registry();
 // InputError naming the pass and the known ones when absent.
 const PassInfo& find_pass(const std::string& name);
 
+// An `exclude` option's entries must each name a node or an op type of `model`: a typo would
+// otherwise exclude nothing without a word. InputError naming the entry and close matches.
+void check_exclude(const Model& model, const std::vector<std::string>& exclude);
+
 }  // namespace edgepack

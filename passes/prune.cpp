@@ -399,6 +399,7 @@ PassResult prune_structured(Model& model, const PruneSettings& options, PassCont
 }  // namespace
 
 PassResult prune(Model& model, const PruneSettings& settings, PassContext& context) {
+  check_exclude(model, settings.exclude);
   if (settings.mode == "unstructured") return prune_unstructured(model, settings);
   if (settings.mode == "nm") return prune_nm(model, settings);
   if (!settings.sensitivity) return prune_structured(model, settings, context);

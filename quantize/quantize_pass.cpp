@@ -165,16 +165,24 @@ PassResult quantize_int8(Model& model, const QuantizeSettings& options, PassCont
     throw InputError("quantize needs calibration data (give --data with samples of the model's inputs)");
   const CalibMethod method = parse_calib_method(options.calib);
   const double percentile = options.percentile;
-  const bool per_channel = options.per_channel;
+  // QuantizeLinear/DequantizeLinear exist from opset 10, per-axis scales from 13. A model the
+  // importer could not lift to 13 is quantized at its own opset: per tensor, said once.
+  if (model.opset() < 10)
+    throw InputError(fmt::format("quantize needs opset 10 or newer (QuantizeLinear); the model has opset {}, and ONNX's version "
+                                 "converter could not lift it (re-export it at opset 13 or newer)", model.opset()));
+  const bool per_axis = model.opset() >= 13;
+  const bool per_channel = options.per_channel && per_axis;
+  if (options.per_channel && !per_axis && context.log)
+    context.log(fmt::format("warning: opset {} has no per-axis DequantizeLinear (opset 13); weights are quantized per tensor",
+                            model.opset()));
   const bool uint8 = options.activations == "uint8";
   const bool bias_correction = options.bias_correction;
+  check_exclude(model, options.exclude);
   const std::set<std::string> excluded(options.exclude.begin(), options.exclude.end());
 
   PassResult result;
   if (options.equalize) result.stats["equalized_pairs"] = equalize_cross_layer(model);
   Graph& g = model.graph;
-  if (model.opset() < 13)
-    throw InputError(fmt::format("quantize writes per-channel QDQ, which needs opset 13; the model has opset {}", model.opset()));
 
   // 1. Targets and the activation tensors around them.
   std::vector<Target> targets;
@@ -329,12 +337,12 @@ PassResult quantize_int8(Model& model, const QuantizeSettings& options, PassCont
         scales.push_back(b + "_scale");
         if (!has_bias) g.initializers[b] = at::zeros({channels}, at::kFloat);
         const QParams& xq = qparams.at(g.nodes[i].inputs[0]);
-        at::Tensor bs = (ws * xq.scale).expand({channels}).contiguous();
-        g.initializers[b + "_scale"] = bs;
-        g.initializers[b + "_zero_point"] = at::zeros({channels}, at::kInt);
+        // Per channel along axis 0 where the opset has per-axis scales; one scale before 13.
+        g.initializers[b + "_scale"] = per_axis ? (ws * xq.scale).expand({channels}).contiguous() : (ws * xq.scale).reshape({});
+        g.initializers[b + "_zero_point"] = per_axis ? at::zeros({channels}, at::kInt) : at::zeros({}, at::kInt);
         Node bdq = make_node("DequantizeLinear", b + "_DequantizeLinear", {b + "_quantized", b + "_scale", b + "_zero_point"},
                              b + "_dequantized");
-        bdq.attrs["axis"] = Attribute::of_int(0);
+        if (per_axis) bdq.attrs["axis"] = Attribute::of_int(0);
         nodes.push_back(bdq);
         n.inputs.resize(3);
         n.inputs[2] = b + "_dequantized";
@@ -386,6 +394,7 @@ PassResult quantize_int8(Model& model, const QuantizeSettings& options, PassCont
   for (const auto& [b, _] : biases) g.initializers.erase(b);
   result.stats["removed_initializers"] = remove_unused_initializers(g);
   result.stats["quantized_nodes"] = static_cast<double>(targets.size());
+  result.stats["per_channel"] = per_channel ? 1 : 0;
   result.stats["qdq_activations"] = static_cast<double>(sites.size());
   result.stats["weight_bytes_fp32"] = static_cast<double>(weight_bytes_before);
   result.stats["weight_bytes_int8"] = static_cast<double>(weight_bytes_after);

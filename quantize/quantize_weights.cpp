@@ -243,6 +243,7 @@ void raise_opsets_for(Model& model, const WeightOnlySettings& settings) {
 }
 
 PassResult quantize_weights(Model& model, const QuantizeWeightsOptions& options, PassContext& context) {
+  check_exclude(model, options.exclude);
   const WeightOnlySettings settings = weight_only_settings(options);
   const WeightQuantSpec& spec = settings.spec;
   if (settings.gptq && context.calibration.empty())

@@ -24,6 +24,7 @@ StreamQuantizeResult stream_quantize_weights(const std::string& input, const std
     throw InputError("streaming quantization rounds to nearest only: GPTQ needs the whole model's activations");
   // Mapped, not read: only the weight being quantized is resident.
   Model model = import_onnx(input);
+  check_exclude(model, std::vector<std::string>(settings.exclude.begin(), settings.exclude.end()));
   // As the pass does; folding reads only the constants it folds, not the mapped weights.
   fold_constants(model);
   Graph& g = model.graph;

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what edgepack needs on Debian 12 (idempotent; run as root or with sudo available):
 # the Debian packages it builds against, and onnxruntime-node (npm) that tests run artifacts in.
-# --bench also installs Debian's python3-torch, -onnx and -numpy, which only the PyTorch FX peer
-# row of bench/bench_quantize uses (opt-in: CI and the default setup do not need them).
+# Debian's python3-torch, -torchvision, -onnx and -numpy export the corpus of real models the tests
+# run (scripts/make-real-exports.sh) and the PyTorch FX peer row of bench/bench_quantize.
+# --bench is accepted for older instructions (it adds nothing now).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 bench=0
@@ -19,8 +20,9 @@ packages=(
   libcli11-dev libfmt-dev libeigen3-dev doctest-dev nlohmann-json3-dev libyaml-cpp-dev zlib1g-dev
   nodejs npm
   fortunes
+  python3-torch python3-torchvision python3-onnx python3-numpy
 )
-[ "$bench" -eq 1 ] && packages+=(python3-torch python3-onnx python3-numpy)
+: "$bench"
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

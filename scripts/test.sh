@@ -20,6 +20,8 @@ timed build scripts/build.sh
 timed teacher scripts/make-mnist-teacher.sh
 # The transformer sample's slow test needs its teacher (trained once, 5+ minutes, then reused).
 timed transformer scripts/make-transformer-teacher.sh
+# The real-export tests need the corpus of torch.onnx exports (~15 s, then reused).
+timed real-exports scripts/make-real-exports.sh
 timed ctest bash -c 'cd build && ctest --output-on-failure "$@"' ctest "$@"
 
 export CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime
@@ -35,7 +37,7 @@ case "${EDGEPACK_SANITIZE:-narrow}" in
     ASAN_OPTIONS="detect_leaks=1:detect_container_overflow=0:abort_on_error=1" \
     LSAN_OPTIONS="suppressions=$PWD/fuzz/lsan.supp:print_suppressions=0" \
     UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:suppressions=$PWD/fuzz/ubsan.supp" \
-      build-asan/tests/edgepack_tests --test-suite-exclude=conformance,cli,onnxruntime,mnist,transformer
+      build-asan/tests/edgepack_tests --test-suite-exclude=conformance,cli,onnxruntime,mnist,transformer,real
     echo "test: full sanitizer job: build $((built - start)) s, unit suite $((SECONDS - built)) s"
     ;;
   *)

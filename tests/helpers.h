@@ -51,10 +51,10 @@ CliResult run_cli(const std::string& args);
 std::string input_error_of(const std::function<void()>& fn);
 
 // ../shared/conformance, or "" when absent (tests then skip with a message).
+// The ONNX conformance models: $EDGEPACK_CONFORMANCE_DIR when set, else ../shared/conformance
+// beside the checkout; "" when that is not a folder.
 std::string conformance_dir();
 
-// Ends the calling doctest case with a message when the conformance data is absent, so a fresh
-// checkout without ../shared still passes.
 // onnxruntime-node is required where CI runs (CI=true: a missing one fails the case); elsewhere a
 // case that needs it skips with a message.
 bool in_ci();
@@ -67,12 +67,15 @@ bool in_ci();
     }                                                                                                \
   } while (0)
 
-#define SKIP_WITHOUT_CONFORMANCE(root)                       \
-  do {                                                       \
-    if ((root).empty()) {                                    \
-      MESSAGE("skipped: ../shared/conformance is absent");   \
-      return;                                                \
-    }                                                        \
+// The same rule for the conformance models (conformance_dir()).
+#define SKIP_WITHOUT_CONFORMANCE(root)                                                                 \
+  do {                                                                                                \
+    if ((root).empty()) {                                                                             \
+      if (edgepack::test::in_ci()) FAIL("the conformance models are missing (CI=true requires them): " \
+                                        "set EDGEPACK_CONFORMANCE_DIR=DIR");                      \
+      MESSAGE("skipped: ../shared/conformance is absent");                                            \
+      return;                                                                                         \
+    }                                                                                                 \
   } while (0)
 
 // |a-b| <= atol + rtol*|b| elementwise (b is the reference); shapes must match.

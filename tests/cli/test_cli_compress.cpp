@@ -106,7 +106,7 @@ TEST_CASE("compress killed at random points leaves no folder or a complete one")
                   q(kData / "teacher.onnx"), q(kData / "train.npz"), q(out));
   KillTestOptions options;
   options.runs = 4;
-  KillTestReport report = kill_test(command, out, [&](const fs::path& dir, const std::vector<std::string>& files, std::string* why) {
+  const FolderCheck valid = [&](const fs::path& dir, const std::vector<std::string>& files, std::string* why) {
     if (files.empty()) return true;
     for (const char* f : {"summary.json", "summary.md", "qcs2290/model.onnx", "qcs2290/manifest.json", "qcs2290/report.html"})
       if (!fs::exists(dir / f)) {
@@ -117,11 +117,17 @@ TEST_CASE("compress killed at random points leaves no folder or a complete one")
       return true;
     *why = "the manifest's sha256 does not match model.onnx";
     return false;
-  }, options);
+  };
+  KillTestReport report = kill_test(command, out, valid, options);
   MESSAGE(fmt::format("compress kill test: {} killed, {} finished; full run {:.1f} s", report.killed, report.finished,
                       report.full_run_seconds));
   for (const auto& f : report.failures) FAIL_CHECK(f);
-  // What a killed run staged beside the folder is swept by the next run.
+  // What the last killed run staged beside the folder is swept by the next run, which completes.
+  REQUIRE(std::system(command.c_str()) == 0);
+  std::string why;
+  CHECK_MESSAGE(edgepack::test::detail::check_folder(out, options, [&](const fs::path& d, const std::vector<std::string>& f, std::string* w) {
+    return !f.empty() && valid(d, f, w);
+  }, &why), why);
   int leftovers = 0;
   for (const auto& e : fs::directory_iterator(tmp.path())) leftovers += e.path().filename() != "artifacts";
   CHECK(leftovers == 0);
@@ -136,7 +142,7 @@ TEST_CASE("compress reads a recipe; the command line wins; unknown keys and miss
   save_onnx(residual_net(), (tmp / "net.onnx").string());
   at::manual_seed(4);
   write_npz((tmp / "calib.npz").string(), {{"X", at::randn({16, 3, 8, 8})}});
-  write_text(tmp / "recipe.yaml", fmt::format("data: {}\ntargets: [qcs2290, jetson-agx-orin]\nout: {}\nbudgets: {{max_size_mb: 0.00001}}\n",
+  write_text(tmp / "recipe.yaml", fmt::format("data: {}\ntargets: [qcs2290, jetson-agx-orin]\nout: {}\nbudgets: {{max_size_mb: 0.00001}}\ncalib_samples: 8\n",
                                               (tmp / "calib.npz").string(), (tmp / "out").string()));
   CliResult r = run_cli(fmt::format("-q compress {} --recipe {} --json", q(tmp / "net.onnx"), q(tmp / "recipe.yaml")));
   CAPTURE(r.err);
@@ -145,10 +151,12 @@ TEST_CASE("compress reads a recipe; the command line wins; unknown keys and miss
   CHECK(j["targets"].size() == 2);
   CHECK(j["passed"] == false);
   CHECK(fs::exists(tmp / "out" / "jetson-agx-orin" / "report.html"));
-  r = run_cli(fmt::format("-q compress {} --recipe {} --target qcs2290 --max-size-mb 100 --force --json", q(tmp / "net.onnx"),
-                          q(tmp / "recipe.yaml")));
+  CHECK(read_json(tmp / "out" / "qcs2290" / "manifest.json")["calibration"]["samples"] == 8);
+  r = run_cli(fmt::format("-q compress {} --recipe {} --target qcs2290 --max-size-mb 100 --calib-samples 12 --force --json",
+                          q(tmp / "net.onnx"), q(tmp / "recipe.yaml")));
   CHECK(r.exit_code == 0);
   CHECK(nlohmann::json::parse(r.out)["targets"].size() == 1);
+  CHECK(read_json(tmp / "out" / "qcs2290" / "manifest.json")["calibration"]["samples"] == 12);   // the flag wins
 
   write_text(tmp / "bad.yaml", "targets: [qcs2290]\nbudget: {max_size_mb: 1}\n");
   for (const std::string& args : {fmt::format("--recipe {}", q(tmp / "bad.yaml")), std::string("--target qcs2290"),

@@ -368,9 +368,12 @@ def forward(self, x, y):
     CHECK(e.find("not a readable TorchScript archive") != std::string::npos);
     CHECK(e.find('\n') == std::string::npos);
   }
-  // --input-shape is for TorchScript; an ONNX file declares its shapes.
+  // For an ONNX file --input-shape binds dynamic dims (core/input_shapes.h): a wrong name or a
+  // size that contradicts the declared one is refused.
   save_onnx(tiny_conv_model(), (tmp / "tiny.onnx").string());
-  CHECK(load_error(tmp / "tiny.onnx", shapes({{"x", {{1, 3, 8, 8}}}})).find("applies to TorchScript") != std::string::npos);
+  CHECK(load_error(tmp / "tiny.onnx", shapes({{"x", {{1, 3, 8, 8}}}})).find("the model has no input 'x' (did you mean 'X'?)") !=
+        std::string::npos);
+  CHECK(load_error(tmp / "tiny.onnx", shapes({{"X", {{1, 5, 8, 8}}}})).find("dim 1 is 3 in the model, not 5") != std::string::npos);
 }
 
 TEST_SUITE("onnxruntime") {

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -322,6 +323,29 @@ TEST_CASE("quantize never writes over its inputs, and leaves them byte for byte 
   CHECK(slurp(s.tmp / "fp.onnx") == model);
   CHECK(slurp(s.tmp / "calib.npz") == data);
   CHECK(fs::last_write_time(s.tmp / "fp.onnx") == mtime);
+}
+
+TEST_CASE("-o onto a symlink replaces its target and keeps the link; onto a FIFO, a device or a folder is exit 2") {
+  QuantizeSetup s;
+  // A symlink: the file it names gets the model, atomically; the link stays a link.
+  write_text(s.tmp / "out" / "real.onnx", "old");
+  fs::create_symlink("real.onnx", s.tmp / "out" / "link.onnx");
+  REQUIRE(run_cli(s.args(s.tmp / "out" / "link.onnx")).exit_code == 0);
+  CHECK(fs::is_symlink(s.tmp / "out" / "link.onnx"));
+  CHECK(import_onnx((s.tmp / "out" / "real.onnx").string()).graph.initializers.count("W_quantized") == 1);
+  // A FIFO (another process may be reading it), a character device, a folder: refused, untouched.
+  REQUIRE(::mkfifo((s.tmp / "out" / "pipe.onnx").c_str(), 0644) == 0);
+  check_one_line_error(run_cli(s.args(s.tmp / "out" / "pipe.onnx")), 2, "is a FIFO; give a new path or a regular file");
+  CHECK(fs::is_fifo(s.tmp / "out" / "pipe.onnx"));
+  check_one_line_error(run_cli(s.args("/dev/null")), 2, "'/dev/null': it is a character device");
+  CHECK(fs::is_character_file("/dev/null"));
+  fs::create_directories(s.tmp / "out" / "dir.onnx");
+  check_one_line_error(run_cli(s.args(s.tmp / "out" / "dir.onnx")), 2, "is a folder");
+  // A dangling link: its target is created.
+  fs::create_symlink("new.onnx", s.tmp / "out" / "dangling.onnx");
+  REQUIRE(run_cli(s.args(s.tmp / "out" / "dangling.onnx")).exit_code == 0);
+  CHECK(fs::is_regular_file(s.tmp / "out" / "new.onnx"));
+  CHECK(fs::is_symlink(s.tmp / "out" / "dangling.onnx"));
 }
 
 TEST_CASE("quantize with an empty calibration set is exit 2") {

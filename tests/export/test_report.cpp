@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "compress/manifest.h"
 #include "core/error.h"
 #include "export/report.h"
 #include "tests/helpers.h"
@@ -21,62 +22,63 @@ using nlohmann::json;
 
 namespace {
 
-// The manifest example of docs/compress.md, with a few more layers (one named like an attack).
-json example_manifest() {
-  return json::parse(R"json({
-  "schema": "edgepack.manifest/1",
-  "tool": {"name": "edgepack", "version": "0.1.0"},
-  "created": "2026-11-24T17:10:00Z",
-  "target": {"id": "qcs2290", "name": "Qualcomm QCS2290", "int8_tops": 0.2, "int8_tops_confidence": "third-party",
-             "bandwidth_gbps": 7.5, "ram_mb": 2048, "precisions": ["int8", "fp32"]},
-  "input":  {"path": "data/mnist/teacher.onnx", "sha256": "sha256:1111input", "bytes": 829952},
-  "output": {"file": "model.onnx", "sha256": "sha256:2222output", "bytes": 215040},
-  "pipeline": "quantize{calib=percentile}",
-  "passes": [{"pass": "quantize", "canonical": "quantize{calib=percentile}", "seconds": 0.8,
-              "stats": {"quantized_nodes": 4}}],
-  "budgets": {"max_latency_ms": 33, "max_size_mb": null, "max_memory_mb": null, "max_accuracy_drop": 0.5},
-  "plan": {
-    "chosen": "quantize{calib=percentile}",
-    "reason": "plain INT8 meets every budget (estimated 0.9 ms <= 33 ms)",
-    "candidates": [
-      {"pipeline": "quantize{calib=percentile}", "macs": 1218048, "weight_bytes": 208000,
-       "latency_ms": 0.9, "memory_bytes": 260000, "fits": true, "why": "meets every budget"}
-    ]
-  },
-  "before": {"params": 207114, "macs": 1218048, "bytes": 829952, "latency_ms": 3.1, "memory_bytes": 900000,
-             "accuracy": 0.9890},
-  "after":  {"params": 207114, "macs": 1218048, "bytes": 215040, "latency_ms": 0.9, "compute_ms": 0.02,
-             "memory_ms": 0.88, "bound": "bandwidth", "memory_bytes": 260000, "ram_bytes": 2147483648,
-             "fits_ram": true, "accuracy": 0.9895},
-  "accuracy": {"metric": "top-1", "before": 0.9890, "after": 0.9895, "drop_points": -0.05,
-               "eval_samples": 2004, "eval_digest": "sha256:3333eval"},
-  "calibration": {"samples": 256, "digest": "sha256:4444calib"},
-  "gates": [{"name": "max-latency-ms", "limit": 33, "value": 0.9, "passed": true},
-            {"name": "max-accuracy-drop", "limit": 0.5, "value": -0.05, "passed": true}],
-  "passed": true,
-  "layers": [{"name": "conv1", "op": "Conv", "macs": 112896, "bytes": 208, "latency_ms": 0.01},
-             {"name": "evil<b>&\"name", "op": "Conv", "macs": 903168, "bytes": 18496, "latency_ms": 0.05},
-             {"name": "fc1", "op": "Gemm", "macs": 200704, "bytes": 200768, "latency_ms": 0.7}]
-})json");
+// The manifest example of docs/compress.md, with a few more layers (one named like an attack),
+// as the writer (compress/manifest.h) writes it.
+Manifest example_manifest_struct() {
+  Manifest m;
+  m.version = "0.1.0";
+  m.created = "2026-11-24T17:10:00Z";
+  m.target = {"qcs2290", "Qualcomm QCS2290", 0.2, "third-party", 7.5, 2048, {"int8", "fp32"}};
+  m.input = {"data/mnist/teacher.onnx", "sha256:1111input", 829952};
+  m.output = {"model.onnx", "sha256:2222output", 215040};
+  m.pipeline = "quantize{calib=percentile}";
+  m.passes = {{"quantize", "quantize{calib=percentile}", 0.8, {{"quantized_nodes", 4}}, nullptr}};
+  m.budgets.max_latency_ms = 33;
+  m.budgets.max_accuracy_drop = 0.5;
+  m.plan_reason = "plain INT8 meets every budget (estimated 0.9 ms <= 33 ms)";
+  m.candidates = {{"quantize{calib=percentile}", 1218048, 208000, 0.9, 260000, true, "meets every budget"}};
+  m.before.params = m.after.params = 207114;
+  m.before.macs = m.after.macs = 1218048;
+  m.before.bytes = 829952;
+  m.before.latency_ms = 3.1;
+  m.before.memory_bytes = 900000;
+  m.before.accuracy = 0.9890;
+  m.after.bytes = 215040;
+  m.after.latency_ms = 0.9;
+  m.after.compute_ms = 0.02;
+  m.after.memory_ms = 0.88;
+  m.after.bound = "bandwidth";
+  m.after.memory_bytes = 260000;
+  m.after.ram_bytes = 2147483648;
+  m.after.fits_ram = true;
+  m.after.accuracy = 0.9895;
+  m.accuracy.before = 0.9890;
+  m.accuracy.after = 0.9895;
+  m.accuracy.eval_samples = 2004;
+  m.accuracy.eval_digest = "sha256:3333eval";
+  m.fidelity = {"eval", 2004, 38.46, 0.99931, 0.9965, 0.81};
+  m.calibration_samples = 256;
+  m.calibration_digest = "sha256:4444calib";
+  m.gates = {{"max-latency-ms", 33, 0.9, true}, {"max-accuracy-drop", 0.5, -0.05, true}};
+  m.passed = true;
+  m.layers = {{"conv1", "Conv", 112896, 208}, {"evil<b>&\"name", "Conv", 903168, 18496}, {"fc1", "Gemm", 200704, 200768}};
+  return m;
 }
 
-// The summary example of docs/compress.md, for two targets (the second failing).
+json example_manifest() { return to_json(example_manifest_struct()); }
+
+// The summary example of docs/compress.md, for two targets (the second failing), as written.
 json example_summary() {
-  return json::parse(R"json({
-  "schema": "edgepack.summary/1",
-  "tool": {"name": "edgepack", "version": "0.1.0"},
-  "input": {"path": "data/mnist/teacher.onnx", "sha256": "sha256:1111input", "bytes": 829952},
-  "targets": [
-    {"id": "qcs2290", "name": "Qualcomm QCS2290", "pipeline": "quantize{calib=percentile}",
-     "bytes": 215040, "latency_ms": 0.9, "memory_bytes": 260000, "ram_bytes": 2147483648,
-     "accuracy_before": 0.9890, "accuracy_after": 0.9895, "passed": true, "dir": "qcs2290"},
-    {"id": "tiny-mcu", "name": "Tiny MCU", "pipeline": "prune{ratio=0.5},quantize",
-     "bytes": 120000, "latency_ms": 41.2, "memory_bytes": 300000, "ram_bytes": 262144,
-     "accuracy_before": 0.9890, "accuracy_after": 0.9701, "passed": false, "dir": "tiny-mcu",
-     "budgets": {"max_latency_ms": 33}}
-  ],
-  "passed": false
-})json");
+  Summary s;
+  s.version = "0.1.0";
+  s.input = {"data/mnist/teacher.onnx", "sha256:1111input", 829952};
+  s.budgets.max_latency_ms = 33;
+  s.targets = {{"qcs2290", "Qualcomm QCS2290", "quantize{calib=percentile}", 215040, 0.9, 260000, 2147483648, 0.9890, 0.9895, 38.5,
+                true, "qcs2290"},
+               {"tiny-mcu", "Tiny MCU", "prune{ratio=0.5},quantize", 120000, 41.2, 300000, 262144, 0.9890, 0.9701, 21.0,
+                false, "tiny-mcu"}};
+  s.passed = false;
+  return to_json(s);
 }
 
 bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
@@ -149,7 +151,8 @@ TEST_CASE("manifest example renders to Markdown with its numbers") {
         "Top layers by MACs", "Top layers by weight bytes", "`fc1`", "903 K", "74.2%", "196.1 KiB",  // layers
         "quantized\\_nodes=4", "0.80 s",                                      // passes
         "data/mnist/teacher.onnx", "`sha256:1111input`", "`sha256:2222output`", "`sha256:3333eval`",
-        "`sha256:4444calib`", "edgepack 0.1.0", "2,004 samples", "256 samples", "2026-11-24T17:10:00Z"}) {
+        "`sha256:4444calib`", "edgepack 0.1.0", "2,004 samples", "256 samples", "2026-11-24T17:10:00Z",
+        "SQNR 38.5 dB, cosine 0.99931, on 2,004 eval samples"}) {
     const std::string wanted = part;
     CAPTURE(wanted);
     CHECK(has(md, wanted));

@@ -2,10 +2,13 @@
 // unstructured and N:M sparsity, sensitivity, and the light models end to end.
 #include <doctest/doctest.h>
 #include <fmt/format.h>
+#include <onnx/onnx_pb.h>
+#include <onnx/shape_inference/implementation.h>
 
 #include "core/cost_model.h"
 #include "core/error.h"
 #include "core/executor.h"
+#include "core/file_util.h"
 #include "core/onnx_import.h"
 #include "core/onnx_export.h"
 #include "passes/fold_constants.h"
@@ -193,6 +196,58 @@ TEST_CASE("unstructured pruning meets the ratio exactly; N:M holds the pattern")
   at::Tensor after = nm.graph.initializers.at("conv2.w").movedim(1, -1).reshape({-1, 4}).abs();
   CHECK(at::allclose(std::get<0>(after.sort(1, true)).slice(1, 0, 2), std::get<0>(before.sort(1, true)).slice(1, 0, 2)));
   CHECK_THROWS_WITH_AS(prune(m, "prune{mode=nm nm=4:2}"), doctest::Contains("N:M"), InputError);
+}
+
+TEST_CASE("a pruned model's file passes strict ONNX shape inference: stale value_info is rewritten, not kept") {
+  TempDir tmp;
+  save_onnx(residual_net(), (tmp / "net.onnx").string());
+  Model m = import_onnx((tmp / "net.onnx").string());   // value_info from ONNX shape inference
+  REQUIRE_FALSE(m.graph.value_info.empty());
+  // Some exporters also describe initializers in value_info (IR < 4 listed them as inputs).
+  for (const auto& [name, t] : m.graph.initializers) {
+    ValueInfo v;
+    v.name = name;
+    v.elem_type = onnx::TensorProto::FLOAT;
+    std::vector<Dim> dims;
+    for (int64_t d : t.sizes()) dims.push_back(Dim{d, ""});
+    v.shape = dims;
+    m.graph.value_info.push_back(v);
+  }
+  Model p = prune(m, "prune{ratio=0.5}");
+  REQUIRE(analyze_model(p).totals.params < analyze_model(m).totals.params);
+  save_onnx(p, (tmp / "pruned.onnx").string());
+  onnx::ModelProto proto;
+  REQUIRE(proto.ParseFromString(read_file((tmp / "pruned.onnx").string(), "model")));
+  CHECK_NOTHROW(onnx::shape_inference::InferShapes(proto, onnx::OpSchemaRegistry::Instance(),
+                                                   onnx::ShapeInferenceOptions(true, /*strict_mode_val=*/1)));
+  // Every value_info in the file agrees with the graph as written: initializers' with their
+  // tensors, and there is one for every node output (regenerated, none left behind).
+  std::map<std::string, std::vector<int64_t>> written;
+  for (const auto& v : proto.graph().value_info()) {
+    std::vector<int64_t> dims;
+    for (const auto& d : v.type().tensor_type().shape().dim()) dims.push_back(d.has_dim_value() ? d.dim_value() : -1);
+    written[v.name()] = dims;
+  }
+  for (const auto& [name, t] : p.graph.initializers)
+    if (written.count(name)) CHECK(written.at(name) == std::vector<int64_t>(t.sizes().begin(), t.sizes().end()));
+  Model back = import_onnx((tmp / "pruned.onnx").string());
+  const at::Tensor x = at::randn({2, 3, 8, 8});
+  CHECK(run_one(back, x).equal(run_one(p, x)));
+}
+
+TEST_CASE("a model whose declared output shape contradicts its graph is refused at save, naming shape inference") {
+  TempDir tmp;
+  Model m = residual_net();
+  m.graph.outputs.at(0).shape = std::vector<Dim>{Dim{1, ""}, Dim{7, ""}};   // the Gemm gives 5 classes
+  const std::string path = (tmp / "bad.onnx").string();
+  std::string message;
+  try {
+    save_onnx(m, path);
+  } catch (const Error& e) {
+    message = e.what();
+  }
+  CHECK(message.find("fails ONNX shape inference") != std::string::npos);
+  CHECK_FALSE(fs::exists(path));
 }
 
 }  // TEST_SUITE

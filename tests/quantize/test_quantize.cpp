@@ -188,6 +188,49 @@ TEST_CASE("the quantized artifact passes onnx::checker, is ~4x smaller, and onnx
 
 TEST_SUITE("quantize") {
 
+TEST_CASE("a model left at opset 11 (a lift that failed) is quantized at its opset: per-tensor QDQ, valid, onnxruntime agrees") {
+  SKIP_WITHOUT_ONNXRUNTIME();
+  TempDir tmp;
+  Model m11 = tiny_conv_model(4, 16, 32);
+  m11.opsets[""] = 11;
+  save_onnx(m11, (tmp / "op11.onnx").string());
+  ImportOptions unlifted;
+  unlifted.convert_opset = false;   // what the importer keeps when ONNX's converter fails
+  Model m = import_onnx((tmp / "op11.onnx").string(), unlifted);
+  REQUIRE(m.opset() == 11);
+  PassContext ctx;
+  std::vector<std::string> log;
+  ctx.log = [&](const std::string& l) { log.push_back(l); };
+  at::manual_seed(5);
+  for (int i = 0; i < 8; ++i) ctx.calibration.push_back({{"X", at::randn({1, 16, 8, 8})}});
+  const Model fp = m;
+  auto reports = run_pipeline(m, parse_pipeline("quantize"), ctx);
+  CHECK(m.opset() == 11);
+  CHECK(reports.back().result.stats.at("per_channel") == 0);
+  CHECK(std::count_if(log.begin(), log.end(), [](const std::string& l) { return l.find("quantized per tensor") != std::string::npos; }) ==
+        1);
+  for (const Node& n : m.graph.nodes)
+    if (n.op_type == "DequantizeLinear") {
+      CHECK_FALSE(n.attrs.count("axis"));
+      CHECK(m.graph.initializers.at(n.inputs[1]).dim() == 0);   // one scale per tensor
+    }
+  CHECK(count_ops(m, "DequantizeLinear") >= 3);   // weight, bias and activations
+  save_onnx(m, (tmp / "q11.onnx").string());     // checker and strict shape inference at opset 11
+  const std::map<std::string, at::Tensor> b = {{"X", at::randn({1, 16, 8, 8})}};
+  const at::Tensor ours = Executor(m).run(b).at("Y"), ref = Executor(fp).run(b).at("Y");
+  auto ort = run_onnxruntime({{(tmp / "q11.onnx").string(), {{"X", b.at("X")}}}});
+  REQUIRE_MESSAGE(ort[0].error.empty(), ort[0].error);
+  const float step = m.graph.initializers.at("Y_scale").item<float>();
+  CHECK((ours - ort[0].outputs.at(0)).abs().max().item<double>() <= 1.01 * step);
+  CHECK((ours - ref).abs().max().item<double>() < 0.1 * ref.abs().max().item<double>());   // INT8 per tensor: within 10% of the range
+  // Below opset 10 there is no QuantizeLinear at all: a clear refusal.
+  Model m9 = m11;
+  m9.opsets[""] = 9;
+  PassContext ctx9 = ctx;
+  CHECK(input_error_of([&] { run_pipeline(m9, parse_pipeline("quantize"), ctx9); }).find("needs opset 10 or newer") !=
+        std::string::npos);
+}
+
 TEST_CASE("Concat inputs and residual Add operands share one activation scale") {
   // X -> conv -> relu -> H1 ; X -> conv2 -> relu2 -> H2 ; Concat(H1, H2) and Add(H1, H2).
   Model m = tiny_conv_model(6);

@@ -344,8 +344,40 @@ TEST_CASE("quantize --weights int4 --group-size --method gptq: file, JSON stats,
     REQUIRE(streamed.size() == in_memory.size());
     for (size_t o = 0; o < streamed.size(); ++o) CHECK(streamed[o].equal(in_memory[o]));
   }
+  // Streaming is chosen by itself when the model would not fit the memory budget in memory (the
+  // estimate counts the process's ~300 MiB, so 100 MiB is too little for any model).
+  auto run_json = [&](const std::string& args) {
+    CliResult c = run_cli(base + args + " --json");
+    CAPTURE(args);
+    REQUIRE_MESSAGE(c.exit_code == 0, c.err);
+    return nlohmann::json::parse(c.out);
+  };
+  j = run_json("-o " + q(tmp / "int4.auto.onnx") + " --weights int4 --group-size 32 --memory-budget-mb 100");
+  CHECK(j["stream"] == true);
+  CHECK(j["execution"]["reason"].get<std::string>().rfind("streamed: ", 0) == 0);
+  CHECK(j["execution"]["budget_bytes"] == 100 * 1024 * 1024);
+  CHECK(j["execution"]["estimated_peak_bytes"].get<int64_t>() > j["execution"]["budget_bytes"].get<int64_t>());
+  CHECK(fs::exists(tmp / "int4.auto.onnx.data"));
+  j = run_json("-o " + q(tmp / "int4.room.onnx") + " --weights int4 --group-size 32 --memory-budget-mb 100000");
+  CHECK(j["stream"] == false);
+  CHECK(j["execution"]["reason"].get<std::string>().rfind("in memory: ", 0) == 0);
+  j = run_json("-o " + q(tmp / "int4.forced.onnx") + " --weights int4 --group-size 32 --memory-budget-mb 100 --no-stream");
+  CHECK(j["stream"] == false);
+  // GPTQ cannot stream: in memory, saying why.
+  j = run_json("-o " + q(tmp / "int4.gptq.onnx") + " --weights int4 --group-size 32 --method gptq --data " + q(tmp / "calib.npz") +
+               " --memory-budget-mb 100");
+  CHECK(j["stream"] == false);
+  CHECK(j["execution"]["reason"].get<std::string>().find("cannot stream (--method gptq") != std::string::npos);
+  {
+    const at::Tensor x = block_batches(1, 300)[0].at("X");
+    auto automatic = Executor(import_onnx((tmp / "int4.auto.onnx").string())).run(std::vector<at::Tensor>{x});
+    auto in_memory = Executor(import_onnx((tmp / "int4.room.onnx").string())).run(std::vector<at::Tensor>{x});
+    REQUIRE(automatic.size() == in_memory.size());
+    for (size_t o = 0; o < automatic.size(); ++o) CHECK(automatic[o].equal(in_memory[o]));
+  }
   // Bad options: one line on stderr, exit 2, no file.
-  for (const std::string& bad : std::vector<std::string>{"--weights int3", "--weights int4 --group-size 48", "--weights int4 --method gptq",
+  for (const std::string& bad : std::vector<std::string>{"--weights int3", "--weights int8 --stream --no-stream",
+                                 "--memory-budget-mb 100 --data " + q(tmp / "calib.npz"), "--weights int8 --memory-budget-mb 0", "--weights int4 --group-size 48", "--weights int4 --method gptq",
                                  "--weights int4 --group-size 32 --method gptq --stream --data " + q(tmp / "calib.npz"),
                                  "--weights int8 --stream --data " + q(tmp / "calib.npz"), "--stream",
                                  "--group-size 32 --data " + q(tmp / "calib.npz")}) {

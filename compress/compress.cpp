@@ -1,0 +1,305 @@
+#include "compress/compress.h"
+
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <ctime>
+#include <filesystem>
+#include <map>
+#include <optional>
+
+#include "core/cost_model.h"
+#include "core/dataset.h"
+#include "core/error.h"
+#include "core/evaluate.h"
+#include "core/file_util.h"
+#include "core/input_shapes.h"
+#include "core/onnx_export.h"
+#include "core/output_lock.h"
+#include "core/sha256.h"
+#include "core/targets.h"
+#include "export/artifact_folder.h"
+#include "export/report.h"
+#include "passes/pipeline.h"
+
+namespace edgepack {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr double kMiB = 1024.0 * 1024.0;
+
+std::string now_utc() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  return fmt::format("{:%Y-%m-%dT%H:%M:%SZ}", tm);
+}
+
+std::string prefix_key(const Pipeline& pipeline, size_t steps) {
+  std::string key;
+  for (size_t i = 0; i < steps; ++i) key += (i ? "," : "") + print_pipeline({pipeline[i]});
+  return key;
+}
+
+// Models after each pipeline prefix, so targets that share work (the same passes in the same
+// order) compute it once, and what the planner already built is not built again.
+class Builder {
+ public:
+  Builder(const Model& original, PassContext& ctx) : ctx_(ctx) {
+    cache_[""] = {original, {}};
+    ctx_.original = &cache_.at("").first;   // the teacher of a recovery fine-tune
+  }
+
+  // A prefix computed elsewhere (the planner), exactly what running its steps would give.
+  void seed(const BuiltPrefix& prefix) {
+    cache_.emplace(prefix_key(prefix.steps, prefix.steps.size()), std::make_pair(prefix.model, prefix.reports));
+  }
+
+  // `pipeline` is canonical (compress canonicalizes it): each step runs as written.
+  const std::pair<Model, std::vector<StepReport>>& build(const Pipeline& pipeline) {
+    size_t from = 0;
+    for (size_t i = 1; i <= pipeline.size(); ++i)
+      if (cache_.count(prefix_key(pipeline, i))) from = i;
+    auto state = cache_.at(prefix_key(pipeline, from));
+    for (size_t i = from; i < pipeline.size(); ++i) {
+      state.second.push_back(run_step(state.first, pipeline[i], ctx_));
+      cache_[prefix_key(pipeline, i + 1)] = state;
+    }
+    return cache_.at(prefix_key(pipeline, pipeline.size()));
+  }
+
+ private:
+  PassContext& ctx_;
+  std::map<std::string, std::pair<Model, std::vector<StepReport>>> cache_;
+};
+
+TargetFacts target_facts(const TargetProfile& t) {
+  TargetFacts f;
+  f.id = t.id;
+  f.name = t.name;
+  f.int8_tops = t.dense_int8_tops(&f.int8_tops_confidence);
+  f.bandwidth_gbps = t.bandwidth_gbps.value;
+  f.ram_mb = t.ram_mb.value;
+  f.precisions = t.precisions;
+  return f;
+}
+
+std::vector<StepFacts> step_facts(const std::vector<StepReport>& steps) {
+  std::vector<StepFacts> out;
+  for (const StepReport& s : steps)
+    out.push_back({s.pass, s.canonical, s.seconds, s.result.stats, s.result.details.empty() ? nlohmann::json() : s.result.details});
+  return out;
+}
+
+std::vector<Gate> gates_of(const Budgets& budgets, const ModelFacts& after, const AccuracyFacts& accuracy,
+                           const FidelityFacts& fidelity) {
+  std::vector<Gate> gates;
+  auto gate = [&](const char* name, const std::optional<double>& limit, double value) {
+    if (limit) gates.push_back({name, *limit, value, value <= *limit});
+  };
+  gate("max-latency-ms", budgets.max_latency_ms, after.latency_ms);
+  gate("max-size-mb", budgets.max_size_mb, after.bytes / kMiB);
+  gate("max-memory-mb", budgets.max_memory_mb, after.memory_bytes / kMiB);
+  if (const auto drop = accuracy.drop_points()) gate("max-accuracy-drop", budgets.max_accuracy_drop, *drop);
+  if (budgets.min_sqnr_db)
+    gates.push_back({"min-sqnr-db", *budgets.min_sqnr_db, fidelity.sqnr_db, fidelity.sqnr_db >= *budgets.min_sqnr_db});
+  gates.push_back({"fits-ram", double(after.ram_bytes), double(after.memory_bytes), after.fits_ram});
+  return gates;
+}
+
+// Gates a more aggressive candidate can help with (its estimate was wrong): not the quality ones.
+bool structural_miss(const std::vector<Gate>& gates) {
+  for (const Gate& g : gates)
+    if (!g.passed && (g.name == "max-latency-ms" || g.name == "max-size-mb" || g.name == "max-memory-mb" || g.name == "fits-ram"))
+      return true;
+  return false;
+}
+
+std::string missed(const std::vector<Gate>& gates) {
+  std::vector<std::string> names;
+  for (const Gate& g : gates)
+    if (!g.passed) names.push_back(fmt::format("{} ({:.4g} > {:.4g})", g.name, g.value, g.limit));
+  return fmt::format("{}", fmt::join(names, ", "));
+}
+
+// What is loaded once and shared by every target.
+struct Inputs {
+  Model original;
+  Dataset data, calib;
+  std::optional<Dataset> eval;
+  FileFacts file;
+  ModelCost cost;
+  std::optional<double> accuracy;   // of the original on labelled eval data
+};
+
+Inputs load_inputs(const CompressRequest& r, const std::function<void(const std::string&)>& log) {
+  Inputs in{load_model(r.model, r.load), {}, {}, {}, {}, {}, {}};
+  in.data = load_dataset(r.data, in.original);
+  if (in.data.samples == 0) throw InputError(fmt::format("'{}' holds no samples", r.data));
+  for (const std::string& line : bind_input_shapes(in.original, in.data)) log("input shape " + line);
+  if (!r.eval_data.empty()) in.eval = load_dataset(r.eval_data, in.original);
+  if (r.budgets.max_accuracy_drop && !(in.eval && in.eval->has_labels()))
+    throw InputError("--max-accuracy-drop needs --eval-data with labels");
+  in.calib = load_dataset(r.data, in.original, DatasetOptions{r.calib_samples});
+  in.file = {r.model, file_sha256(r.model), static_cast<int64_t>(fs::file_size(r.model))};
+  in.cost = analyze_model(in.original);
+  if (in.eval && in.eval->has_labels()) in.accuracy = evaluate(in.original, *in.eval).accuracy;
+  return in;
+}
+
+// One target's artifact folder under `dir`: model.onnx, manifest.json, report.md, report.html.
+Manifest write_target(const fs::path& dir, const TargetProfile& target, const Plan& plan, const Model& artifact,
+                      const std::vector<StepReport>& steps, const Inputs& in, const CompressRequest& r) {
+  fs::create_directories(dir);
+  save_onnx(artifact, (dir / "model.onnx").string());
+  Manifest m;
+  m.version = EDGEPACK_VERSION;
+  m.created = now_utc();
+  m.target = target_facts(target);
+  m.input = in.file;
+  m.input_shapes = input_shapes(in.original);
+  m.output = {"model.onnx", file_sha256((dir / "model.onnx").string()), static_cast<int64_t>(fs::file_size(dir / "model.onnx"))};
+  m.pipeline = plan.pipeline;
+  m.passes = step_facts(steps);
+  m.budgets = r.budgets;
+  m.plan_reason = plan.reason;
+  m.candidates = plan.candidates;
+
+  const ModelCost cost = analyze_model(artifact);
+  const bool int8 = plan.pipeline.find("quantize") != std::string::npos;
+  const CostEstimate est = estimate_cost(cost, target, EstimateOptions{int8 ? Precision::Int8 : Precision::Fp32});
+  const CostEstimate before = estimate_cost(in.cost, target, EstimateOptions{Precision::Fp32});
+  m.before.params = in.cost.totals.params;
+  m.before.macs = in.cost.totals.macs;
+  m.before.bytes = in.file.bytes;
+  m.before.latency_ms = before.latency_ms;
+  m.before.memory_bytes = before.memory_bytes;
+  m.before.accuracy = in.accuracy;
+  m.after.params = cost.totals.params;
+  m.after.macs = cost.totals.macs;
+  m.after.bytes = m.output.bytes;
+  m.after.latency_ms = est.latency_ms;
+  m.after.memory_bytes = est.memory_bytes;
+  m.after.compute_ms = est.compute_ms;
+  m.after.memory_ms = est.memory_ms;
+  m.after.bound = est.bound;
+  m.after.ram_bytes = est.ram_bytes;
+  m.after.fits_ram = est.fits;
+  // Accuracy (labels) and fidelity against the input model (any output) in one pass over the
+  // eval data, or over the calibration data when there is none.
+  const Dataset& fidelity_data = in.eval ? *in.eval : in.calib;
+  EvalOptions against;
+  against.reference = &in.original;
+  const EvalResult e = evaluate(artifact, fidelity_data, against);
+  if (in.eval && in.eval->has_labels()) m.after.accuracy = e.accuracy;
+  m.fidelity = {in.eval ? "eval" : "calibration", e.samples, e.agreement->sqnr_db, e.agreement->mean_cosine, e.agreement->top1_match,
+                e.agreement->max_abs_error};
+
+  m.accuracy.before = in.accuracy;
+  m.accuracy.after = m.after.accuracy;
+  if (in.eval) m.accuracy.eval_samples = in.eval->samples, m.accuracy.eval_digest = in.eval->digest();
+  m.calibration_samples = in.calib.samples;
+  m.calibration_digest = in.calib.digest();
+  m.gates = gates_of(r.budgets, m.after, m.accuracy, m.fidelity);
+  m.passed = gates_passed(m.gates);
+  for (const NodeCost& n : cost.nodes)
+    if (!n.constant) m.layers.push_back({n.name, n.op, n.macs, int8 ? n.int8_bytes : n.fp32_bytes});
+
+  const nlohmann::json manifest = to_json(m);
+  write_file_atomic((dir / "manifest.json").string(), manifest.dump(2) + "\n");
+  write_file_atomic((dir / "report.md").string(), render_report_markdown(manifest));
+  write_file_atomic((dir / "report.html").string(), render_report_html(manifest));
+  return m;
+}
+
+}  // namespace
+
+void check_request(const CompressRequest& r) {
+  if (r.model.empty()) throw InputError("compress needs a model");
+  if (r.targets.empty()) throw InputError("compress needs --target ID[,ID...] (see `edgepack targets`)");
+  if (r.data.empty()) throw InputError("compress needs --data (calibration and training data)");
+  if (r.out.empty()) throw InputError("compress needs --out DIR");
+  if (r.calib_samples < 1) throw InputError(fmt::format("--calib-samples must be at least 1, got {}", r.calib_samples));
+  if (r.epochs < 1) throw InputError(fmt::format("--epochs must be at least 1, got {}", r.epochs));
+}
+
+CompressResult compress(const CompressRequest& r, const std::function<void(const std::string&)>& log_fn, bool quiet) {
+  auto log = [&](const std::string& line) {
+    if (log_fn) log_fn(line);
+  };
+  check_request(r);
+  std::optional<Pipeline> user_pipeline;   // checked before anything is loaded
+  if (!r.pipeline.empty()) user_pipeline = parse_pipeline(r.pipeline);
+  const fs::path out = fs::absolute(r.out).lexically_normal();
+  refuse_overwriting_input(r.out, r.model, "model");
+  const std::vector<TargetProfile> profiles = load_targets(r.target_file);
+  std::vector<TargetProfile> targets;
+  for (const std::string& id : r.targets) targets.push_back(find_target(profiles, id));
+  fs::create_directories(out.parent_path());
+  OutputLock lock(out.parent_path().string(), lock_wait_seconds(), log);
+  sweep_stale_staging(out);
+  if (fs::exists(out) && !r.force) throw InputError(fmt::format("'{}' already exists; pass --force to replace it whole", r.out));
+
+  const Inputs in = load_inputs(r, log);
+  PassContext ctx;
+  ctx.calibration = feed_batches(in.calib, in.original, 32);
+  ctx.train = &in.data;
+  ctx.eval = in.eval ? &*in.eval : nullptr;
+  ctx.quiet = quiet;
+  ctx.log = log;
+  PlanOptions plan_options;
+  plan_options.can_train = in.data.has_labels();
+  plan_options.epochs = r.epochs;
+
+  StagedFolder staged(out);
+  Builder builder(in.original, ctx);
+  CompressResult result;
+  Summary& summary = result.summary;
+  summary.version = EDGEPACK_VERSION;
+  summary.input = in.file;
+  summary.budgets = r.budgets;
+  summary.passed = true;
+  for (const TargetProfile& target : targets) {
+    ctx.target = &target;
+    // The planner's estimate is of the structure; the built artifact's own estimate (QDQ nodes,
+    // ops left in FP32) can miss where it met. Then the next candidate is built, at most twice.
+    Manifest m;
+    std::string retried;
+    for (int attempt = 0;; ++attempt) {
+      Plan plan;
+      if (user_pipeline) {
+        plan.pipeline = print_pipeline(*user_pipeline);
+        plan.reason = "given with --pipeline";
+      } else {
+        plan = plan_compression(in.original, target, r.budgets, plan_options, ctx);
+        for (const BuiltPrefix& prefix : plan.built) builder.seed(prefix);
+      }
+      const Pipeline pipeline = canonicalize(parse_pipeline(plan.pipeline));
+      plan.pipeline = print_pipeline(pipeline);
+      plan.reason += retried;
+      log(fmt::format("{}: {}", target.id, plan.reason));
+      const auto& [artifact, steps] = builder.build(pipeline);
+      m = write_target(staged.path() / target.id, target, plan, artifact, steps, in, r);
+      if (user_pipeline || m.passed || !plan.feasible || attempt == 2 || !structural_miss(m.gates)) break;
+      retried += fmt::format("; built, {} missed {}, so the next candidate was built", plan.candidates.back().pipeline, missed(m.gates));
+      plan_options.skip = plan.candidates.size();
+      log(fmt::format("{}: the artifact of {} missed {}; trying the next candidate", target.id, plan.pipeline, missed(m.gates)));
+    }
+    plan_options.skip = 0;
+    summary.targets.push_back({target.id, target.name, m.pipeline, m.after.bytes, m.after.latency_ms, m.after.memory_bytes,
+                               m.after.ram_bytes, m.accuracy.before, m.accuracy.after, m.fidelity.sqnr_db, m.passed, target.id});
+    summary.passed = summary.passed && m.passed;
+    result.manifests.push_back(m);
+  }
+  const nlohmann::json summary_json = to_json(summary);
+  write_file_atomic((staged.path() / "summary.json").string(), summary_json.dump(2) + "\n");
+  write_file_atomic((staged.path() / "summary.md").string(), render_summary_markdown(summary_json));
+  write_file_atomic((staged.path() / "summary.html").string(), render_summary_html(summary_json));
+  staged.publish();
+  return result;
+}
+
+}  // namespace edgepack
