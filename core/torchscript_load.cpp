@@ -2,6 +2,9 @@
 #include "core/torchscript_load.h"
 
 #include <fmt/format.h>
+#include <torch/csrc/jit/ir/ir.h>
+
+#include <algorithm>
 #include <torch/csrc/jit/passes/constant_propagation.h>
 #include <torch/csrc/jit/passes/dead_code_elimination.h>
 #include <torch/csrc/jit/passes/freeze_module.h>
@@ -20,6 +23,30 @@ std::string first_line(const c10::Error& e) {
   std::string m = e.what_without_backtrace();
   return m.substr(0, m.find('\n'));
 }
+
+namespace {
+
+// forward(src, mask=None, src_key_padding_mask=None): inputs whose default is None are left at
+// it. Each becomes a None constant, so constant propagation folds `if mask is None:` and the
+// branches that need the tensor disappear; the rest of the graph never sees them.
+void specialize_none_defaults(jit::Graph& graph, const c10::FunctionSchema& schema, std::vector<std::string>& names) {
+  const auto& args = schema.arguments();
+  for (size_t i = std::min(graph.inputs().size(), args.size()); i-- > 1;) {   // 0 is self
+    const auto& fallback = args[i].default_value();
+    if (!fallback || !fallback->isNone()) continue;
+    jit::Value* input = graph.inputs()[i];
+    jit::Value* none = nullptr;
+    {
+      jit::WithInsertPoint at_start(graph.block()->nodes().front());
+      none = graph.insertConstant(c10::IValue());
+    }
+    input->replaceAllUsesWith(none);
+    graph.eraseInput(i);
+    names.erase(names.begin() + static_cast<long>(i));
+  }
+}
+
+}  // namespace
 
 ForwardGraph load_forward_graph(const std::string& path) {
   jit::Module module;
@@ -42,6 +69,7 @@ ForwardGraph load_forward_graph(const std::string& path) {
     for (const c10::Argument& a : forward.function().getSchema().arguments()) result.arg_names.push_back(a.name());
     result.graph = forward.graph()->copy();
     jit::Inline(*result.graph);
+    specialize_none_defaults(*result.graph, forward.function().getSchema(), result.arg_names);
     jit::RemoveListMutation(result.graph);
     jit::RemoveTensorMutation(result.graph);
     jit::LowerSimpleTuples(result.graph);

@@ -303,6 +303,28 @@ TEST_CASE("TorchScript import builds the Model import_onnx would give for its ON
   }
 }
 
+TEST_CASE("TorchScript optional inputs (default None) are left out; bare DIMS bind to the one required tensor") {
+  TempDir tmp;
+  at::manual_seed(3);
+  torch::jit::Module module("Masked");
+  module.register_parameter("w", seeded({4, 4}), false);
+  // The shape of nn.TransformerEncoder.forward(src, mask=None, src_key_padding_mask=None).
+  module.define(R"(
+def forward(self, src, mask: Optional[Tensor] = None, src_key_padding_mask: Optional[Tensor] = None):
+    y = torch.matmul(src, self.w)
+    if mask is not None:
+        y = y + mask
+    if src_key_padding_mask is not None:
+        y = y * src_key_padding_mask
+    return torch.relu(y)
+)");
+  Model model = load_model(save(module, tmp, "masked.pt").string(), shapes({{"", {{2, 3, 4}}}}));
+  REQUIRE(model.graph.runtime_inputs().size() == 1);
+  CHECK(model.graph.runtime_inputs()[0]->name == "src");
+  CHECK(op_histogram(model) == std::map<std::string, int>{{"MatMul", 1}, {"Relu", 1}});
+  check_outputs_equal(module, model, {at::randn({2, 3, 4})});
+}
+
 TEST_CASE("TorchScript outputs: a value returned twice and an input returned as it is get their own names") {
   TempDir tmp;
   torch::jit::Module module("Twice");
