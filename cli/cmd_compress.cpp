@@ -22,6 +22,7 @@ struct CompressArgs {
   std::optional<int64_t> calib_samples, epochs;
   bool force = false;
   bool json = false;
+  bool allow_unrecovered = false;
 };
 
 // The recipe (when given), then every flag given on the command line over it.
@@ -49,6 +50,7 @@ CompressRequest request_of(const CompressArgs& a) {
   over_optional(r.calib_samples, a.calib_samples);
   over_optional(r.epochs, a.epochs);
   r.force = a.force;
+  r.allow_unrecovered = r.allow_unrecovered || a.allow_unrecovered;
   return r;
 }
 
@@ -93,6 +95,9 @@ void add_compress(CLI::App& app, Action& action, const Globals& globals) {
   cmd->add_option("--calib-samples", a->calib_samples, "Calibration samples taken from --data [default: 256]")->check(at_least(1));
   cmd->add_option("--epochs", a->epochs, "Distillation epochs when the plan shrinks the model [default: 3]")->check(at_least(1));
   cmd->add_flag("--force", a->force, "Replace an existing output folder (whole)");
+  cmd->add_flag("--allow-unrecovered", a->allow_unrecovered,
+                "Without labels, also plan pruning for models whose output is not class scores (maps, boxes): nothing "
+                "recovers their accuracy, so the SQNR in the manifest shows the cost");
   cmd->add_flag("--json", a->json, "Print summary.json on stdout");
   cmd->footer("Exit codes: 0 every budget met; 2 bad input; 3 a budget or gate not met (artifacts and reports still written).\n"
               "Example: edgepack compress teacher.onnx --target qcs2290,qcs6490,jetson-agx-orin --data train.npz "

@@ -54,12 +54,16 @@ Pipeline weights_pipeline(const QuantizeArgs& a) {
 
 // The per-layer table of the quantize pass's sensitivity report (quantize/sensitivity.h to_json).
 void print_sensitivity(const nlohmann::json& s, const std::string& source) {
-  std::vector<std::vector<std::string>> rows = {{"layer", fmt::format("{} lost (points)", s["metric"].get<std::string>())}};
-  for (const auto& l : s["layers"]) rows.push_back({l["node"].get<std::string>(), fmt::format("{:.2f}", l["loss_points"].get<double>())});
+  const bool sqnr = s["metric"] == "sqnr";
+  std::vector<std::vector<std::string>> rows = {
+      {"layer", sqnr ? std::string("SQNR (dB)") : fmt::format("{} lost (points)", s["metric"].get<std::string>())}};
+  for (const auto& l : s["layers"])
+    rows.push_back({l["node"].get<std::string>(), fmt::format("{:.2f}", l[sqnr ? "sqnr_db" : "loss_points"].get<double>())});
   const auto kept = s["kept_fp32"].get<std::vector<std::string>>();
   fmt::print("per-layer sensitivity (one layer in INT8 at a time, on {}):\n{}", source, format_table(rows, {false, true}));
-  fmt::print("all layers INT8{}: {:.2f} points lost\n", kept.empty() ? "" : fmt::format(" except {}", fmt::join(kept, ", ")),
-             s["final_loss_points"].get<double>());
+  const std::string except = kept.empty() ? "" : fmt::format(" except {}", fmt::join(kept, ", "));
+  if (sqnr) fmt::print("all layers INT8{}: SQNR {:.2f} dB\n", except, s["final_sqnr_db"].get<double>());
+  else fmt::print("all layers INT8{}: {:.2f} points lost\n", except, s["final_loss_points"].get<double>());
 }
 
 // --- weight-only: the quantize-weights pass, in memory or streamed (quantize/weight_only_file.h) ---

@@ -32,7 +32,8 @@ struct CompressRequest {
   std::string pipeline;             // for every target instead of planning; "" = planned
   Budgets budgets;
   int64_t calib_samples = 256;
-  int64_t epochs = 3;               // distillation epochs of a shrinking plan
+  int64_t epochs = 3;               // distillation (or label-free fine-tune) epochs of a shrinking plan
+  bool allow_unrecovered = false;   // without labels, prune outputs that no fine-tune recovers (PlanOptions)
   bool force = false;               // replace an existing output folder whole
 };
 

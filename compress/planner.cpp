@@ -4,6 +4,7 @@
 
 #include "core/cost_model.h"
 #include "distill/distill_pass.h"
+#include "distill/finetune.h"
 #include "passes/pipeline.h"
 #include "passes/prune.h"
 
@@ -14,6 +15,13 @@ namespace {
 constexpr double kMiB = 1024.0 * 1024.0;
 
 std::string mb(double bytes) { return fmt::format("{:.2f} MiB", bytes / kMiB); }
+
+// Output 0 holds class scores [N, C]: what knowledge distillation's softened softmax recovers.
+bool class_scores(const Model& model) {
+  if (model.graph.outputs.empty() || !model.graph.outputs[0].shape) return false;
+  const std::vector<Dim>& d = *model.graph.outputs[0].shape;
+  return d.size() == 2 && d[1].known() && d[1].value > 1;
+}
 
 }  // namespace
 
@@ -59,7 +67,12 @@ Plan plan_compression(const Model& model, const TargetProfile& target, const Bud
   };
   add(estimate_candidate(folded.model, o.quantize, target, budgets));
   std::optional<BuiltPrefix> shrunk;   // the last shrinking candidate's structure
+  // How a shrunk model is recovered: distillation (labels), a label-free fine-tune from the
+  // original (class scores), or not at all (then shrinking is planned only when allowed).
+  const bool finetune = !o.can_train && class_scores(model);
+  const bool unrecovered = !o.can_train && !finetune;
   for (double f : o.macs_fractions) {
+    if (unrecovered && !o.allow_unrecovered) break;
     if (plan.candidates.back().fits) break;
     // Estimated on its structure: the pruned model (distillation trains a student of that shape).
     PruneSettings width;
@@ -75,7 +88,13 @@ Plan plan_compression(const Model& model, const TargetProfile& target, const Bud
       student.epochs = o.epochs;
       shrink = make_step("distill", distill::distill_options(), student);
     }
-    add(estimate_candidate(shrunk->model, print_pipeline({shrink}) + "," + o.quantize, target, budgets));
+    std::string pipeline = print_pipeline({shrink});
+    if (finetune) {
+      distill::FinetuneSettings recovery;
+      recovery.epochs = o.epochs;
+      pipeline += "," + print_pipeline({make_step("finetune", distill::finetune_options(), recovery)});
+    }
+    add(estimate_candidate(shrunk->model, pipeline + "," + o.quantize, target, budgets));
   }
   plan.built.push_back(std::move(folded));
   // A pruned prefix is the plan's own only when pruning is the shrinking step (not distillation,
@@ -92,8 +111,15 @@ Plan plan_compression(const Model& model, const TargetProfile& target, const Bud
     plan.reason = fmt::format("plain INT8 misses on {} ({}); shrinking to {:.0f}% of the MACs{} meets every budget "
                               "(estimated {:.2f} ms)",
                               target.id, first.why, 100.0 * chosen.macs / std::max<int64_t>(first.macs, 1),
-                              o.can_train ? " with distillation from the original" : " (no labelled data: pruning without recovery)",
+                              o.can_train ? " with distillation from the original"
+                              : finetune  ? " recovered by a label-free fine-tune from the original"
+                                          : " (no labelled data and no class scores: pruning without recovery, as allowed)",
                               chosen.latency_ms);
+  } else if (plan.candidates.size() == 1) {
+    plan.reason = fmt::format("plain INT8 misses on {} ({}); shrinking is not planned: without labels, a pruned model whose "
+                              "output is not class scores has no recovery (give labelled --data, or --allow-unrecovered to "
+                              "prune anyway); plain INT8 is built and marked failing",
+                              target.id, first.why);
   } else {
     plan.reason = fmt::format("no candidate fits {}: even {:.0f}% of the MACs misses ({}); the most aggressive one is built "
                               "and marked failing",

@@ -1,7 +1,8 @@
 // The compress planner: for one target, the least aggressive pipeline whose cost-model estimate
 // fits the target's envelope (weights + peak activations within RAM) and the user's budgets
 // (latency, size, memory). Quantization first (INT8 QDQ), then shrinking: structured pruning to
-// a MACs budget recovered by distillation from the original (Minitron's prune-then-distil), at
+// a MACs budget recovered by distillation from the original (Minitron's prune-then-distil; without
+// labels, a label-free fine-tune from the original for class-score outputs), at
 // decreasing MACs fractions until the estimate fits. Each candidate is estimated on its
 // structure alone (pruning is cheap, training is not), so only the chosen one is trained.
 // What the planner built on the way (the folded model; the pruned model of a label-free
@@ -55,6 +56,10 @@ struct Plan {
 struct PlanOptions {
   std::string quantize = "quantize{calib=percentile}";
   bool can_train = false;                   // labelled data: shrinking is recovered by distillation
+  // Without labels, a pruned classifier (output 0 is class scores [N, C]) is recovered by
+  // finetune, distilling from the original on its own outputs. Other outputs (maps, boxes) have
+  // no recovery, so shrinking them is planned only when this allows pruning without it.
+  bool allow_unrecovered = false;
   int64_t epochs = 3;                       // distillation epochs of a shrinking candidate
   std::vector<double> macs_fractions = {0.75, 0.5, 0.35, 0.25, 0.15, 0.1};
   // The first `skip` candidates count as missing: their artifact was built and missed a budget

@@ -4,6 +4,7 @@
 
 #include <ATen/ATen.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <nlohmann/json.hpp>
 
@@ -42,13 +43,17 @@ ValueTable observe_values(const Model& model) {
         in->elem_type == 0 ? at::kFloat : scalar_type_from_onnx(in->elem_type, "input '" + in->name + "'");
     feeds[in->name] = at::zeros(in->concrete_shape(1), at::TensorOptions().dtype(type));
   }
-  const char* why = "cannot run the model on zero-filled inputs to learn its shapes: ";
+  std::vector<std::string> sizes;
+  for (const auto& [name, t] : feeds) sizes.push_back(fmt::format("{} {}", name, fmt::join(t.sizes(), "x")));
+  const std::string why = fmt::format("cannot run the model on zero-filled inputs ({}) to learn its shapes: ", fmt::join(sizes, ", "));
+  // A net that downsamples 32x fails on a small input: the sizes, not the model, are wrong.
+  const std::string hint = "; if those sizes are not what the model takes, give them with --input-shape NAME:DIMS";
   try {
     executor.run(feeds);
   } catch (const InputError& e) {
-    throw InputError(why + std::string(e.what()));
+    throw InputError(why + std::string(e.what()) + hint);
   } catch (const Error& e) {
-    throw Error(why + std::string(e.what()));
+    throw Error(why + std::string(e.what()) + hint);
   }
   return seen;
 }

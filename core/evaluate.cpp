@@ -148,16 +148,18 @@ EvalResult evaluate(const Model& model, const Dataset& data, const EvalOptions& 
   return r;
 }
 
-QualityLoss::QualityLoss(const Model& reference, const Dataset& eval)
-    : reference_(reference), eval_(eval), metric_(eval.has_labels() ? "accuracy" : "agreement") {
-  if (eval.has_labels()) reference_accuracy_ = evaluate(reference, eval).accuracy.value();
+QualityLoss::QualityLoss(const Model& reference, const Dataset& eval, bool sqnr)
+    : reference_(reference), eval_(eval), metric_(sqnr ? "sqnr" : eval.has_labels() ? "accuracy" : "agreement") {
+  if (metric_ == "accuracy") reference_accuracy_ = evaluate(reference, eval).accuracy.value();
+  if (metric_ == "sqnr") reference_accuracy_ = -kSqnrCapDb;
 }
 
 double QualityLoss::operator()(const Model& model) const {
-  if (eval_.has_labels()) return reference_accuracy_ - evaluate(model, eval_).accuracy.value();
+  if (metric_ == "accuracy") return reference_accuracy_ - evaluate(model, eval_).accuracy.value();
   EvalOptions options;
   options.reference = &reference_;
-  return 1.0 - evaluate(model, eval_, options).agreement->top1_match;
+  const Agreement a = *evaluate(model, eval_, options).agreement;
+  return metric_ == "sqnr" ? -a.sqnr_db : 1.0 - a.top1_match;
 }
 
 void to_json(nlohmann::json& j, const EvalResult& r) {

@@ -58,11 +58,13 @@ struct EvalResult {
 EvalResult evaluate(const Model& model, const Dataset& data, const EvalOptions& options = {});
 
 // What a compressed model loses against its original on one dataset: top-1 accuracy (a
-// fraction) when the data has labels, else top-1 disagreement with the original's predictions.
+// fraction) when the data has labels, else top-1 disagreement with the original's predictions;
+// or, with `sqnr`, minus the SQNR of output 0 in dB (lower is better in every metric), which needs
+// no labels and means something for any output (maps, boxes, embeddings).
 class QualityLoss {
  public:
-  QualityLoss(const Model& reference, const Dataset& eval);
-  const std::string& metric() const { return metric_; }        // "accuracy" or "agreement"
+  QualityLoss(const Model& reference, const Dataset& eval, bool sqnr = false);
+  const std::string& metric() const { return metric_; }        // "accuracy", "agreement" or "sqnr"
   double reference_accuracy() const { return reference_accuracy_; }  // 1.0 for agreement
   double operator()(const Model& model) const;
 

@@ -27,7 +27,7 @@ namespace {
 
 struct TargetRow {
   std::string id, name, dir, pipeline;
-  std::optional<double> bytes, latency, memory, ram, acc_before, acc_after;
+  std::optional<double> bytes, latency, memory, ram, acc_before, acc_after, sqnr_db;
   std::optional<bool> passed;
   const json* budgets = nullptr;
 };
@@ -47,6 +47,7 @@ std::vector<TargetRow> summary_targets(const json& s) {
     r.ram = num(e, {"ram_bytes"});
     r.acc_before = num(e, {"accuracy_before"});
     r.acc_after = num(e, {"accuracy_after"});
+    r.sqnr_db = num(e, {"sqnr_db"});
     r.passed = flag(e, {"passed"});
     const json* b = get(e, {"budgets"});
     r.budgets = b && b->is_object() ? b : (top_budgets && top_budgets->is_object() ? top_budgets : nullptr);
@@ -62,6 +63,9 @@ std::string memory_vs_ram(const TargetRow& r) {
   if (r.memory && r.ram && *r.ram > 0) s += " (" + of_ram(*r.memory, *r.ram) + ")";
   return s;
 }
+
+// Fidelity to the input model, with or without labels (compress/manifest.h FidelityFacts).
+std::string sqnr_text(const TargetRow& r) { return r.sqnr_db ? fmt::format("{:.1f} dB", *r.sqnr_db) : std::string(kDash); }
 
 std::string accuracy_change(const TargetRow& r) {
   std::string s = opt(r.acc_before, percent) + " -> " + opt(r.acc_after, percent);
@@ -161,10 +165,10 @@ std::string render_summary_markdown(const json& s) {
   std::vector<std::vector<std::string>> rows;
   for (const TargetRow& r : targets)
     rows.push_back({md(row_title(r)), md_code(r.pipeline), size_text(r, input_bytes), opt(r.latency, human_ms), memory_vs_ram(r),
-                    accuracy_change(r), verdict_word(r.passed)});
+                    accuracy_change(r), sqnr_text(r), verdict_word(r.passed)});
   out += md_table_or("No targets recorded.\n",
-                     {"target", "pipeline", "size", "est. latency", "memory / RAM", "accuracy before -> after", "result"},
-                     rows, {false, false, true, true, true, true, false});
+                     {"target", "pipeline", "size", "est. latency", "memory / RAM", "accuracy before -> after", "SQNR", "result"},
+                     rows, {false, false, true, true, true, true, true, false});
   return out;
 }
 
@@ -187,13 +191,13 @@ std::string render_summary_html(const json& s) {
     Cell name = t(row_title(r));
     if (auto d = safe_dir(r.dir)) name.html = "<a href=\"" + h(*d) + "/report.html\">" + name.html + "</a>";
     rows.push_back({name, code(r.pipeline), t(size_text(r, input_bytes), true), t(opt(r.latency, human_ms), true),
-                    t(memory_vs_ram(r), true), t(accuracy_change(r), true), {badge(r.passed)}});
+                    t(memory_vs_ram(r), true), t(accuracy_change(r), true), t(sqnr_text(r), true), {badge(r.passed)}});
   }
   if (rows.empty()) {
     b += "<p class=\"note\">No targets recorded.</p>\n";
   } else {
     b += html_table({t("target"), t("pipeline"), t("size", true), t("est. latency", true), t("memory / RAM", true),
-                     t("accuracy before → after", true), t("result")},
+                     t("accuracy before → after", true), t("SQNR vs input", true), t("result")},
                     rows);
     b += "<h2>Targets against their envelopes</h2>\n";
     b += summary_charts(targets, input_bytes);

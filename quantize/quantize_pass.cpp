@@ -125,25 +125,38 @@ const OptionTable<QuantizeSettings>& quantize_options() {
           .optional_real("max-accuracy-drop", &S::max_accuracy_drop,
                          "Mixed precision: keep the most sensitive layers in FP32 until INT8 loses at most this many accuracy "
                          "points (top-1 agreement points without labels) on the evaluation data",
-                         Range::closed(0, 100));
+                         Range::closed(0, 100))
+          .optional_real("min-sqnr", &S::min_sqnr,
+                         "Mixed precision without labels: keep the most sensitive layers in FP32 until output 0's SQNR "
+                         "against FP32 on the evaluation data is at least this many dB",
+                         Range::closed(-200, 200))
+          .choice("metric", &S::metric, {"auto", "sqnr"},
+                  "What sensitivity measures: auto (accuracy points with labels, else top-1 agreement) or sqnr (dB)");
   return table;
 }
 
 namespace {
 
 PassResult quantize_pass(Model& model, const QuantizeSettings& settings, PassContext& context) {
-  if (!settings.sensitivity && !settings.max_accuracy_drop) return quantize_int8(model, settings, context);
+  if (!settings.sensitivity && !settings.max_accuracy_drop && !settings.min_sqnr) return quantize_int8(model, settings, context);
+  if (settings.max_accuracy_drop && settings.min_sqnr) throw InputError("give one budget: max-accuracy-drop or min-sqnr");
   const Dataset* eval = context.quality_data();
-  if (!eval) throw InputError("sensitivity and max-accuracy-drop need evaluation data (--eval-data, or --data) to measure on");
-  const double budget = settings.max_accuracy_drop ? *settings.max_accuracy_drop / 100 : -1;
-  const SensitivityReport r = quantization_sensitivity(model, *eval, settings, context, budget);
+  if (!eval)
+    throw InputError("sensitivity, max-accuracy-drop and min-sqnr need evaluation data (--eval-data, or --data) to measure on");
+  const bool sqnr = settings.min_sqnr || settings.metric == "sqnr";
+  if (settings.max_accuracy_drop && sqnr) throw InputError("max-accuracy-drop is in accuracy points: use min-sqnr with metric=sqnr");
+  const double budget = settings.max_accuracy_drop ? *settings.max_accuracy_drop / 100 : settings.min_sqnr ? -*settings.min_sqnr : -1;
+  const bool has_budget = settings.max_accuracy_drop || settings.min_sqnr;
+  const SensitivityReport r = quantization_sensitivity(model, *eval, settings, context,
+                                                       has_budget ? std::optional<double>(budget) : std::nullopt, sqnr);
   QuantizeSettings mixed = settings;
   mixed.exclude.insert(mixed.exclude.end(), r.kept_fp32.begin(), r.kept_fp32.end());
   PassResult result = quantize_int8(model, mixed, context);
   result.details["sensitivity"] = to_json(r);
   result.stats["kept_fp32_layers"] = static_cast<double>(r.kept_fp32.size());
-  if (budget >= 0 && r.final_loss > budget && context.log)
-    context.log(fmt::format("warning: even with every layer kept in FP32 the loss is {:.2f} points", 100 * r.final_loss));
+  if (has_budget && r.final_loss > budget && context.log)
+    context.log(sqnr ? fmt::format("warning: even with every layer kept in FP32 the SQNR is {:.2f} dB", -r.final_loss)
+                     : fmt::format("warning: even with every layer kept in FP32 the loss is {:.2f} points", 100 * r.final_loss));
   return result;
 }
 

@@ -31,6 +31,8 @@ struct QuantizeSettings {
   bool equalize = false;
   bool sensitivity = false;
   std::optional<double> max_accuracy_drop;   // points; unset = no budget
+  std::optional<double> min_sqnr;            // dB of output 0 against FP32, no labels needed; unset = no budget
+  std::string metric = "auto";               // sensitivity's: auto (accuracy, else agreement) or sqnr
 };
 
 const OptionTable<QuantizeSettings>& quantize_options();

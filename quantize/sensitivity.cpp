@@ -11,9 +11,13 @@
 namespace edgepack {
 
 SensitivityReport quantization_sensitivity(const Model& model, const Dataset& eval, const QuantizeSettings& settings,
-                                           const PassContext& context, double max_loss) {
+                                           const PassContext& context, std::optional<double> max_loss, bool sqnr) {
   SensitivityReport report;
-  const QualityLoss quality_loss(model, eval);
+  const QualityLoss quality_loss(model, eval, sqnr);
+  // One sample more or less changes top-1 by 1/N: a budget finer than that cannot be resolved.
+  if (!sqnr && max_loss && *max_loss > 0 && eval.samples > 0 && *max_loss < 1.0 / static_cast<double>(eval.samples) && context.log)
+    context.log(fmt::format("warning: the budget ({:.3g} points) is finer than one of the {} evaluation samples ({:.3g} points)",
+                            100 * *max_loss, eval.samples, 100.0 / static_cast<double>(eval.samples)));
   report.metric = quality_loss.metric();
   report.fp32 = quality_loss.reference_accuracy();
   PassContext quiet = context;   // the same calibration; no progress line per trial
@@ -27,6 +31,8 @@ SensitivityReport quantization_sensitivity(const Model& model, const Dataset& ev
   };
   const auto nodes = quantizable_nodes(model);
   for (const auto& node : nodes) {
+    if (context.log)
+      context.log(fmt::format("sensitivity: layer {} of {} ({}) alone in INT8", report.layers.size() + 1, nodes.size(), node));
     std::vector<std::string> others;
     for (const auto& o : nodes)
       if (o != node) others.push_back(o);
@@ -35,9 +41,9 @@ SensitivityReport quantization_sensitivity(const Model& model, const Dataset& ev
   std::stable_sort(report.layers.begin(), report.layers.end(),
                    [](const LayerSensitivity& a, const LayerSensitivity& b) { return a.loss > b.loss; });
   report.final_loss = loss_with_excluded({});
-  if (max_loss < 0) return report;
+  if (!max_loss) return report;
   for (const auto& layer : report.layers) {
-    if (report.final_loss <= max_loss) break;
+    if (report.final_loss <= *max_loss) break;
     report.kept_fp32.push_back(layer.node);
     report.final_loss = loss_with_excluded(report.kept_fp32);
   }
@@ -45,6 +51,12 @@ SensitivityReport quantization_sensitivity(const Model& model, const Dataset& ev
 }
 
 nlohmann::json to_json(const SensitivityReport& r) {
+  if (r.metric == "sqnr") {
+    nlohmann::json j = {{"metric", r.metric}, {"kept_fp32", r.kept_fp32}, {"final_sqnr_db", -r.final_loss},
+                        {"layers", nlohmann::json::array()}};
+    for (const auto& l : r.layers) j["layers"].push_back({{"node", l.node}, {"sqnr_db", -l.loss}});
+    return j;
+  }
   nlohmann::json j = {{"metric", r.metric}, {"kept_fp32", r.kept_fp32}, {"final_loss_points", 100 * r.final_loss},
                       {"layers", nlohmann::json::array()}};
   for (const auto& l : r.layers) j["layers"].push_back({{"node", l.node}, {"loss_points", 100 * l.loss}});

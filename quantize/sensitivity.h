@@ -4,6 +4,7 @@
 // the most sensitive layers in FP32 until the fully quantized model meets it.
 #pragma once
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,11 +18,11 @@ namespace edgepack {
 
 struct LayerSensitivity {
   std::string node;
-  double loss = 0;   // fraction: accuracy lost, or top-1 disagreement
+  double loss = 0;   // fraction: accuracy lost, or top-1 disagreement; for sqnr, minus the dB
 };
 
 struct SensitivityReport {
-  std::string metric;                      // "accuracy" or "agreement"
+  std::string metric;                      // "accuracy", "agreement" or "sqnr" (QualityLoss)
   double fp32 = 0;                         // FP32 accuracy (1.0 for agreement)
   std::vector<LayerSensitivity> layers;    // most sensitive first
   std::vector<std::string> kept_fp32;      // chosen for the budget, most sensitive first
@@ -29,12 +30,15 @@ struct SensitivityReport {
 };
 
 // `model` has its constants and BatchNorms folded; `settings` are the quantize pass's (calib ...),
-// `exclude` is extended here; context.calibration calibrates. With max_loss < 0 no layers are
+// `exclude` is extended here; context.calibration calibrates. Without max_loss no layers are
 // excluded, only measured.
+// `sqnr` measures in SQNR (max_loss is then minus the least dB allowed). `context.log` gets one
+// progress line per layer, and a warning when the eval set is too small to resolve the budget.
 SensitivityReport quantization_sensitivity(const Model& model, const Dataset& eval, const QuantizeSettings& settings,
-                                           const PassContext& context, double max_loss);
+                                           const PassContext& context, std::optional<double> max_loss, bool sqnr = false);
 
-// {"metric", "kept_fp32", "final_loss_points", "layers": [{"node", "loss_points"}]}.
+// {"metric", "kept_fp32", "final_loss_points", "layers": [{"node", "loss_points"}]}; for sqnr
+// "final_sqnr_db" and per layer "sqnr_db" instead.
 nlohmann::json to_json(const SensitivityReport& report);
 
 }  // namespace edgepack

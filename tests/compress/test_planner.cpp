@@ -26,7 +26,20 @@ TEST_CASE("without budgets plain INT8 is planned; an impossible budget is report
   CHECK_FALSE(q.feasible);
   CHECK(q.candidates.size() > 1);
   CHECK(q.reason.find("no candidate fits") != std::string::npos);
-  CHECK(q.candidates.back().pipeline.find("prune{target-macs=") == 0);   // no labelled data: no distillation
+  // No labels: pruning, recovered by a label-free fine-tune from the original (class scores [N, 5]).
+  CHECK(q.candidates.back().pipeline.find("prune{target-macs=") == 0);
+  CHECK(q.candidates.back().pipeline.find(",finetune{epochs=3},") != std::string::npos);
+  // An output that is not class scores has no label-free recovery: shrinking only when allowed.
+  Model map_net = m;
+  map_net.graph.outputs[0].shape = std::vector<Dim>{Dim{1, ""}, Dim{1, ""}, Dim{-1, "H"}, Dim{-1, "W"}};
+  Plan none = plan_compression(map_net, find_target("qcs2290"), tiny);
+  CHECK(none.candidates.size() == 1);
+  CHECK(none.reason.find("--allow-unrecovered") != std::string::npos);
+  PlanOptions allow;
+  allow.allow_unrecovered = true;
+  Plan pruned = plan_compression(map_net, find_target("qcs2290"), tiny, allow);
+  CHECK(pruned.candidates.size() > 1);
+  CHECK(pruned.candidates.back().pipeline.find("finetune") == std::string::npos);
 }
 
 }  // TEST_SUITE

@@ -84,24 +84,45 @@ TEST_CASE("detector compressed label-free for two targets: shape, fidelity and v
   TempDir tmp;
   const fs::path out = tmp / "out";
   // qcs2290 under 8 ms: the planner estimates plain INT8 at 7.4 ms, its artifact at 9.1 ms (QDQ
-  // nodes, ConvTranspose left in FP32), so the next candidate (pruned) is built. Without labels
-  // nothing recovers the pruned net, and the SQNR gate says so; Orin keeps plain INT8 and passes.
-  CliResult r = run_cli(fmt::format("-q compress {} --target qcs2290,jetson-agx-orin --data {} --calib-samples 8 --out {} "
-                                    "--max-latency-ms 8 --min-sqnr 15 --json",
-                                    q(kReal / "detector_op11.onnx"), q(kReal / "calib_det.npz"), q(out)));
-  CAPTURE(r.err);
-  REQUIRE(r.exit_code == 3);
-  const auto j = nlohmann::json::parse(r.out);
-  REQUIRE(j["targets"].size() == 2);
-  auto manifest = [&](size_t i) { return nlohmann::json::parse(std::ifstream(out / j["targets"][i]["dir"].get<std::string>() / "manifest.json")); };
-  const auto small = manifest(0), orin = manifest(1);
+  // nodes, ConvTranspose left in FP32), so the next candidate is asked for. A probability map has
+  // no label-free recovery, so by default none is planned and INT8 is marked failing; with
+  // --allow-unrecovered the pruned net is built, and the SQNR gate shows what it cost. Orin keeps
+  // plain INT8 and passes both times.
+  const std::string base = fmt::format("-q compress {} --target qcs2290,jetson-agx-orin --data {} --calib-samples 8 "
+                                       "--max-latency-ms 8 --min-sqnr 15 --json",
+                                       q(kReal / "detector_op11.onnx"), q(kReal / "calib_det.npz"));
+  auto run = [&](const fs::path& dir, const std::string& extra) {
+    CliResult r = run_cli(base + " --out " + q(dir) + extra);
+    CAPTURE(r.err);
+    REQUIRE(r.exit_code == 3);
+    const auto j = nlohmann::json::parse(r.out);
+    REQUIRE(j["targets"].size() == 2);
+    return j;
+  };
+  auto manifest = [](const fs::path& dir, const nlohmann::json& summary, size_t i) {
+    return nlohmann::json::parse(std::ifstream(dir / summary["targets"][i]["dir"].get<std::string>() / "manifest.json"));
+  };
+  auto gates = [](const nlohmann::json& m) {
+    std::map<std::string, bool> g;
+    for (const auto& x : m["gates"]) g[x["name"]] = x["passed"];
+    return g;
+  };
+  const fs::path honest = tmp / "honest";
+  const auto h = run(honest, "");
+  const auto int8 = manifest(honest, h, 0);
+  CHECK(int8["pipeline"] == "fold-constants,fold-bn,quantize{calib=percentile}");
+  CHECK(int8["plan"]["reason"].get<std::string>().find("--allow-unrecovered") != std::string::npos);
+  CHECK_FALSE(gates(int8).at("max-latency-ms"));
+  CHECK(gates(int8).at("min-sqnr-db"));
+
+  const auto j = run(out, " --allow-unrecovered");
+  const auto small = manifest(out, j, 0), orin = manifest(out, j, 1);
   CHECK(small["pipeline"].get<std::string>().find("prune{target-macs=") != std::string::npos);
+  CHECK(small["pipeline"].get<std::string>().find("finetune") == std::string::npos);
   CHECK(small["plan"]["reason"].get<std::string>().find("so the next candidate was built") != std::string::npos);
   CHECK(small["after"]["latency_ms"].get<double>() <= 8);
-  std::map<std::string, bool> small_gates;
-  for (const auto& g : small["gates"]) small_gates[g["name"]] = g["passed"];
-  CHECK(small_gates.at("max-latency-ms"));
-  CHECK_FALSE(small_gates.at("min-sqnr-db"));
+  CHECK(gates(small).at("max-latency-ms"));
+  CHECK_FALSE(gates(small).at("min-sqnr-db"));
   CHECK(small["fidelity"]["sqnr_db"].get<double>() < 15);
   CHECK(orin["pipeline"] == "fold-constants,fold-bn,quantize{calib=percentile}");
   CHECK(orin["passed"] == true);

@@ -302,11 +302,11 @@ TEST_CASE("summary example renders as a table and as an HTML page with per-targe
   const std::string md = render_summary_markdown(example_summary());
   CAPTURE(md);
   CHECK(has(md, "**Result: FAIL** (1 of 2 targets pass; failing: tiny-mcu)"));
-  CHECK(has(md, "| target | pipeline | size | est. latency | memory / RAM | accuracy before -> after | result |"));
+  CHECK(has(md, "| target | pipeline | size | est. latency | memory / RAM | accuracy before -> after | SQNR | result |"));
   CHECK(has(md, "| Qualcomm QCS2290 (qcs2290) | `quantize{calib=percentile}` | 210.0 KiB (0.26x) | 0.9 ms | "
-                "253.9 KiB / 2.0 GiB (0.012%) | 98.90% -> 98.95% (+0.05) | PASS |"));
+                "253.9 KiB / 2.0 GiB (0.012%) | 98.90% -> 98.95% (+0.05) | 38.5 dB | PASS |"));
   CHECK(has(md, "| Tiny MCU (tiny-mcu) | `prune{ratio=0.5},quantize` | 117.2 KiB (0.14x) | 41.2 ms | "
-                "293.0 KiB / 256.0 KiB (114%) | 98.90% -> 97.01% (-1.89) | FAIL |"));
+                "293.0 KiB / 256.0 KiB (114%) | 98.90% -> 97.01% (-1.89) | 21.0 dB | FAIL |"));
   CHECK(has(md, "`sha256:1111input`"));
 
   json s = example_summary();

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "core/error.h"
+#include "core/evaluate.h"
 #include "core/executor.h"
 #include "core/onnx_import.h"
 #include "core/onnx_export.h"
@@ -11,6 +12,7 @@
 #include "quantize/calibration.h"
 #include "quantize/equalize.h"
 #include "tests/helpers.h"
+#include "tests/net_builder.h"
 #include "tests/ort_bridge.h"
 
 using namespace edgepack;
@@ -229,6 +231,46 @@ TEST_CASE("a model left at opset 11 (a lift that failed) is quantized at its ops
   PassContext ctx9 = ctx;
   CHECK(input_error_of([&] { run_pipeline(m9, parse_pipeline("quantize"), ctx9); }).find("needs opset 10 or newer") !=
         std::string::npos);
+}
+
+TEST_CASE("min-sqnr: label-free mixed precision keeps the least faithful layers in FP32 until output 0 reaches the dB") {
+  Model m = residual_net();
+  PassContext ctx;
+  ctx.calibration = batches(16, 11);
+  Dataset eval;   // no labels: the SQNR against the FP32 model needs none
+  eval.source = "seeded";
+  at::manual_seed(12);
+  eval.inputs["X"] = at::randn({16, 3, 8, 8});
+  eval.samples = 16;
+  ctx.eval = &eval;
+  std::vector<std::string> log;
+  ctx.log = [&](const std::string& l) { log.push_back(l); };
+  // Sensitivity in dB: one layer at a time, least faithful first, with a progress line per layer.
+  Model s = m;
+  auto reports = run_pipeline(s, parse_pipeline("quantize{sensitivity=true metric=sqnr}"), ctx);
+  const auto& sens = reports.back().result.details.at("sensitivity");
+  CHECK(sens["metric"] == "sqnr");
+  REQUIRE(sens["layers"].size() == 4);   // conv1, conv2, conv3, fc
+  for (size_t i = 1; i < sens["layers"].size(); ++i)
+    CHECK(sens["layers"][i - 1]["sqnr_db"].get<double>() <= sens["layers"][i]["sqnr_db"].get<double>());
+  CHECK(std::count_if(log.begin(), log.end(), [](const std::string& l) { return l.rfind("sensitivity: layer ", 0) == 0; }) == 4);
+  const double all_int8 = sens["final_sqnr_db"].get<double>();
+  CHECK(all_int8 > 10);
+  CHECK(all_int8 < 80);
+  // A budget above what all-INT8 reaches keeps layers in FP32 until it is met, and says so.
+  const double wanted = all_int8 + 6;
+  Model q = m;
+  reports = run_pipeline(q, parse_pipeline(fmt::format("quantize{{min-sqnr={:.2f}}}", wanted)), ctx);
+  const auto& mixed = reports.back().result.details.at("sensitivity");
+  CHECK(reports.back().result.stats.at("kept_fp32_layers") >= 1);
+  CHECK(mixed["final_sqnr_db"].get<double>() >= wanted);
+  EvalOptions against;
+  against.reference = &m;
+  CHECK(evaluate(q, eval, against).agreement->sqnr_db == doctest::Approx(mixed["final_sqnr_db"].get<double>()).epsilon(0.01));
+  CHECK(input_error_of([&] {
+          Model x = m;
+          run_pipeline(x, parse_pipeline("quantize{min-sqnr=30 max-accuracy-drop=1}"), ctx);
+        }).find("give one budget") != std::string::npos);
 }
 
 TEST_CASE("Concat inputs and residual Add operands share one activation scale") {
