@@ -8,7 +8,10 @@ Writes to OUT_DIR:
   resnet18_op11.onnx       torchvision resnet18, opset 11, "input" [N,3,224,224] -> "logits"
   detector_op11.onnx       a small DBNet-style text detector, opset 11,
                            "image" [N,3,H,W] -> "prob" [N,1,H,W] (H, W multiples of 32)
+  vit_tiny.onnx            torchvision VisionTransformer (64x64 images, patch 16, 2 layers, width 64,
+                           10 classes), opset 17, "input" [N,3,64,64] -> "logits"
   calib_224.npz            "input": float32 [32,3,224,224], smooth ImageNet-normalized images
+  calib_64.npz             "input": float32 [16,3,64,64], for the ViT
   calib_det.npz            "image": float32 [16,3,320,320], same kind of images
 
 BatchNorm running statistics are made realistic by running each net in train() mode on the
@@ -126,9 +129,11 @@ def check(path):
     return m
 
 
-def export(model, dummy, path, opset, in_name, out_name, in_axes, out_axes):
+def export(model, dummy, path, opset, in_name, out_name, in_axes, out_axes, grad=False):
     tmp = path + ".tmp"
-    with torch.no_grad():
+    # grad=True for attention: under no_grad, eval-mode nn.MultiheadAttention takes its fused fast
+    # path (aten::_native_multi_head_attention), which torch.onnx cannot export.
+    with torch.set_grad_enabled(grad):
         torch.onnx.export(
             model, dummy, tmp, opset_version=opset, input_names=[in_name],
             output_names=[out_name], dynamic_axes={in_name: in_axes, out_name: out_axes},
@@ -165,6 +170,8 @@ def main():
     calibdet = smooth_images(16, 320, seed=2)
     p = os.path.join(out, "calib_224.npz"); save_npz(p, "input", calib224); report(p, t0)
     p = os.path.join(out, "calib_det.npz"); save_npz(p, "image", calibdet); report(p, t0)
+    calib64 = smooth_images(16, 64, seed=3)
+    p = os.path.join(out, "calib_64.npz"); save_npz(p, "input", calib64); report(p, t0)
 
     dummy224 = torch.from_numpy(calib224[:1])
 
@@ -177,6 +184,17 @@ def main():
     calibrate_bn(net, calib224, batch=16, passes=1)
     p = os.path.join(out, "resnet18_op11.onnx")
     export(net, dummy224, p, 11, "input", "logits", {0: "N"}, {0: "N"}); report(p, t0)
+
+    # A ViT at the size a CPU test affords: LayerNormalization, attention MatMuls, GELU (Erf),
+    # the class token's Concat/Expand and the shape arithmetic torch.onnx writes around them.
+    net = torchvision.models.VisionTransformer(image_size=64, patch_size=16, num_layers=2, num_heads=2, hidden_dim=64,
+                                               mlp_dim=128, num_classes=10)
+    p = os.path.join(out, "vit_tiny.onnx")
+    # torchvision zero-initialises the classifier head (logits would not depend on the image).
+    torch.nn.init.normal_(net.heads.head.weight, std=0.5)
+    torch.nn.init.normal_(net.heads.head.bias, std=0.1)
+    net.eval()
+    export(net, torch.from_numpy(calib64[:1]), p, 17, "input", "logits", {0: "N"}, {0: "N"}, grad=True); report(p, t0)
 
     net = Detector()
     params = sum(t.numel() for t in net.parameters())

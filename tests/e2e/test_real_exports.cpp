@@ -8,6 +8,7 @@
 #include <onnx/onnx_pb.h>
 #include <onnx/shape_inference/implementation.h>
 
+#include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -173,6 +174,40 @@ TEST_CASE("pruned MobileNetV3 (shared SE biases with value_info) passes strict O
   REQUIRE_MESSAGE(ort[0].error.empty(), ort[0].error);
   const at::Tensor ours = Executor(import_onnx(pruned.string())).run(std::vector<at::Tensor>{x}).at(0);
   CHECK(all_close(ort[0].outputs.at(0), ours, 1e-3, 1e-4));
+}
+
+TEST_CASE("tiny ViT (opset 17): label-free INT8 keeps its logits (SQNR > 20 dB); quantized and pruned files are valid and run in onnxruntime") {
+  if (!have_corpus()) return;
+  SKIP_WITHOUT_ONNXRUNTIME();
+  if (!fs::exists(kReal / "vit_tiny.onnx")) {
+    FAIL_CHECK("data/real/vit_tiny.onnx is missing: run scripts/make-real-exports.sh --force");
+    return;
+  }
+  TempDir tmp;
+  const std::string vit = q(kReal / "vit_tiny.onnx"), calib = q(kReal / "calib_64.npz");
+  const fs::path int8 = tmp / "int8.onnx", pruned = tmp / "pruned.onnx";
+  auto qj = json_of(run_cli(fmt::format("-q quantize {} -o {} --data {} --json", vit, q(int8), calib)));
+  CHECK(qj["stats"]["quantized_nodes"].get<double>() >= 10);   // patch Conv, attention and MLP MatMuls, head
+  auto ej = json_of(run_cli(fmt::format("eval {} --data {} --reference {} --json", q(int8), calib, vit)));
+  MESSAGE(fmt::format("ViT INT8 vs FP32: SQNR {:.1f} dB, cosine {:.5f}", ej["agreement"]["sqnr_db"].get<double>(),
+                      ej["agreement"]["mean_cosine"].get<double>()));
+  CHECK(ej["agreement"]["sqnr_db"].get<double>() > 20);
+  CHECK(ej["agreement"]["mean_cosine"].get<double>() > 0.99);
+  json_of(run_cli(fmt::format("-q prune {} -o {} --ratio 0.3 --json", vit, q(pruned))));
+  const at::Tensor x = first_images(kReal / "calib_64.npz", 2);
+  for (const fs::path& file : {int8, pruned}) {
+    CAPTURE(file);
+    CHECK(strict_inference_error(file).empty());
+    const auto ort = run_onnxruntime({{file.string(), {{"input", x}}}});
+    REQUIRE_MESSAGE(ort[0].error.empty(), ort[0].error);
+    const at::Tensor ours = Executor(import_onnx(file.string())).run(std::vector<at::Tensor>{x}).at(0);
+    // Float: to float rounding; INT8: integer kernels against our fake-quant, one step apart at most
+    // per layer, so the logits agree to well over the INT8 model's own SQNR.
+    const double noise = (ort[0].outputs.at(0) - ours).pow(2).sum().item<double>();
+    const double sqnr = 10 * std::log10(ours.pow(2).sum().item<double>() / std::max(noise, 1e-30));
+    MESSAGE(fmt::format("{}: onnxruntime vs our executor SQNR {:.1f} dB", file.filename().string(), sqnr));
+    CHECK(sqnr > (file == pruned ? 80.0 : 30.0));
+  }
 }
 
 }  // TEST_SUITE
