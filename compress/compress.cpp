@@ -118,6 +118,13 @@ bool structural_miss(const std::vector<Gate>& gates) {
   return false;
 }
 
+// The quantize option that holds the user's quality budget ("" when none): SQNR needs no labels.
+std::string quality_budget(const Budgets& b) {
+  if (b.min_sqnr_db) return fmt::format("min-sqnr={:g}", *b.min_sqnr_db);
+  if (b.max_accuracy_drop) return fmt::format("max-accuracy-drop={:g}", *b.max_accuracy_drop);
+  return "";
+}
+
 std::string missed(const std::vector<Gate>& gates) {
   std::vector<std::string> names;
   for (const Gate& g : gates)
@@ -284,12 +291,25 @@ CompressResult compress(const CompressRequest& r, const std::function<void(const
       log(fmt::format("{}: {}", target.id, plan.reason));
       const auto& [artifact, steps] = builder.build(pipeline);
       m = write_target(staged.path() / target.id, target, plan, artifact, steps, in, r);
-      if (user_pipeline || m.passed || !plan.feasible || attempt == 2 || !structural_miss(m.gates)) break;
+      if (user_pipeline || m.passed || attempt == 2) break;
+      // Plain INT8 that fits but loses too much: mixed precision keeps the layers that cost the
+      // most in FP32 until the same budget holds (quantize{min-sqnr} / {max-accuracy-drop}).
+      const std::string quality = quality_budget(r.budgets);
+      if (!structural_miss(m.gates) && plan.candidates.size() == 1 && !quality.empty() &&
+          plan_options.quantize == PlanOptions{}.quantize) {
+        retried += fmt::format("; built, plain INT8 missed {}, so it was rebuilt with the most sensitive layers in FP32",
+                               missed(m.gates));
+        plan_options.quantize = fmt::format("quantize{{calib=percentile {}}}", quality);
+        log(fmt::format("{}: plain INT8 missed {}; rebuilding it with mixed precision", target.id, missed(m.gates)));
+        continue;
+      }
+      if (!plan.feasible || !structural_miss(m.gates)) break;
       retried += fmt::format("; built, {} missed {}, so the next candidate was built", plan.candidates.back().pipeline, missed(m.gates));
       plan_options.skip = plan.candidates.size();
       log(fmt::format("{}: the artifact of {} missed {}; trying the next candidate", target.id, plan.pipeline, missed(m.gates)));
     }
     plan_options.skip = 0;
+    plan_options.quantize = PlanOptions{}.quantize;
     summary.targets.push_back({target.id, target.name, m.pipeline, m.after.bytes, m.after.latency_ms, m.after.memory_bytes,
                                m.after.ram_bytes, m.accuracy.before, m.accuracy.after, m.fidelity.sqnr_db, m.passed, target.id});
     summary.passed = summary.passed && m.passed;

@@ -115,6 +115,26 @@ TEST_CASE("a shrinking plan reuses the planner's pruned model: the same artifact
   }
 }
 
+TEST_CASE("plain INT8 that fits but misses --min-sqnr is rebuilt with mixed precision, label-free, and then passes") {
+  TempDir tmp;
+  CompressRequest request = small_request(tmp);
+  request.targets = {"jetson-agx-orin"};
+  const CompressResult plain = compress(request, nullptr, true);
+  const double int8_db = plain.manifests.at(0).fidelity.sqnr_db;
+  CHECK(plain.manifests.at(0).passed);
+  request.out = (tmp / "mixed").string();
+  request.budgets.min_sqnr_db = int8_db + 10;   // more than all-INT8 reaches
+  const CompressResult r = compress(request, nullptr, true);
+  const Manifest& m = r.manifests.at(0);
+  CAPTURE(m.plan_reason);
+  CHECK(m.pipeline.find(fmt::format("quantize{{calib=percentile min-sqnr={:g}}}", *request.budgets.min_sqnr_db)) != std::string::npos);
+  CHECK(m.plan_reason.find("rebuilt with the most sensitive layers in FP32") != std::string::npos);
+  CHECK(m.fidelity.sqnr_db >= *request.budgets.min_sqnr_db);
+  CHECK(m.passed);
+  const StepFacts& quantize = m.passes.back();
+  CHECK(quantize.stats.at("kept_fp32_layers") >= 1);
+}
+
 TEST_CASE("the strict reader names the missing or wrongly typed field; passed must agree with the gates") {
   TempDir tmp;
   const CompressResult result = compress(small_request(tmp), nullptr, true);
