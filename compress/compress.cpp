@@ -140,10 +140,11 @@ struct Inputs {
   FileFacts file;
   ModelCost cost;
   std::optional<double> accuracy;   // of the original on labelled eval data
+  std::string calib_digest, eval_digest;   // hashed once, written into every manifest
 };
 
 Inputs load_inputs(const CompressRequest& r, const std::function<void(const std::string&)>& log) {
-  Inputs in{load_model(r.model, r.load), {}, {}, {}, {}, {}, {}};
+  Inputs in{load_model(r.model, r.load), {}, {}, {}, {}, {}, {}, {}, {}};
   in.data = load_dataset(r.data, in.original);
   if (in.data.samples == 0) throw InputError(fmt::format("'{}' holds no samples", r.data));
   for (const std::string& line : bind_input_shapes(in.original, in.data)) log("input shape " + line);
@@ -154,12 +155,28 @@ Inputs load_inputs(const CompressRequest& r, const std::function<void(const std:
   in.file = {r.model, file_sha256(r.model), static_cast<int64_t>(fs::file_size(r.model))};
   in.cost = analyze_model(in.original);
   if (in.eval && in.eval->has_labels()) in.accuracy = evaluate(in.original, *in.eval).accuracy;
+  in.calib_digest = in.calib.digest();
+  if (in.eval) in.eval_digest = in.eval->digest();
   return in;
+}
+
+// What an artifact measures independent of the target: its cost (shapes, MACs, bytes) and its
+// accuracy and fidelity against the input model, over the eval data or else the calibration data.
+struct Measured {
+  ModelCost cost;
+  EvalResult eval;
+};
+
+Measured measure(const Model& artifact, const Inputs& in) {
+  EvalOptions against;
+  against.reference = &in.original;
+  return {analyze_model(artifact), evaluate(artifact, in.eval ? *in.eval : in.calib, against)};
 }
 
 // One target's artifact folder under `dir`: model.onnx, manifest.json, report.md, report.html.
 Manifest write_target(const fs::path& dir, const TargetProfile& target, const Plan& plan, const Model& artifact,
-                      const std::vector<StepReport>& steps, const Inputs& in, const CompressRequest& r) {
+                      const Measured& measured, const std::vector<StepReport>& steps, const Inputs& in,
+                      const CompressRequest& r) {
   fs::create_directories(dir);
   save_onnx(artifact, (dir / "model.onnx").string());
   Manifest m;
@@ -175,7 +192,7 @@ Manifest write_target(const fs::path& dir, const TargetProfile& target, const Pl
   m.plan_reason = plan.reason;
   m.candidates = plan.candidates;
 
-  const ModelCost cost = analyze_model(artifact);
+  const ModelCost& cost = measured.cost;
   const bool int8 = plan.pipeline.find("quantize") != std::string::npos;
   const CostEstimate est = estimate_cost(cost, target, EstimateOptions{int8 ? Precision::Int8 : Precision::Fp32});
   const CostEstimate before = estimate_cost(in.cost, target, EstimateOptions{Precision::Fp32});
@@ -195,21 +212,16 @@ Manifest write_target(const fs::path& dir, const TargetProfile& target, const Pl
   m.after.bound = est.bound;
   m.after.ram_bytes = est.ram_bytes;
   m.after.fits_ram = est.fits;
-  // Accuracy (labels) and fidelity against the input model (any output) in one pass over the
-  // eval data, or over the calibration data when there is none.
-  const Dataset& fidelity_data = in.eval ? *in.eval : in.calib;
-  EvalOptions against;
-  against.reference = &in.original;
-  const EvalResult e = evaluate(artifact, fidelity_data, against);
+  const EvalResult& e = measured.eval;
   if (in.eval && in.eval->has_labels()) m.after.accuracy = e.accuracy;
   m.fidelity = {in.eval ? "eval" : "calibration", e.samples, e.agreement->sqnr_db, e.agreement->mean_cosine, e.agreement->top1_match,
                 e.agreement->max_abs_error};
 
   m.accuracy.before = in.accuracy;
   m.accuracy.after = m.after.accuracy;
-  if (in.eval) m.accuracy.eval_samples = in.eval->samples, m.accuracy.eval_digest = in.eval->digest();
+  if (in.eval) m.accuracy.eval_samples = in.eval->samples, m.accuracy.eval_digest = in.eval_digest;
   m.calibration_samples = in.calib.samples;
-  m.calibration_digest = in.calib.digest();
+  m.calibration_digest = in.calib_digest;
   m.gates = gates_of(r.budgets, m.after, m.accuracy, m.fidelity);
   m.passed = gates_passed(m.gates);
   for (const NodeCost& n : cost.nodes)
@@ -263,6 +275,7 @@ CompressResult compress(const CompressRequest& r, const std::function<void(const
   plan_options.allow_unrecovered = r.allow_unrecovered;
 
   StagedFolder staged(out);
+  std::map<std::string, Measured> measured;   // by canonical pipeline
   Builder builder(in.original, ctx);
   CompressResult result;
   Summary& summary = result.summary;
@@ -290,7 +303,10 @@ CompressResult compress(const CompressRequest& r, const std::function<void(const
       plan.reason += retried;
       log(fmt::format("{}: {}", target.id, plan.reason));
       const auto& [artifact, steps] = builder.build(pipeline);
-      m = write_target(staged.path() / target.id, target, plan, artifact, steps, in, r);
+      // Targets that share a pipeline share its artifact: it is measured once.
+      auto known = measured.find(plan.pipeline);
+      if (known == measured.end()) known = measured.emplace(plan.pipeline, measure(artifact, in)).first;
+      m = write_target(staged.path() / target.id, target, plan, artifact, known->second, steps, in, r);
       if (user_pipeline || m.passed || attempt == 2) break;
       // Plain INT8 that fits but loses too much: mixed precision keeps the layers that cost the
       // most in FP32 until the same budget holds (quantize{min-sqnr} / {max-accuracy-drop}).
