@@ -96,8 +96,8 @@ void add_compress(CLI::App& app, Action& action, const Globals& globals) {
   cmd->add_option("--epochs", a->epochs, "Distillation epochs when the plan shrinks the model [default: 3]")->check(at_least(1));
   cmd->add_flag("--force", a->force, "Replace an existing output folder (whole)");
   cmd->add_flag("--allow-unrecovered", a->allow_unrecovered,
-                "Without labels, also plan pruning for models whose output is not class scores (maps, boxes): nothing "
-                "recovers their accuracy, so the SQNR in the manifest shows the cost");
+                "Without labels, also plan pruning for a model with no float output (only indices or masks): "
+                "finetune cannot match such outputs, so the SQNR in the manifest shows the cost");
   cmd->add_flag("--json", a->json, "Print summary.json on stdout");
   cmd->footer("Exit codes: 0 every budget met; 2 bad input; 3 a budget or gate not met (artifacts and reports still written).\n"
               "Example: edgepack compress teacher.onnx --target qcs2290,qcs6490,jetson-agx-orin --data train.npz "

@@ -272,6 +272,7 @@ CompressResult compress(const CompressRequest& r, const std::function<void(const
   PlanOptions plan_options;
   plan_options.can_train = in.data.has_labels();
   plan_options.epochs = r.epochs;
+  plan_options.train_samples = in.data.samples;
   plan_options.allow_unrecovered = r.allow_unrecovered;
 
   StagedFolder staged(out);

@@ -33,7 +33,7 @@ struct CompressRequest {
   Budgets budgets;
   int64_t calib_samples = 256;
   int64_t epochs = 3;               // distillation (or label-free fine-tune) epochs of a shrinking plan
-  bool allow_unrecovered = false;   // without labels, prune outputs that no fine-tune recovers (PlanOptions)
+  bool allow_unrecovered = false;   // without labels, prune a model finetune cannot recover (PlanOptions)
   bool force = false;               // replace an existing output folder whole
 };
 

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "core/cost_model.h"
 #include "distill/distill_pass.h"
 #include "distill/finetune.h"
@@ -15,13 +17,6 @@ namespace {
 constexpr double kMiB = 1024.0 * 1024.0;
 
 std::string mb(double bytes) { return fmt::format("{:.2f} MiB", bytes / kMiB); }
-
-// Output 0 holds class scores [N, C]: what knowledge distillation's softened softmax recovers.
-bool class_scores(const Model& model) {
-  if (model.graph.outputs.empty() || !model.graph.outputs[0].shape) return false;
-  const std::vector<Dim>& d = *model.graph.outputs[0].shape;
-  return d.size() == 2 && d[1].known() && d[1].value > 1;
-}
 
 }  // namespace
 
@@ -68,8 +63,9 @@ Plan plan_compression(const Model& model, const TargetProfile& target, const Bud
   add(estimate_candidate(folded.model, o.quantize, target, budgets));
   std::optional<BuiltPrefix> shrunk;   // the last shrinking candidate's structure
   // How a shrunk model is recovered: distillation (labels), a label-free fine-tune from the
-  // original (class scores), or not at all (then shrinking is planned only when allowed).
-  const bool finetune = !o.can_train && class_scores(model);
+  // original on its own outputs, or not at all (no float output to match: then shrinking is
+  // planned only when allowed).
+  const bool finetune = !o.can_train && distill::has_float_output(model);
   const bool unrecovered = !o.can_train && !finetune;
   for (double f : o.macs_fractions) {
     if (unrecovered && !o.allow_unrecovered) break;
@@ -92,6 +88,7 @@ Plan plan_compression(const Model& model, const TargetProfile& target, const Bud
     if (finetune) {
       distill::FinetuneSettings recovery;
       recovery.epochs = o.epochs;
+      if (o.train_samples > 0) recovery.batch_size = std::clamp<int64_t>(o.train_samples / 8, 1, recovery.batch_size);
       pipeline += "," + print_pipeline({make_step("finetune", distill::finetune_options(), recovery)});
     }
     add(estimate_candidate(shrunk->model, pipeline + "," + o.quantize, target, budgets));
@@ -112,13 +109,15 @@ Plan plan_compression(const Model& model, const TargetProfile& target, const Bud
                               "(estimated {:.2f} ms)",
                               target.id, first.why, 100.0 * chosen.macs / std::max<int64_t>(first.macs, 1),
                               o.can_train ? " with distillation from the original"
-                              : finetune  ? " recovered by a label-free fine-tune from the original"
-                                          : " (no labelled data and no class scores: pruning without recovery, as allowed)",
+                              : finetune  ? fmt::format(" recovered by a label-free fine-tune from the original ({})",
+                                                            distill::score_output(model) ? "KD on its scores"
+                                                                                         : "matching its outputs")
+                                          : " (no labelled data and no float output: pruning without recovery, as allowed)",
                               chosen.latency_ms);
   } else if (plan.candidates.size() == 1) {
-    plan.reason = fmt::format("plain INT8 misses on {} ({}); shrinking is not planned: without labels, a pruned model whose "
-                              "output is not class scores has no recovery (give labelled --data, or --allow-unrecovered to "
-                              "prune anyway); plain INT8 is built and marked failing",
+    plan.reason = fmt::format("plain INT8 misses on {} ({}); shrinking is not planned: without labels, a pruned model with "
+                              "no float output has no recovery (give labelled --data, or --allow-unrecovered to prune "
+                              "anyway); plain INT8 is built and marked failing",
                               target.id, first.why);
   } else {
     plan.reason = fmt::format("no candidate fits {}: even {:.0f}% of the MACs misses ({}); the most aggressive one is built "

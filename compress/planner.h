@@ -56,11 +56,14 @@ struct Plan {
 struct PlanOptions {
   std::string quantize = "quantize{calib=percentile}";
   bool can_train = false;                   // labelled data: shrinking is recovered by distillation
-  // Without labels, a pruned classifier (output 0 is class scores [N, C]) is recovered by
-  // finetune, distilling from the original on its own outputs. Other outputs (maps, boxes) have
-  // no recovery, so shrinking them is planned only when this allows pruning without it.
+  // Without labels, a pruned model is recovered by finetune from the original on its own
+  // outputs: KD on class scores, output matching on maps, boxes and embeddings. A model with no
+  // float output has no recovery, so shrinking it is planned only when this allows it.
   bool allow_unrecovered = false;
   int64_t epochs = 3;                       // distillation epochs of a shrinking candidate
+  // Samples in the training data (0 = not known). A label-free fine-tune of a small set takes
+  // batches of samples / 8 (1 to 64), so that each epoch is at least 8 optimizer steps.
+  int64_t train_samples = 0;
   std::vector<double> macs_fractions = {0.75, 0.5, 0.35, 0.25, 0.15, 0.1};
   // The first `skip` candidates count as missing: their artifact was built and missed a budget
   // the estimate said it met, so compress asks for the next one.

@@ -19,19 +19,36 @@ const OptionTable<FinetuneSettings>& finetune_options() {
           .real("alpha", &S::alpha, "Weight of the label cross-entropy (1 - alpha on KD)", Range::closed(0, 1))
           .real("temperature", &S::temperature, "Softmax temperature of the KD loss", Range::above(0))
           .choice("keep-zeros", &S::keep_zeros, {"auto", "true", "false"},
-                  "Keep exact zeros at zero: auto = in weights that are at least 25% zeros (sparse pruning)");
+                  "Keep exact zeros at zero: auto = in weights that are at least 25% zeros (sparse pruning)")
+          .choice("loss", &S::loss, {"auto", "kd", "match"},
+                  "kd: CE + KD on output 0's scores; match: every float output's noise-to-signal ratio against the "
+                  "teacher (maps, boxes, embeddings; labels unused); auto: kd when output 0 is [N,C] or [N,T,V] scores");
   return table;
 }
 
 PassInfo finetune_info() {
   PassInfo info = make_pass(
       "finetune", "Recovery fine-tune with the uncompressed model as teacher (knowledge distillation + labels)",
-      "Trains the model in place on the training data (--data) with the pipeline's input model as teacher: alpha * "
-      "CE(labels) + (1 - alpha) * T^2 * KL at temperature T, KD alone without labels; AdamW with a cosine schedule. "
+      "Trains the model in place on the training data (--data) with the pipeline's input model as teacher. Scores "
+      "(output 0 [N,C] or [N,T,V]): alpha * CE(labels) + (1 - alpha) * T^2 * KL at temperature T, KD alone without "
+      "labels. Any other output (maps, boxes, embeddings): each float output matched to the teacher's by its "
+      "noise-to-signal ratio mean (s-t)^2 / mean t^2, no labels needed. AdamW with a cosine schedule. "
       "Sparse weights keep their zeros (keep-zeros). Put it after prune or any pass that shrinks the model.",
       finetune_options(), &finetune_pass);
   info.needs_original = true;
   return info;
+}
+
+bool score_output(const Model& model) {
+  if (model.graph.outputs.empty() || !model.graph.outputs[0].shape) return false;
+  const std::vector<Dim>& d = *model.graph.outputs[0].shape;
+  return (d.size() == 2 || d.size() == 3) && d.back().known() && d.back().value > 1;
+}
+
+bool has_float_output(const Model& model) {
+  for (const auto& o : model.graph.outputs)
+    if (float_value(o)) return true;
+  return false;
 }
 
 TrainResult finetune(Model& model, const Model& original, const Dataset& data, const FinetuneSettings& f,
@@ -41,6 +58,8 @@ TrainResult finetune(Model& model, const Model& original, const Dataset& data, c
   o.batch_size = f.batch_size;
   o.seed = static_cast<uint64_t>(f.seed);
   o.schedule.base_lr = f.lr;
+  const bool match = f.loss == "match" || (f.loss == "auto" && !score_output(original));
+  o.output_loss = match ? TrainOptions::OutputLoss::Outputs : TrainOptions::OutputLoss::Logits;
   o.alpha = data.has_labels() ? f.alpha : 0.0;
   o.temperature = f.temperature;
   o.eval = eval;

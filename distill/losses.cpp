@@ -72,6 +72,17 @@ at::Tensor feature_mse(const at::Tensor& student, const at::Tensor& teacher) {
   return (d * d).mean(1);
 }
 
+at::Tensor output_match_loss(const at::Tensor& student, const at::Tensor& teacher) {
+  if (student.sizes() != teacher.sizes())
+    throw InputError(fmt::format("output shapes differ: student [{}], teacher [{}]", fmt::join(student.sizes(), ","),
+                                 fmt::join(teacher.sizes(), ",")));
+  const at::Tensor t = teacher.detach().reshape({teacher.size(0), -1});
+  const at::Tensor d = student.reshape({student.size(0), -1}) - t;
+  // The floor keeps an all-zero teacher sample (a blank probability map) from dividing by zero:
+  // its loss is then the plain MSE scaled up, which still pulls the student to zero.
+  return (d * d).mean(1) / ((t * t).mean(1) + kMatchPowerFloor);
+}
+
 FeatureProjection::FeatureProjection(int64_t student_width, int64_t teacher_width, int64_t rank, uint64_t seed) {
   if (rank != 2 && rank != 4)
     throw InputError(fmt::format("feature matching takes 2-D or 4-D values, got rank {}", rank));

@@ -31,6 +31,14 @@ int64_t correct_top1(const at::Tensor& logits, const at::Tensor& labels);
 // when the shapes differ.
 at::Tensor feature_mse(const at::Tensor& student, const at::Tensor& teacher);
 
+// Label-free recovery of any output (probability maps, boxes, embeddings): the student's output
+// against the teacher's as a noise-to-signal power ratio per sample,
+//   mean_j (s_j - t_j)^2 / (mean_j t_j^2 + kMatchPowerFloor),   [N]
+// i.e. 10^(-SQNR/10) of the sample. Scale-free, so outputs on different scales weigh the same,
+// and minimising it raises the SQNR the gates measure. InputError when the shapes differ.
+constexpr double kMatchPowerFloor = 1e-6;
+at::Tensor output_match_loss(const at::Tensor& student, const at::Tensor& teacher);
+
 // A learned 1x1 projection from a student value's width (dim 1) to the teacher's: Conv 1x1 for
 // 4-D values [N,C,H,W], Linear for 2-D [N,C]. The identity (no parameters) when widths match.
 // Initialised like torch.nn.Linear (uniform +-1/sqrt(fan_in)) from `seed`, so every

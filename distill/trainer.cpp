@@ -119,6 +119,7 @@ nlohmann::json settings_of(const Model& student, const Dataset& data, const Trai
                          opt.beta1, opt.beta2, opt.eps, opt.weight_decay}},
           {"schedule", {o.schedule.base_lr, o.schedule.min_lr, o.schedule.warmup_steps}},
           {"alpha", o.alpha}, {"temperature", o.temperature}, {"features", features},
+          {"output_loss", o.output_loss == TrainOptions::OutputLoss::Outputs ? "outputs" : "logits"},
           {"feature_weight", o.feature_weight}, {"trainable", trainable}, {"masks", masked},
           {"data", data.digest()}, {"student", model_fingerprint(student)},
           {"teacher", teacher ? model_fingerprint(*teacher) : ""}};
@@ -164,7 +165,9 @@ void check_training_inputs(const Model& student, const Dataset& data, const Trai
   if (o.epochs < 1 || o.batch_size < 1) throw InputError("epochs and batch size must be positive");
   if (data.samples < 1) throw InputError("the training data is empty");
   if (student.graph.outputs.empty()) throw InputError("the student has no outputs");
-  const bool need_labels = !teacher || o.alpha != 0;
+  if (o.output_loss == TrainOptions::OutputLoss::Outputs && !teacher)
+    throw InputError("matching outputs needs a teacher");
+  const bool need_labels = !teacher || (o.alpha != 0 && o.output_loss == TrainOptions::OutputLoss::Logits);
   if (need_labels && !data.has_labels())
     throw InputError(teacher ? "the training data has no labels (set alpha to 0 to distil from the teacher alone)"
                              : "the training data has no labels, and no teacher was given");
@@ -173,17 +176,27 @@ void check_training_inputs(const Model& student, const Dataset& data, const Trai
   if (teacher) data.validate(*teacher);
 }
 
-// The values each step reads from the models: output 0 (the logits), then the feature-matched ones.
+// The values each step reads from the models: the matched outputs (output 0, the logits, or
+// every float output), then the feature-matched values.
 struct StepValues {
   std::vector<std::string> student, teacher;
+  size_t outputs = 1;   // how many leading entries are outputs
 };
 
 StepValues step_values(const Model& student, const TrainOptions& o, const Model* teacher) {
   StepValues v;
-  v.student.push_back(student.graph.outputs[0].name);
-  if (teacher) {
-    if (teacher->graph.outputs.empty()) throw InputError("the teacher has no outputs");
-    v.teacher.push_back(teacher->graph.outputs[0].name);
+  if (teacher && teacher->graph.outputs.empty()) throw InputError("the teacher has no outputs");
+  if (o.output_loss == TrainOptions::OutputLoss::Outputs) {
+    const auto &so = student.graph.outputs, &to = teacher->graph.outputs;
+    if (so.size() != to.size())
+      throw InputError(fmt::format("matching outputs: the student has {} outputs, the teacher {}", so.size(), to.size()));
+    for (size_t i = 0; i < so.size(); ++i)
+      if (float_value(so[i]) && float_value(to[i])) v.student.push_back(so[i].name), v.teacher.push_back(to[i].name);
+    if (v.student.empty()) throw InputError("matching outputs: the model has no floating-point output to match");
+    v.outputs = v.student.size();
+  } else {
+    v.student.push_back(student.graph.outputs[0].name);
+    if (teacher) v.teacher.push_back(teacher->graph.outputs[0].name);
   }
   for (const auto& f : o.features) v.student.push_back(f.student), v.teacher.push_back(f.teacher);
   return v;
@@ -201,7 +214,7 @@ std::vector<FeatureProjection> feature_projections(Executor& exec, const Model* 
   auto s = run_values(exec, probe, values.student);
   auto t = run_values(texec, probe, values.teacher);
   for (size_t i = 0; i < o.features.size(); ++i) {
-    const at::Tensor &sv = s[i + 1], &tv = t[i + 1];
+    const at::Tensor &sv = s[i + values.outputs], &tv = t[i + values.outputs];
     if (sv.dim() != tv.dim() || (sv.dim() == 4 && sv.sizes().slice(2) != tv.sizes().slice(2)))
       throw InputError(fmt::format("feature pair teacher '{}' [{}] / student '{}' [{}]: ranks or spatial sizes differ",
                                    o.features[i].teacher, fmt::join(tv.sizes(), ","), o.features[i].student,
@@ -298,6 +311,7 @@ struct EpochRunner {
   Communicator& comm;
   Executor& exec;                                    // the student, in training mode
   const std::vector<std::string>& student_values;
+  size_t outputs;                                    // leading student_values that are matched outputs
   std::optional<TeacherTargets>& targets;            // engaged when distilling
   const std::vector<FeatureProjection>& projections;
   TrainingState& state;
@@ -370,14 +384,21 @@ StepTotals EpochRunner::forward_backward(const at::Tensor& idx, int64_t global_n
     at::NoGradGuard no_grad;
     t = targets->get(idx, feeds);
   }
-  at::Tensor per_sample = targets ? distill_loss(s[0], t[0], labels, o.alpha, o.temperature) : cross_entropy(s[0], labels);
+  const bool match = o.output_loss == TrainOptions::OutputLoss::Outputs;
+  at::Tensor per_sample;
+  if (match) {
+    per_sample = output_match_loss(s[0], t[0]);
+    for (size_t i = 1; i < outputs; ++i) per_sample = per_sample + output_match_loss(s[i], t[i]);
+  } else {
+    per_sample = targets ? distill_loss(s[0], t[0], labels, o.alpha, o.temperature) : cross_entropy(s[0], labels);
+  }
   for (size_t i = 0; i < projections.size(); ++i)
-    per_sample = per_sample + feature_mse(projections[i](s[i + 1]), t[i + 1]) * o.feature_weight;
+    per_sample = per_sample + feature_mse(projections[i](s[i + outputs]), t[i + outputs]) * o.feature_weight;
   const at::Tensor loss = per_sample.sum() / static_cast<double>(global_n);
   loss.backward();
   StepTotals totals;
   totals.loss = per_sample.detach().sum().item<double>();
-  if (labels.defined()) {
+  if (labels.defined() && !match) {
     totals.correct = static_cast<double>(correct_top1(s[0], labels));
     totals.labelled = static_cast<double>(labels.numel());
   }
@@ -432,6 +453,11 @@ void EpochRunner::evaluate_epoch(EpochStats& st) {
 
 }  // namespace
 
+bool float_value(const ValueInfo& v) {
+  // onnx::TensorProto_DataType: FLOAT 1, FLOAT16 10, DOUBLE 11, BFLOAT16 16; 0 = not known.
+  return v.elem_type == 0 || v.elem_type == 1 || v.elem_type == 10 || v.elem_type == 11 || v.elem_type == 16;
+}
+
 TrainResult train(Model& student, const Dataset& data, const TrainOptions& o, const Model* teacher) {
   std::unique_ptr<Communicator> own;
   Communicator* comm = o.comm;
@@ -458,7 +484,7 @@ TrainResult train(Model& student, const Dataset& data, const TrainOptions& o, co
   const Dataset eval_shard = o.eval ? shard_of(*o.eval, comm->rank(), comm->world_size()) : Dataset{};
 
   const int64_t steps_per_epoch = (data.samples + o.batch_size - 1) / o.batch_size;
-  EpochRunner runner{student, data, o, *comm, exec, values.student, targets, projections, state, settings, eval_shard,
+  EpochRunner runner{student, data, o, *comm, exec, values.student, values.outputs, targets, projections, state, settings, eval_shard,
                      steps_per_epoch, steps_per_epoch * o.epochs};
   while (state.epoch < o.epochs) result.epochs.push_back(runner.run_epoch());
   if (!result.epochs.empty()) {

@@ -58,6 +58,13 @@ struct TrainOptions {
   OptimizerOptions optimizer;
   ScheduleOptions schedule;             // base_lr, min_lr, warmup_steps
 
+  // What the teacher teaches. Logits: output 0 holds class (or token) scores, loss
+  // alpha * CE + (1 - alpha) * KD. Outputs: every float output of the student matches the
+  // teacher's (output_match_loss, a per-sample noise-to-signal ratio, summed over outputs): the
+  // label-free recovery for models whose outputs are not scores (probability maps, boxes,
+  // embeddings); labels and alpha are not used.
+  enum class OutputLoss { Logits, Outputs };
+  OutputLoss output_loss = OutputLoss::Logits;
   // Losses (teacher only): CE weight alpha, KD temperature, feature matching.
   double alpha = 0.5;
   double temperature = 4.0;
@@ -101,6 +108,9 @@ struct TrainResult {
 // either operand of Add/Mul unless a scalar (not BN running statistics, not shape or integer
 // tensors), in name order.
 std::vector<std::string> trainable_initializers(const Model& model);
+
+// A value OutputLoss::Outputs matches: floating point (or of unknown type).
+bool float_value(const ValueInfo& v);
 
 // Trains `student` in place on `train` (labels needed unless a teacher is given and alpha is 0).
 // `teacher` (optional) must take the same inputs; output 0 of both is the logits. InputError on

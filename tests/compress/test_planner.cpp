@@ -29,15 +29,21 @@ TEST_CASE("without budgets plain INT8 is planned; an impossible budget is report
   // No labels: pruning, recovered by a label-free fine-tune from the original (class scores [N, 5]).
   CHECK(q.candidates.back().pipeline.find("prune{target-macs=") == 0);
   CHECK(q.candidates.back().pipeline.find(",finetune{epochs=3},") != std::string::npos);
-  // An output that is not class scores has no label-free recovery: shrinking only when allowed.
+  // A probability map is recovered label-free too, by matching the original's outputs.
   Model map_net = m;
   map_net.graph.outputs[0].shape = std::vector<Dim>{Dim{1, ""}, Dim{1, ""}, Dim{-1, "H"}, Dim{-1, "W"}};
-  Plan none = plan_compression(map_net, find_target("qcs2290"), tiny);
+  Plan map_plan = plan_compression(map_net, find_target("qcs2290"), tiny);
+  CHECK(map_plan.candidates.size() > 1);
+  CHECK(map_plan.candidates.back().pipeline.find(",finetune{epochs=3},") != std::string::npos);
+  // Integer outputs only (indices): nothing to match, so shrinking is planned only when allowed.
+  Model index_net = map_net;
+  index_net.graph.outputs[0].elem_type = 7;   // INT64
+  Plan none = plan_compression(index_net, find_target("qcs2290"), tiny);
   CHECK(none.candidates.size() == 1);
   CHECK(none.reason.find("--allow-unrecovered") != std::string::npos);
   PlanOptions allow;
   allow.allow_unrecovered = true;
-  Plan pruned = plan_compression(map_net, find_target("qcs2290"), tiny, allow);
+  Plan pruned = plan_compression(index_net, find_target("qcs2290"), tiny, allow);
   CHECK(pruned.candidates.size() > 1);
   CHECK(pruned.candidates.back().pipeline.find("finetune") == std::string::npos);
 }
