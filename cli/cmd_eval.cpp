@@ -1,4 +1,4 @@
-// edgepack eval MODEL --data DATA [--reference MODEL2] [--limit N] [--batch-size B] [--json]
+// edgepack eval MODEL --data DATA [--reference MODEL2] [--metric M] [--limit N] [--batch-size B] [--json]
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -23,6 +23,7 @@ struct EvalArgs {
   std::string reference;
   int64_t limit = 0;
   int64_t batch_size = EvalOptions{}.batch_size;
+  std::string metric = "auto";
   bool json = false;
 };
 
@@ -47,12 +48,15 @@ int eval(const EvalArgs& args, const Globals& globals) {
       fmt::print(stderr, "\r{}/{} samples{}", done, total, done == total ? "\n" : "");
     };
   EvalResult r = evaluate(model, data, options);
+  const std::optional<Score> score =
+      score_of(r, data, args.metric == "auto" ? std::nullopt : std::optional<Metric>(parse_metric(args.metric)));
 
   if (args.json) {
     nlohmann::json out = r;
     out["model"] = args.model;
     out["data"] = args.data;
     out["data_digest"] = data.digest();
+    out["score"] = score ? nlohmann::json{{"metric", metric_name(score->metric)}, {"value", score->value}} : nlohmann::json();
     out["reference"] = reference ? nlohmann::json(args.reference) : nlohmann::json(nullptr);
     fmt::print("{}\n", out.dump(2));
     return 0;
@@ -71,8 +75,17 @@ int eval(const EvalArgs& args, const Globals& globals) {
                                    {"cross-entropy per token (nats)", fmt::format("{:.4f}", r.language_model->cross_entropy)},
                                    {"perplexity", fmt::format("{:.3f}", r.language_model->perplexity)}});
   }
+  if (score) {
+    const std::string value = score->metric == Metric::Sqnr     ? fmt::format("{:.2f} dB", score->value)
+                              : score->metric == Metric::Cosine ? fmt::format("{:.6f}", score->value)
+                                                                : percent(score->value);
+    rows.insert(rows.begin() + 1, {fmt::format("score ({})", metric_name(score->metric)), value});
+  }
   if (r.agreement) {
     rows.push_back({"SQNR vs reference", fmt::format("{:.2f} dB", r.agreement->sqnr_db)});
+    if (r.agreement->outputs.size() > 1)
+      for (const auto& o : r.agreement->outputs)
+        rows.push_back({fmt::format("SQNR of output '{}'", o.name), fmt::format("{:.2f} dB", o.sqnr_db)});
     rows.push_back({"mean cosine vs reference", fmt::format("{:.6f}", r.agreement->mean_cosine)});
     // The argmax of each sample's whole output: meaningful for class scores, not for maps or boxes.
     rows.push_back({"top-1 match vs reference", percent(r.agreement->top1_match)});
@@ -103,7 +116,14 @@ void add_eval(CLI::App& app, Action& action, const Globals& globals) {
   cmd->add_option("-b,--batch-size", args->batch_size, "Samples per run (a model with a fixed batch dim gets its own)")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 20))
       ->capture_default_str();
-  cmd->add_flag("--json", args->json, "Print one JSON object: samples, accuracy, output, agreement, language_model, data_digest");
+  cmd->add_option("--metric", args->metric,
+                  "The score to report: top1 (accuracy; agreement with --reference without labels), token (per-token "
+                  "accuracy), sqnr (dB of the least faithful output vs --reference), cosine (vs --reference); auto: "
+                  "accuracy with labels, else sqnr with a reference")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "top1", "token", "sqnr", "cosine"}));
+  cmd->add_flag("--json", args->json,
+                "Print one JSON object: samples, accuracy, score, output, agreement, language_model, data_digest");
   cmd->callback([&action, &globals, args] { action = [args, &globals] { return eval(*args, globals); }; });
 }
 

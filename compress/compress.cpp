@@ -214,7 +214,7 @@ Manifest write_target(const fs::path& dir, const TargetProfile& target, const Pl
   m.after.fits_ram = est.fits;
   const EvalResult& e = measured.eval;
   if (in.eval && in.eval->has_labels()) m.after.accuracy = e.accuracy;
-  m.fidelity = {in.eval ? "eval" : "calibration", e.samples, e.agreement->sqnr_db, e.agreement->mean_cosine, e.agreement->top1_match,
+  m.fidelity = {in.eval ? "eval" : "calibration", e.samples, e.agreement->worst_sqnr_db(), e.agreement->mean_cosine, e.agreement->top1_match,
                 e.agreement->max_abs_error};
 
   m.accuracy.before = in.accuracy;

@@ -67,7 +67,7 @@ struct AccuracyFacts {
 struct FidelityFacts {
   std::string data;            // "eval" (--eval-data) or "calibration" (when no eval data)
   int64_t samples = 0;
-  double sqnr_db = 0;          // output 0, dB
+  double sqnr_db = 0;          // the least faithful float output, dB
   double mean_cosine = 0;
   double top1_match = 0;       // argmax agreement (meaningful for class scores)
   double max_abs_error = 0;

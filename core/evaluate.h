@@ -10,6 +10,7 @@
 #include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "core/dataset.h"
 #include "core/ir.h"
@@ -35,6 +36,14 @@ struct Agreement {
   // 10 log10(sum ref^2 / sum (out - ref)^2), in dB; the label-free fidelity of any output (a
   // probability map, boxes, embeddings), where top-1 match means nothing. kSqnrCapDb when equal.
   double sqnr_db = 0;
+  // Every float output's SQNR (output 0 first), for models with several outputs (boxes and
+  // scores); `sqnr_db` above is output 0's. worst_sqnr_db() is the least faithful one.
+  struct OutputSqnr {
+    std::string name;
+    double sqnr_db = 0;
+  };
+  std::vector<OutputSqnr> outputs;
+  double worst_sqnr_db() const;
 };
 inline constexpr double kSqnrCapDb = 200;
 
@@ -57,21 +66,47 @@ struct EvalResult {
 // sample dimension, or when the reference's output 0 differs in shape.
 EvalResult evaluate(const Model& model, const Dataset& data, const EvalOptions& options = {});
 
-// What a compressed model loses against its original on one dataset: top-1 accuracy (a
-// fraction) when the data has labels, else top-1 disagreement with the original's predictions;
-// or, with `sqnr`, minus the SQNR of output 0 in dB (lower is better in every metric), which needs
-// no labels and means something for any output (maps, boxes, embeddings).
+// How a compressed model is scored against its original (--metric on eval and quantize).
+//   top1   top-1 accuracy with labels, else top-1 agreement with the original's predictions
+//   token  per-token top-1 accuracy (labels [N, T], output [N, T, V])
+//   sqnr   SQNR in dB of the least faithful float output against the original's; no labels,
+//          and it means something for any output (maps, boxes, embeddings)
+//   cosine mean per-sample cosine of output 0 against the original's; no labels
+enum class Metric { Top1, Token, Sqnr, Cosine };
+inline const std::vector<std::string> kMetricNames = {"top1", "token", "sqnr", "cosine"};
+Metric parse_metric(const std::string& name);   // one of kMetricNames; InputError otherwise
+const char* metric_name(Metric metric);
+// --metric auto: token or top-1 accuracy when the data has labels (per-token labels: token);
+// without labels SQNR, unless the budget is in accuracy points (then top-1 agreement).
+Metric default_metric(const Dataset& eval, bool points_budget = false);
+
+// One number for an evaluation under a metric (`eval --metric`): top1/token accuracy as a fraction
+// (top-1 agreement with the reference without labels), SQNR in dB of the least faithful output,
+// or mean cosine. `requested` empty = --metric auto: accuracy with labels, else SQNR with a
+// reference, else no score (nullopt). InputError when the metric needs labels or a reference
+// the evaluation lacks.
+struct Score {
+  Metric metric = Metric::Top1;
+  double value = 0;
+};
+std::optional<Score> score_of(const EvalResult& result, const Dataset& data, std::optional<Metric> requested);
+
+// What a compressed model loses against its original on one dataset under `metric`, lower is
+// better in every metric: accuracy lost (a fraction), 1 - top-1 agreement, minus the SQNR in
+// dB, or 1 - mean cosine. InputError when the metric needs labels the data lacks.
 class QualityLoss {
  public:
-  QualityLoss(const Model& reference, const Dataset& eval, bool sqnr = false);
-  const std::string& metric() const { return metric_; }        // "accuracy", "agreement" or "sqnr"
+  QualityLoss(const Model& reference, const Dataset& eval, Metric metric);
+  // "accuracy", "token-accuracy", "agreement", "sqnr" or "cosine"
+  const std::string& metric() const { return name_; }
   double reference_accuracy() const { return reference_accuracy_; }  // 1.0 for agreement
   double operator()(const Model& model) const;
 
  private:
   const Model& reference_;
   const Dataset& eval_;
-  std::string metric_;
+  Metric metric_;
+  std::string name_;
   double reference_accuracy_ = 1.0;
 };
 

@@ -40,7 +40,8 @@ KeepMasks masks_for(const Analysis& a, const std::map<int, double>& ratios) {
 PruneSensitivity prune_sensitivity(const Model& model, const Dataset& eval, const PruneSettings& options,
                                    const PassContext& context, const std::vector<double>& ratios) {
   Analysis a = analyze(model, options, context);
-  const QualityLoss quality_loss(a.model, eval);
+  // Top-1 (accuracy, or agreement without labels): the allocation below adds losses from a zero baseline.
+  const QualityLoss quality_loss(a.model, eval, Metric::Top1);
   const PruneCostModel cost = build_prune_cost_model(a.model, a.groups);
   PruneSensitivity s;
   s.metric = quality_loss.metric();

@@ -130,8 +130,10 @@ const OptionTable<QuantizeSettings>& quantize_options() {
                          "Mixed precision without labels: keep the most sensitive layers in FP32 until output 0's SQNR "
                          "against FP32 on the evaluation data is at least this many dB",
                          Range::closed(-200, 200))
-          .choice("metric", &S::metric, {"auto", "sqnr"},
-                  "What sensitivity measures: auto (accuracy points with labels, else top-1 agreement) or sqnr (dB)");
+          .choice("metric", &S::metric, {"auto", "top1", "token", "sqnr", "cosine"},
+                  "What sensitivity measures against FP32: top1 (accuracy points, top-1 agreement without labels), "
+                  "token (per-token accuracy), sqnr (dB, the least faithful output), cosine (points of 1 - cosine); "
+                  "auto: top1/token with labels, else sqnr (top1 agreement for max-accuracy-drop)");
   return table;
 }
 
@@ -143,12 +145,18 @@ PassResult quantize_pass(Model& model, const QuantizeSettings& settings, PassCon
   const Dataset* eval = context.quality_data();
   if (!eval)
     throw InputError("sensitivity, max-accuracy-drop and min-sqnr need evaluation data (--eval-data, or --data) to measure on");
-  const bool sqnr = settings.min_sqnr || settings.metric == "sqnr";
-  if (settings.max_accuracy_drop && sqnr) throw InputError("max-accuracy-drop is in accuracy points: use min-sqnr with metric=sqnr");
+  if (settings.min_sqnr && settings.metric != "auto" && settings.metric != "sqnr")
+    throw InputError(fmt::format("min-sqnr is in dB: it measures with metric=sqnr, not {}", settings.metric));
+  if (settings.max_accuracy_drop && settings.metric == "sqnr")
+    throw InputError("max-accuracy-drop is in accuracy points: use min-sqnr with metric=sqnr");
+  const Metric metric = settings.min_sqnr ? Metric::Sqnr
+                        : settings.metric == "auto" ? default_metric(*eval, settings.max_accuracy_drop.has_value())
+                                                    : parse_metric(settings.metric);
+  const bool sqnr = metric == Metric::Sqnr;
   const double budget = settings.max_accuracy_drop ? *settings.max_accuracy_drop / 100 : settings.min_sqnr ? -*settings.min_sqnr : -1;
   const bool has_budget = settings.max_accuracy_drop || settings.min_sqnr;
   const SensitivityReport r = quantization_sensitivity(model, *eval, settings, context,
-                                                       has_budget ? std::optional<double>(budget) : std::nullopt, sqnr);
+                                                       has_budget ? std::optional<double>(budget) : std::nullopt, metric);
   QuantizeSettings mixed = settings;
   mixed.exclude.insert(mixed.exclude.end(), r.kept_fp32.begin(), r.kept_fp32.end());
   PassResult result = quantize_int8(model, mixed, context);

@@ -32,7 +32,7 @@ struct QuantizeSettings {
   bool sensitivity = false;
   std::optional<double> max_accuracy_drop;   // points; unset = no budget
   std::optional<double> min_sqnr;            // dB of output 0 against FP32, no labels needed; unset = no budget
-  std::string metric = "auto";               // sensitivity's: auto (accuracy, else agreement) or sqnr
+  std::string metric = "auto";               // sensitivity's: auto, top1, token, sqnr or cosine (core/evaluate.h Metric)
 };
 
 const OptionTable<QuantizeSettings>& quantize_options();

@@ -11,13 +11,17 @@
 namespace edgepack {
 
 SensitivityReport quantization_sensitivity(const Model& model, const Dataset& eval, const QuantizeSettings& settings,
-                                           const PassContext& context, std::optional<double> max_loss, bool sqnr) {
+                                           const PassContext& context, std::optional<double> max_loss, Metric metric) {
   SensitivityReport report;
-  const QualityLoss quality_loss(model, eval, sqnr);
+  const QualityLoss quality_loss(model, eval, metric);
   // One sample more or less changes top-1 by 1/N: a budget finer than that cannot be resolved.
-  if (!sqnr && max_loss && *max_loss > 0 && eval.samples > 0 && *max_loss < 1.0 / static_cast<double>(eval.samples) && context.log)
+  const bool top1 = metric == Metric::Top1 || metric == Metric::Token;
+  if (top1 && max_loss && *max_loss > 0 && eval.samples > 0 && *max_loss < 1.0 / static_cast<double>(eval.samples) && context.log)
     context.log(fmt::format("warning: the budget ({:.3g} points) is finer than one of the {} evaluation samples ({:.3g} points)",
                             100 * *max_loss, eval.samples, 100.0 / static_cast<double>(eval.samples)));
+  if (!top1 && eval.samples < 8 && context.log)
+    context.log(fmt::format("warning: {} evaluation sample(s): the {} of each layer is measured on very little data",
+                            eval.samples, metric_name(metric)));
   report.metric = quality_loss.metric();
   report.fp32 = quality_loss.reference_accuracy();
   PassContext quiet = context;   // the same calibration; no progress line per trial

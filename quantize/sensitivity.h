@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/dataset.h"
+#include "core/evaluate.h"
 #include "core/ir.h"
 #include "quantize/quantize_pass.h"
 
@@ -22,7 +23,7 @@ struct LayerSensitivity {
 };
 
 struct SensitivityReport {
-  std::string metric;                      // "accuracy", "agreement" or "sqnr" (QualityLoss)
+  std::string metric;                      // QualityLoss::metric(): "accuracy", "agreement", "sqnr", ...
   double fp32 = 0;                         // FP32 accuracy (1.0 for agreement)
   std::vector<LayerSensitivity> layers;    // most sensitive first
   std::vector<std::string> kept_fp32;      // chosen for the budget, most sensitive first
@@ -32,12 +33,13 @@ struct SensitivityReport {
 // `model` has its constants and BatchNorms folded; `settings` are the quantize pass's (calib ...),
 // `exclude` is extended here; context.calibration calibrates. Without max_loss no layers are
 // excluded, only measured.
-// `sqnr` measures in SQNR (max_loss is then minus the least dB allowed). `context.log` gets one
+// `metric` is what is measured (QualityLoss; for sqnr max_loss is minus the least dB allowed). `context.log` gets one
 // progress line per layer, and a warning when the eval set is too small to resolve the budget.
 SensitivityReport quantization_sensitivity(const Model& model, const Dataset& eval, const QuantizeSettings& settings,
-                                           const PassContext& context, std::optional<double> max_loss, bool sqnr = false);
+                                           const PassContext& context, std::optional<double> max_loss, Metric metric);
 
-// {"metric", "kept_fp32", "final_loss_points", "layers": [{"node", "loss_points"}]}; for sqnr
+// {"metric", "kept_fp32", "final_loss_points", "layers": [{"node", "loss_points"}]} (points: 100 x
+// the loss, e.g. 100 x (1 - cosine)); for sqnr
 // "final_sqnr_db" and per layer "sqnr_db" instead.
 nlohmann::json to_json(const SensitivityReport& report);
 

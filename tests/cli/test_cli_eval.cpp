@@ -4,6 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cmath>
+
 #include "core/file_util.h"
 #include "core/npy.h"
 #include "core/onnx_export.h"
@@ -55,6 +57,69 @@ TEST_CASE("eval reports accuracy, output statistics and agreement") {
   CHECK(r.out.find("- (no labels)") != std::string::npos);
   CHECK(r.out.find("top-1 match vs reference") != std::string::npos);
   CHECK(r.out.find("output 'Y' mean") != std::string::npos);
+}
+
+TEST_CASE("eval --metric: SQNR of every output against the reference (the least faithful one scores), cosine, top1") {
+  TempDir tmp;
+  // Two outputs: Y = Relu(H) and the convolution H itself. The reference has a shifted bias, so
+  // both outputs differ from it, by different amounts.
+  Model m = tiny_conv_model();
+  ValueInfo h = m.graph.outputs[0];
+  h.name = "H";
+  m.graph.outputs.push_back(h);
+  Model ref = m;
+  ref.graph.initializers.at("B") = ref.graph.initializers.at("B") + 0.3;
+  save_onnx(m, (tmp / "two.onnx").string());
+  save_onnx(ref, (tmp / "ref.onnx").string());
+  at::manual_seed(4);
+  const at::Tensor x = at::randn({6, 3, 8, 8});
+  write_npz((tmp / "data.npz").string(), {{"X", x}});
+  auto conv = [&](const Model& model) {
+    return at::conv2d(x, model.graph.initializers.at("W"), model.graph.initializers.at("B"), 1, 1).to(at::kDouble);
+  };
+  auto sqnr = [](const at::Tensor& y, const at::Tensor& z) {
+    return 10 * std::log10(z.pow(2).sum().item<double>() / (y - z).pow(2).sum().item<double>());
+  };
+  const double y_db = sqnr(at::relu(conv(m)), at::relu(conv(ref))), h_db = sqnr(conv(m), conv(ref));
+  const std::string base = fmt::format("eval {} --data {} --json", q(tmp / "two.onnx"), q(tmp / "data.npz"));
+  CliResult r = run_cli(base + " --reference " + q(tmp / "ref.onnx"));
+  CAPTURE(r.err);
+  REQUIRE(r.exit_code == 0);
+  auto j = nlohmann::json::parse(r.out);
+  const auto& outputs = j["agreement"]["outputs"];
+  REQUIRE(outputs.size() == 2);
+  CHECK(outputs[0]["name"] == "Y");
+  CHECK(outputs[1]["name"] == "H");
+  // Tolerance 1e-6 relative: both sides sum squares in double over the same float outputs.
+  CHECK(outputs[0]["sqnr_db"].get<double>() == doctest::Approx(y_db).epsilon(1e-6));
+  CHECK(outputs[1]["sqnr_db"].get<double>() == doctest::Approx(h_db).epsilon(1e-6));
+  CHECK(j["agreement"]["sqnr_db"].get<double>() == doctest::Approx(y_db).epsilon(1e-6));   // output 0's
+  // No labels: the default score is SQNR, of the least faithful output.
+  CHECK(j["score"]["metric"] == "sqnr");
+  CHECK(j["score"]["value"].get<double>() == doctest::Approx(std::min(y_db, h_db)).epsilon(1e-6));
+  r = run_cli(base + " --reference " + q(tmp / "ref.onnx") + " --metric cosine");
+  REQUIRE(r.exit_code == 0);
+  j = nlohmann::json::parse(r.out);
+  CHECK(j["score"]["metric"] == "cosine");
+  CHECK(j["score"]["value"] == j["agreement"]["mean_cosine"]);
+  r = run_cli(base + " --reference " + q(tmp / "ref.onnx") + " --metric top1");
+  REQUIRE(r.exit_code == 0);
+  j = nlohmann::json::parse(r.out);
+  CHECK(j["score"]["value"] == j["agreement"]["top1_match"]);
+  // The human table leads with the score and lists each output's SQNR.
+  r = run_cli(fmt::format("eval {} --data {} --reference {}", q(tmp / "two.onnx"), q(tmp / "data.npz"), q(tmp / "ref.onnx")));
+  CHECK(r.out.find("score (sqnr)") != std::string::npos);
+  CHECK(r.out.find("SQNR of output 'H'") != std::string::npos);
+  // Nothing to score without labels or a reference: no score; a metric that needs one is refused.
+  r = run_cli(base);
+  REQUIRE(r.exit_code == 0);
+  CHECK(nlohmann::json::parse(r.out)["score"].is_null());
+  for (const char* metric : {"sqnr", "cosine", "top1", "token"}) {
+    r = run_cli(base + " --metric " + metric);
+    CAPTURE(metric);
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.rfind("edgepack: error: metric ", 0) == 0);
+  }
 }
 
 TEST_CASE("eval refuses bad data with exit 2 and one line") {

@@ -60,9 +60,35 @@ TEST_CASE("quantize --sensitivity reports each layer; --max-accuracy-drop keeps 
   CAPTURE(r.err);
   REQUIRE(r.exit_code == 0);
   auto j = nlohmann::json::parse(r.out);
-  CHECK(j["sensitivity"]["metric"] == "agreement");
+  // No labels: each layer is measured by SQNR against FP32 (--metric auto).
+  CHECK(j["sensitivity"]["metric"] == "sqnr");
   REQUIRE(j["sensitivity"]["layers"].size() == 1);
   CHECK(j["sensitivity"]["layers"][0]["node"] == "conv");
+  const double layer_db = j["sensitivity"]["layers"][0]["sqnr_db"];
+  CHECK(layer_db > 20);
+  CHECK(layer_db < 80);
+  // The same layer in points of 1 - cosine: INT8 of one conv costs well under a point.
+  r = run_cli(base + "--sensitivity --metric cosine");
+  REQUIRE(r.exit_code == 0);
+  j = nlohmann::json::parse(r.out);
+  CHECK(j["sensitivity"]["metric"] == "cosine");
+  const double cosine_points = j["sensitivity"]["layers"][0]["loss_points"];
+  CHECK(cosine_points > 0);
+  CHECK(cosine_points < 1);
+  r = run_cli(base + "--sensitivity --metric top1");
+  REQUIRE(r.exit_code == 0);
+  CHECK(nlohmann::json::parse(r.out)["sensitivity"]["metric"] == "agreement");
+  // Metrics the data or the budget cannot support: one clear line, exit 2, no output.
+  fs::remove(tmp / "int8.onnx");
+  r = run_cli(base + "--sensitivity --metric token");
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("per-token labels") != std::string::npos);
+  r = run_cli(base + "--min-sqnr 30 --metric cosine");
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("min-sqnr is in dB") != std::string::npos);
+  r = run_cli(base + "--sensitivity --metric f1");
+  CHECK(r.exit_code == 2);
+  CHECK(!fs::exists(tmp / "int8.onnx"));
   r = run_cli(base + "--max-accuracy-drop 0");
   REQUIRE(r.exit_code == 0);
   j = nlohmann::json::parse(r.out);
