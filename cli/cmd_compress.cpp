@@ -26,10 +26,10 @@ struct CompressArgs {
 };
 
 // The recipe (when given), then every flag given on the command line over it.
-CompressRequest request_of(const CompressArgs& a) {
+CompressRequest request_of(const CompressArgs& a, const Globals& globals) {
   CompressRequest r = a.recipe.empty() ? CompressRequest{} : read_recipe(a.recipe);
   r.model = a.model;
-  r.load = cli_load_options(a.input_shapes);
+  r.load = cli_load_options(a.input_shapes, globals);
   auto over = [](auto& field, const auto& given) {
     if (!given.empty()) field = given;
   };
@@ -55,7 +55,7 @@ CompressRequest request_of(const CompressArgs& a) {
 }
 
 int run_compress(const CompressArgs& a, const Globals& globals) {
-  const CompressRequest request = request_of(a);
+  const CompressRequest request = request_of(a, globals);
   const CompressResult result = compress(request, [&](const std::string& line) {
     if (!globals.quiet) fmt::print(stderr, "edgepack: {}\n", line);
   }, globals.quiet);

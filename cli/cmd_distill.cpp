@@ -71,7 +71,7 @@ int distill_model(const DistillArgs& a, const Globals& globals) {
   std::optional<OutputLock> lock;
   if (leader) lock.emplace(output_folder(a.output), lock_wait_seconds(), log);
 
-  Model teacher = load_cli_model(a.model, a.input_shapes);
+  Model teacher = load_cli_model(a.model, a.input_shapes, globals);
   const Dataset train = load_dataset(a.data, teacher, DatasetOptions{a.limit});
   bind_shapes_from_data(teacher, train, globals);
   std::optional<Dataset> eval;

@@ -30,12 +30,12 @@ struct EvalArgs {
 std::string percent(double v) { return fmt::format("{:.2f}%", 100 * v); }
 
 int eval(const EvalArgs& args, const Globals& globals) {
-  Model model = load_cli_model(args.model, args.input_shapes);
+  Model model = load_cli_model(args.model, args.input_shapes, globals);
   std::optional<Model> reference;
   // The shapes describe the inputs both models share; an ONNX reference carries its own.
   if (!args.reference.empty())
     reference = load_cli_model(args.reference, is_torchscript_file(args.reference) ? args.input_shapes
-                                                                                    : std::vector<std::string>{});
+                                                                                    : std::vector<std::string>{}, globals);
   Dataset data = load_dataset(args.data, model, DatasetOptions{args.limit});
   bind_shapes_from_data(model, data, globals);
 

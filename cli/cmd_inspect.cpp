@@ -86,7 +86,7 @@ int inspect(const InspectArgs& args, const Globals& globals) {
   const TargetProfile* target = args.target.empty() ? nullptr : &find_target(targets, args.target);
   EstimateOptions options{parse_precision(args.precision), args.efficiency};
 
-  Model model = load_cli_model(args.model, args.input_shapes);
+  Model model = load_cli_model(args.model, args.input_shapes, globals);
   ModelCost cost = analyze_model(model);
   for (const std::string& a : cost.assumptions) warn(globals, a);
   std::optional<CostEstimate> estimate;

@@ -61,7 +61,7 @@ int prune_model(const PruneArgs& a, const Globals& globals) {
   if (fs::exists(a.output) && same_file(a.model, a.output))
     throw InputError(fmt::format("refusing to write over the input model '{}'", a.model));
   if (a.finetune_epochs > 0 && a.data.empty()) throw InputError("--finetune-epochs needs training data (--data)");
-  Model original = load_cli_model(a.model, a.input_shapes);
+  Model original = load_cli_model(a.model, a.input_shapes, globals);
   PassContext ctx;
   std::optional<Dataset> data, eval, train;
   if (!a.data.empty()) {

@@ -71,7 +71,7 @@ int quantize_weights(const QuantizeArgs& a, const Globals& globals) {
   WeightOnlyFileRequest request;
   request.input = a.model;
   request.output = a.output;
-  request.load = cli_load_options(a.input_shapes);
+  request.load = cli_load_options(a.input_shapes, globals);
   request.step = weights_pipeline(a).at(0);
   request.data = a.data;
   request.calib_samples = a.calib_samples;
@@ -140,7 +140,7 @@ int quantize_model(const QuantizeArgs& a, const Globals& globals) {
   };
   // Held until the model is written: a second run into the same folder waits (or gives up).
   OutputLock lock(output_folder(a.output), lock_wait_seconds(), log);
-  Model model = load_cli_model(a.model, a.input_shapes);
+  Model model = load_cli_model(a.model, a.input_shapes, globals);
   Dataset data = load_dataset(a.data, model, DatasetOptions{a.calib_samples});
   bind_shapes_from_data(model, data, globals);
   if (data.samples == 0)

@@ -35,8 +35,8 @@ std::string preview(const at::Tensor& t, int count) {
   return fmt::format("{}", fmt::join(parts, " "));
 }
 
-int run_model(const RunArgs& args) {
-  Model model = load_cli_model(args.model, args.input_shapes);
+int run_model(const RunArgs& args, const Globals& globals) {
+  Model model = load_cli_model(args.model, args.input_shapes, globals);
   Executor executor(model);
   auto runtime = model.graph.runtime_inputs();
   std::map<std::string, at::Tensor> feeds;
@@ -91,7 +91,7 @@ int run_model(const RunArgs& args) {
 
 }  // namespace
 
-void add_run(CLI::App& app, Action& action, const Globals&) {
+void add_run(CLI::App& app, Action& action, const Globals& globals) {
   auto args = std::make_shared<RunArgs>();
   CLI::App* cmd = app.add_subcommand("run", "Run a model on serialized TensorProto inputs and print its outputs");
   cmd->add_option("model", args->model, "ONNX model or TorchScript archive (.pt, with --input-shape)")->required();
@@ -101,7 +101,7 @@ void add_run(CLI::App& app, Action& action, const Globals&) {
       ->required();
   cmd->add_option("--save-outputs", args->save_outputs, "Write output_K.pb (TensorProto) per graph output into DIR");
   cmd->add_option("--show", args->show, "Values to print per output")->capture_default_str();
-  cmd->callback([&action, args] { action = [args] { return run_model(*args); }; });
+  cmd->callback([&action, &globals, args] { action = [args, &globals] { return run_model(*args, globals); }; });
 }
 
 }  // namespace edgepack::cli

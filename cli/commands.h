@@ -47,10 +47,11 @@ void add_pass_options(CLI::App* cmd, const std::string& pass, std::map<std::stri
 // Adds `--input-shape NAME:1x3x224x224[:TYPE]` (repeatable; DIMS alone for a single input),
 // the shapes a TorchScript model is converted for.
 void add_input_shape_option(CLI::App* cmd, std::vector<std::string>& input_shapes);
-// The parsed --input-shape values (InputError for a malformed or repeated one).
-LoadOptions cli_load_options(const std::vector<std::string>& input_shapes);
-// load_model with the parsed --input-shape values.
-Model load_cli_model(const std::string& path, const std::vector<std::string>& input_shapes);
+// The parsed --input-shape values (InputError for a malformed or repeated one); the import's
+// warnings (a failed opset lift) go to stderr unless quiet.
+LoadOptions cli_load_options(const std::vector<std::string>& input_shapes, const Globals& globals);
+// load_model with those options.
+Model load_cli_model(const std::string& path, const std::vector<std::string>& input_shapes, const Globals& globals);
 
 // A count option's check: an integer >= `min` (0 where 0 has a documented meaning, "all").
 CLI::Validator at_least(int64_t min);

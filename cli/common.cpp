@@ -84,12 +84,16 @@ void add_pass_options(CLI::App* cmd, const std::string& pass, std::map<std::stri
 
 void add_input_shape_option(CLI::App* cmd, std::vector<std::string>& input_shapes) {
   cmd->add_option("--input-shape", input_shapes,
-                  "TorchScript models: shape of an input, NAME:1x3x224x224 or NAME:1x16:int64 (repeatable; DIMS alone "
-                  "for a single input)");
+                  "Shape of an input, NAME:1x3x224x224 or NAME:1x16:int64 (repeatable; DIMS alone for a single input): "
+                  "binds an ONNX model's dynamic dims (else they come from the data), and is required for TorchScript");
 }
 
-LoadOptions cli_load_options(const std::vector<std::string>& input_shapes) {
+LoadOptions cli_load_options(const std::vector<std::string>& input_shapes, const Globals& globals) {
   LoadOptions options;
+  const bool quiet = globals.quiet;
+  options.onnx.warn = [quiet](const std::string& message) {
+    if (!quiet) fmt::print(stderr, "edgepack: warning: {}\n", message);
+  };
   for (const std::string& text : input_shapes) {
     auto [name, spec] = parse_input_spec(text);
     if (!options.input_shapes.emplace(name, spec).second)
@@ -98,8 +102,8 @@ LoadOptions cli_load_options(const std::vector<std::string>& input_shapes) {
   return options;
 }
 
-Model load_cli_model(const std::string& path, const std::vector<std::string>& input_shapes) {
-  return load_model(path, cli_load_options(input_shapes));
+Model load_cli_model(const std::string& path, const std::vector<std::string>& input_shapes, const Globals& globals) {
+  return load_model(path, cli_load_options(input_shapes, globals));
 }
 
 }  // namespace edgepack::cli

@@ -11,8 +11,8 @@
 namespace edgepack {
 
 struct LoadOptions {
-  // Input shapes, by forward() argument name ("" = the only input). Required for TorchScript,
-  // whose graphs carry no shapes; refused for ONNX, whose inputs are typed in the file.
+  // Input shapes, by input name ("" = the only input). Required for TorchScript, whose graphs
+  // carry no shapes; for ONNX they bind dynamic dims (core/input_shapes.h).
   std::map<std::string, InputSpec> input_shapes;
   ImportOptions onnx;
 };

@@ -189,6 +189,82 @@ void widen_legacy_prelu_slopes(onnx::ModelProto& proto) {
   }
 }
 
+// Experimental ops that opset 10 removed have no version-converter adapter (the lift fails with
+// "unordered_map::at"), and old converters wrote them: the ONNX model zoo's Tiny YOLOv2 (opset
+// 7/8) starts with ImageScaler. For opset 7-9 (numpy broadcasting) each is rewritten into
+// standard ops before the lift, its constants as initializers:
+//   ImageScaler(x)        = x * scale + bias[c]      (bias as [C, 1, 1])
+//   Affine(x)             = x * alpha + beta
+//   Scale(x)              = x * scale
+//   ScaledTanh(x)         = alpha * tanh(beta * x)
+//   ParametricSoftplus(x) = alpha * softplus(beta * x)
+// Returns the op types rewritten.
+std::set<std::string> rewrite_removed_experimental_ops(onnx::ModelProto& proto) {
+  std::set<std::string> rewritten;
+  auto* g = proto.mutable_graph();
+  auto attr_float = [](const onnx::NodeProto& n, const char* name, float fallback) {
+    for (const auto& a : n.attribute())
+      if (a.name() == name) return a.f();
+    return fallback;
+  };
+  int fresh = 0;
+  auto constant = [&](const std::string& base, std::vector<int64_t> dims, const std::vector<float>& values) {
+    auto* t = g->add_initializer();
+    t->set_name(fmt::format("{}__legacy{}", base, fresh++));
+    t->set_data_type(onnx::TensorProto::FLOAT);
+    for (int64_t d : dims) t->add_dims(d);
+    for (float v : values) t->add_float_data(v);
+    return t->name();
+  };
+  std::vector<onnx::NodeProto> nodes;
+  auto emit = [&](const onnx::NodeProto& like, const std::string& op, std::vector<std::string> in, const std::string& out) {
+    onnx::NodeProto n;
+    n.set_name(fmt::format("{}/{}", like.name().empty() ? like.output(0) : like.name(), op));
+    n.set_op_type(op);
+    for (auto& i : in) n.add_input(i);
+    n.add_output(out);
+    nodes.push_back(std::move(n));
+  };
+  for (const auto& n : g->node()) {
+    const std::string& op = n.op_type();
+    const bool legacy = n.domain().empty() && n.input_size() == 1 && n.output_size() == 1 &&
+                        (op == "ImageScaler" || op == "Affine" || op == "Scale" || op == "ScaledTanh" ||
+                         op == "ParametricSoftplus");
+    if (!legacy) {
+      nodes.push_back(n);
+      continue;
+    }
+    rewritten.insert(op);
+    const std::string &x = n.input(0), &y = n.output(0), mid = y + "__legacy_mid";
+    if (op == "ImageScaler") {
+      std::vector<float> bias;
+      for (const auto& a : n.attribute())
+        if (a.name() == "bias") bias.assign(a.floats().begin(), a.floats().end());
+      if (bias.empty()) {
+        emit(n, "Mul", {x, constant(y, {}, {attr_float(n, "scale", 1.f)})}, y);
+      } else {
+        emit(n, "Mul", {x, constant(y, {}, {attr_float(n, "scale", 1.f)})}, mid);
+        emit(n, "Add", {mid, constant(y, {static_cast<int64_t>(bias.size()), 1, 1}, bias)}, y);
+      }
+    } else if (op == "Affine") {
+      emit(n, "Mul", {x, constant(y, {}, {attr_float(n, "alpha", 1.f)})}, mid);
+      emit(n, "Add", {mid, constant(y, {}, {attr_float(n, "beta", 0.f)})}, y);
+    } else if (op == "Scale") {
+      emit(n, "Mul", {x, constant(y, {}, {attr_float(n, "scale", 1.f)})}, y);
+    } else {
+      const std::string inner = op == "ScaledTanh" ? "Tanh" : "Softplus", act = y + "__legacy_act";
+      emit(n, "Mul", {x, constant(y, {}, {attr_float(n, "beta", 1.f)})}, mid);
+      emit(n, inner, {mid}, act);
+      emit(n, "Mul", {act, constant(y, {}, {attr_float(n, "alpha", 1.f)})}, y);
+    }
+  }
+  if (!rewritten.empty()) {
+    g->clear_node();
+    for (auto& n : nodes) *g->add_node() = std::move(n);
+  }
+  return rewritten;
+}
+
 // ONNX 1.12's shape inference for Conv, ConvTranspose and the pools trusts the node: it indexes
 // the dilations, strides and pads by the kernel's rank (taken from W's shape when kernel_shape is
 // absent) and the input's dims by the kernel's rank, and divides by the strides. A Conv whose W
@@ -387,18 +463,35 @@ Model import_onnx(onnx::ModelProto proto, const std::string& folder, const Impor
   infer();
   if (options.convert_opset && opset > 0 && opset < kMinOpset) {
     if (opset < 7) widen_legacy_prelu_slopes(proto);
-    onnx::ModelProto lifted = proto;
-    try {
-      // The converter's adapters for old ops (e.g. Pad-2) need IR version 7 features.
-      if (lifted.ir_version() < 7) lifted.set_ir_version(7);
-      proto = onnx::version_conversion::ConvertVersion(lifted, static_cast<int>(kMinOpset));
+    if (opset >= 7 && opset < 10) rewrite_removed_experimental_ops(proto);
+    // As high as the converter gets: 13, else the highest opset from 12 down to 10 (where
+    // QuantizeLinear starts) that it reaches, else the model's own. The kernels also implement
+    // the older forms of the ops whose semantics changed (attribute vs input, Softmax's 2-D
+    // coercion), so an unlifted model still runs; quantize then says what it can do at that opset.
+    std::string why;
+    for (int64_t target = kMinOpset; target > opset && target >= 10; --target) {
+      onnx::ModelProto lifted = proto;
+      try {
+        // The converter's adapters for old ops (e.g. Pad-2) need IR version 7 features.
+        if (lifted.ir_version() < 7) lifted.set_ir_version(7);
+        lifted = onnx::version_conversion::ConvertVersion(lifted, static_cast<int>(target));
+      } catch (const InputError&) {
+        throw;
+      } catch (const std::exception& e) {
+        if (why.empty()) why = first_line(e.what());
+        continue;
+      }
+      proto = std::move(lifted);
       infer();
-    } catch (const InputError&) {
-      throw;
-    } catch (const std::exception&) {
-      // The kernels also implement the older forms of the ops whose semantics changed
-      // (attribute vs input, Softmax's 2-D coercion), so the model still runs as it is.
+      break;
     }
+    const int64_t reached = ai_onnx_opset(proto);
+    if (reached < kMinOpset && options.warn)
+      options.warn(fmt::format("ONNX's version converter could not lift opset {} to {} ({}); the model {} opset {}{}", opset,
+                               kMinOpset, why.empty() ? "no adapter" : why, reached > opset ? "was lifted to" : "stays at",
+                               reached,
+                               reached >= 10 ? ": quantize writes per-tensor weight scales"
+                                             : ": it runs, but quantize needs opset 10 (re-export at 13 or newer)"));
   }
 
   Model model;

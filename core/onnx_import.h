@@ -2,6 +2,7 @@
 // version converter (so the executor implements one semantics per op), runs ONNX shape
 // inference, and loads external data from the model's folder only.
 #pragma once
+#include <functional>
 #include <string>
 
 #include "core/ir.h"
@@ -16,6 +17,9 @@ constexpr int64_t kMinOpset = 13;
 struct ImportOptions {
   bool convert_opset = true;       // lift opset < kMinOpset
   bool infer_shapes = true;
+  // Told, in one line each, what the import could not do but went on without: a lift the
+  // version converter failed (the model then runs at a lower opset). Null = silent.
+  std::function<void(const std::string&)> warn;
 };
 
 // Throws InputError with a one-line reason for a missing, empty, truncated or invalid file.

@@ -8,6 +8,8 @@ Writes to OUT_DIR:
   resnet18_op11.onnx       torchvision resnet18, opset 11, "input" [N,3,224,224] -> "logits"
   detector_op11.onnx       a small DBNet-style text detector, opset 11,
                            "image" [N,3,H,W] -> "prob" [N,1,H,W] (H, W multiples of 32)
+  detector_op9.onnx        the same detector at opset 9 (Upsample with constant scales), as old
+                           converters write it
   vit_tiny.onnx            torchvision VisionTransformer (64x64 images, patch 16, 2 layers, width 64,
                            10 classes), opset 17, "input" [N,3,64,64] -> "logits"
   calib_224.npz            "input": float32 [32,3,224,224], smooth ImageNet-normalized images
@@ -24,6 +26,7 @@ that file unwritten. Needs Debian's python3-torch, python3-torchvision, python3-
 import os
 import sys
 import time
+import warnings
 
 import numpy as np
 import onnx
@@ -203,6 +206,11 @@ def main():
     hw = {0: "N", 2: "H", 3: "W"}
     p = os.path.join(out, "detector_op11.onnx")
     export(net, torch.from_numpy(calibdet[:1]), p, 11, "image", "prob", hw, hw)
+    report(p, t0)
+    p = os.path.join(out, "detector_op9.onnx")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")   # torch recommends opset 11 for Upsample: that is the point
+        export(net, torch.from_numpy(calibdet[:1]), p, 9, "image", "prob", hw, hw)
     report(p, t0)
     print(f"real_exports: detector has {params} parameters", flush=True)
 

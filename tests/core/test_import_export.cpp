@@ -3,6 +3,10 @@
 #include <fmt/format.h>
 #include <onnx/onnx_pb.h>
 
+#include <map>
+#include <tuple>
+#include <vector>
+
 #include "core/error.h"
 #include "core/executor.h"
 #include "core/file_util.h"
@@ -104,6 +108,94 @@ TEST_CASE("old opsets are lifted to the executor's opset on import") {
   SKIP_WITHOUT_CONFORMANCE(root);
   Model m = import_onnx(root + "/pytorch-converted/test_AvgPool2d/model.onnx");
   CHECK(m.opset() >= kMinOpset);
+}
+
+namespace {
+
+// An opset-`opset` proto: X [1,3,4,4] -> `ops` in a chain (op type, float attributes, float-list
+// attributes) -> Y, typed as old converters wrote them (IR 4).
+onnx::ModelProto legacy_chain(int64_t opset, const std::vector<std::tuple<std::string, std::map<std::string, float>,
+                                                                       std::map<std::string, std::vector<float>>>>& ops) {
+  onnx::ModelProto proto;
+  proto.set_ir_version(4);
+  proto.add_opset_import()->set_version(opset);
+  auto* g = proto.mutable_graph();
+  g->set_name("legacy");
+  auto typed = [](onnx::ValueInfoProto* v, const std::string& name) {
+    v->set_name(name);
+    auto* t = v->mutable_type()->mutable_tensor_type();
+    t->set_elem_type(onnx::TensorProto::FLOAT);
+    for (int64_t d : {1, 3, 4, 4}) t->mutable_shape()->add_dim()->set_dim_value(d);
+  };
+  typed(g->add_input(), "X");
+  std::string x = "X";
+  for (size_t i = 0; i < ops.size(); ++i) {
+    const auto& [type, floats, lists] = ops[i];
+    auto* n = g->add_node();
+    n->set_op_type(type);
+    n->set_name(fmt::format("n{}", i));
+    n->add_input(x);
+    x = i + 1 == ops.size() ? "Y" : fmt::format("v{}", i);
+    n->add_output(x);
+    for (const auto& [name, value] : floats) {
+      auto* a = n->add_attribute();
+      a->set_name(name), a->set_type(onnx::AttributeProto::FLOAT), a->set_f(value);
+    }
+    for (const auto& [name, values] : lists) {
+      auto* a = n->add_attribute();
+      a->set_name(name), a->set_type(onnx::AttributeProto::FLOATS);
+      for (float v : values) a->add_floats(v);
+    }
+  }
+  typed(g->add_output(), "Y");
+  return proto;
+}
+
+}  // namespace
+
+TEST_CASE("experimental ops opset 10 removed (ImageScaler, Affine, ...) are rewritten so the lift succeeds") {
+  // The converter has no adapter for them: before the rewrite an opset-8 ImageScaler model stayed
+  // at opset 8, unsupported by the executor and unquantizable.
+  for (int64_t opset : {7, 8, 9}) {
+    CAPTURE(opset);
+    std::vector<std::string> warnings;
+    ImportOptions options;
+    options.warn = [&](const std::string& w) { warnings.push_back(w); };
+    const Model m = import_onnx(legacy_chain(opset, {{"ImageScaler", {{"scale", 0.5f}}, {{"bias", {0.1f, -0.2f, 0.3f}}}},
+                                                     {"Affine", {{"alpha", 2.f}, {"beta", -1.f}}, {}},
+                                                     {"Scale", {{"scale", 3.f}}, {}},
+                                                     {"ScaledTanh", {{"alpha", 1.5f}, {"beta", 0.5f}}, {}},
+                                                     {"ParametricSoftplus", {{"alpha", 0.7f}, {"beta", 2.f}}, {}}}),
+                                "", options);
+    CHECK(warnings.empty());
+    CHECK(m.opset() == kMinOpset);
+    std::map<std::string, int> ops;
+    for (const auto& n : m.graph.nodes) ++ops[n.op_type];
+    CHECK(ops == std::map<std::string, int>{{"Add", 2}, {"Mul", 7}, {"Softplus", 1}, {"Tanh", 1}});
+    at::manual_seed(1);
+    const at::Tensor x = at::randn({1, 3, 4, 4});
+    at::Tensor want = x * 0.5 + at::tensor(std::vector<float>{0.1f, -0.2f, 0.3f}).reshape({3, 1, 1});
+    want = (want * 2 - 1) * 3;
+    want = 1.5 * at::tanh(0.5 * want);
+    want = 0.7 * at::softplus(2 * want);
+    // Tolerance: float32 evaluation of the same five steps, atol 1e-6.
+    CHECK(at::allclose(Executor(m).run(std::vector<at::Tensor>{x}).at(0), want, 0, 1e-6));
+  }
+}
+
+TEST_CASE("a lift the version converter cannot do is said once, naming the opsets, and the model still imports") {
+  // Crop (experimental, removed in opset 10, no adapter and no rewrite): the model stays at opset 9.
+  std::vector<std::string> warnings;
+  ImportOptions options;
+  options.warn = [&](const std::string& w) { warnings.push_back(w); };
+  const Model m = import_onnx(legacy_chain(9, {{"Relu", {}, {}}, {"Crop", {}, {}}}), "", options);
+  CHECK(m.opset() == 9);
+  REQUIRE(warnings.size() == 1);
+  CHECK(warnings[0].find("could not lift opset 9 to 13") != std::string::npos);
+  CHECK(warnings[0].find("stays at opset 9") != std::string::npos);
+  CHECK(warnings[0].find("quantize needs opset 10") != std::string::npos);
+  // Silent without a listener, as before.
+  CHECK(import_onnx(legacy_chain(9, {{"Relu", {}, {}}, {"Crop", {}, {}}}), "").opset() == 9);
 }
 
 }  // TEST_SUITE

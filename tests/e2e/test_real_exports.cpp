@@ -79,6 +79,36 @@ TEST_CASE("detector with dynamic H and W: inspect refuses to guess, costs the sh
   CHECK(run_cli("inspect " + model + " --input-shape imag:1x3x320x320").err.find("did you mean 'image'") != std::string::npos);
 }
 
+TEST_CASE("the detector exported at opset 9 (Upsample) is lifted and quantized per channel, label-free, like opset 11") {
+  if (!have_corpus()) return;
+  SKIP_WITHOUT_ONNXRUNTIME();
+  TempDir tmp;
+  const fs::path int8 = tmp / "int8.onnx";
+  const std::string op9 = q(kReal / "detector_op9.onnx"), calib = q(kReal / "calib_det.npz");
+  // The same MACs as opset 11 once lifted (Upsample -> Resize).
+  auto ij = json_of(run_cli("inspect " + op9 + " --input-shape image:1x3x320x320 --json"));
+  CHECK(ij["totals"]["macs"].get<double>() == doctest::Approx(315187200).epsilon(0.01));
+  CliResult r = run_cli(fmt::format("quantize {} -o {} --data {} --calib-samples 8 --json", op9, q(int8), calib));
+  CAPTURE(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.err.find("warning") == std::string::npos);   // lifted to 13: per-channel, nothing to warn about
+  const Model q8 = import_onnx(int8.string());
+  CHECK(q8.opset() == 13);
+  int per_axis = 0;
+  for (const auto& n : q8.graph.nodes)
+    if (n.op_type == "DequantizeLinear" && n.has("axis")) ++per_axis;
+  CHECK(per_axis >= 10);
+  CHECK(strict_inference_error(int8).empty());
+  auto ej = json_of(run_cli(fmt::format("eval {} --data {} --reference {} --limit 8 --json", q(int8), calib, op9)));
+  CHECK(ej["score"]["metric"] == "sqnr");
+  CHECK(ej["score"]["value"].get<double>() > 20);
+  const at::Tensor x = first_images(kReal / "calib_det.npz", 2);
+  const auto ort = run_onnxruntime({{int8.string(), {{"image", x}}}});
+  REQUIRE_MESSAGE(ort[0].error.empty(), ort[0].error);
+  const at::Tensor ours = Executor(q8).run(std::vector<at::Tensor>{x}).at(0);
+  CHECK((ort[0].outputs.at(0) - ours).abs().mean().item<double>() < 1.0 / 255);
+}
+
 TEST_CASE("detector compressed label-free for two targets: shape, fidelity and verdicts in the manifests; onnxruntime agrees") {
   if (!have_corpus()) return;
   SKIP_WITHOUT_ONNXRUNTIME();
