@@ -40,7 +40,24 @@ std::string source_line(const jit::Node* n) {
 const std::set<std::string> kShapeOnlyOps = {
     "aten::size", "aten::dim", "aten::numel", "aten::len", "prim::device", "prim::dtype", "prim::layout",
     "aten::zeros_like", "aten::ones_like", "aten::full_like", "aten::new_zeros", "aten::new_ones", "aten::new_full",
-    "prim::is_cuda", "aten::is_floating_point"};
+    "prim::is_cuda", "aten::is_floating_point", "prim::is_nested", "prim::is_sparse", "prim::is_sparse_csr",
+    "prim::is_quantized", "prim::is_mkldnn", "prim::is_meta", "prim::is_xpu", "prim::is_mps", "prim::is_vulkan",
+    "prim::is_ipu", "prim::is_xla", "prim::is_lazy", "prim::requires_grad", "aten::is_complex"};
+
+// PyTorch's inference fast paths: a fused kernel behind a runtime check (eval mode, no grad, CPU
+// tensors, supported settings), with the reference computation in the other branch. The two
+// compute the same function; the reference is made of ops we lower, so it is the branch taken.
+// (nn.TransformerEncoderLayer and nn.MultiheadAttention, scripted, both have one.)
+const std::set<std::string> kFusedFastPaths = {"aten::_transformer_encoder_layer_fwd",
+                                               "aten::_native_multi_head_attention"};
+
+// Directly, not in a nested If: the reference branch itself holds nested fast paths (the
+// attention inside the encoder layer's reference computation).
+bool uses_fused_fast_path(const jit::Block* block) {
+  for (const jit::Node* n : block->nodes())
+    if (kFusedFastPaths.count(n->kind().toQualString())) return true;
+  return false;
+}
 
 // Lists and tuples: the interpreter builds them with instructions, not operators, so they have
 // no Operation to run.
@@ -197,16 +214,19 @@ std::vector<c10::IValue> Converter::run_example(const jit::Node* n) {
   for (const jit::Value* in : n->inputs()) inputs.push_back(slot(in).example);
   if (auto values = run_structural(n, inputs)) return *values;
   std::optional<jit::Operation> op;
-  bool mutates = false;
+  bool mutates = false, vararg = false;
   try {
     op.emplace(n->getOperation());
-    if (const c10::FunctionSchema* schema = n->maybeSchema()) mutates = schema->is_mutable();
+    if (const c10::FunctionSchema* schema = n->maybeSchema()) mutates = schema->is_mutable(), vararg = schema->is_vararg();
   } catch (const c10::Error&) {
     fail(n, "unsupported op");
   }
   // Mutating ops left in the graph would change the examples of their inputs.
   jit::Stack stack;
   for (const c10::IValue& v : inputs) stack.push_back(mutates && v.isTensor() ? c10::IValue(v.toTensor().clone()) : v);
+  // A variadic operation (aten::format of the fast paths' messages) reads its input count from
+  // the top of the stack, as the interpreter pushes it.
+  if (vararg) stack.push_back(static_cast<int64_t>(inputs.size()));
   try {
     (*op)(stack);
   } catch (const c10::Error& e) {
@@ -224,7 +244,14 @@ void Converter::convert_node(const jit::Node* n) {
   if (n->kind() == c10::prim::If) {
     const Slot& condition = slot(n->input(0));
     if (condition.dynamic) fail(n, "the condition depends on the input data");
-    const jit::Block* taken = n->blocks()[condition.example.toBool() ? 0 : 1];
+    bool branch = condition.example.toBool();
+    if (uses_fused_fast_path(n->blocks()[branch ? 0 : 1]) && !uses_fused_fast_path(n->blocks()[branch ? 1 : 0])) {
+      // The condition itself reads as the other value from here on: TorchScript's early-return
+      // transform passes it on as the "returned" flag of a later If, which must agree.
+      branch = !branch;
+      slots_[n->input(0)].example = c10::IValue(branch);
+    }
+    const jit::Block* taken = n->blocks()[branch ? 0 : 1];
     convert_block(taken);
     for (size_t k = 0; k < n->outputs().size(); ++k) slots_[n->output(k)] = slot(taken->outputs()[k]);
     return;
@@ -232,6 +259,14 @@ void Converter::convert_node(const jit::Node* n) {
   if (n->kind() == c10::prim::Loop) fail(n, "loops are not supported; unroll them or trace the module");
   if (n->kind() == c10::prim::RaiseException) fail(n, "the module raises an exception for these input shapes");
 
+  if ((kind == "aten::__is__" || kind == "aten::__isnot__") && (slot(n->input(0)).dynamic || slot(n->input(1)).dynamic)) {
+    // Identity, not data: two graph values are the same tensor when they name the same IR value
+    // (`query is not key` in self-attention); a tensor is never None.
+    const Slot &a = slot(n->input(0)), &b = slot(n->input(1));
+    const bool same = a.dynamic && b.dynamic && a.name == b.name;
+    slots_[n->output()].example = c10::IValue(kind == "aten::__is__" ? same : !same);
+    return;
+  }
   bool dynamic = false;
   for (const jit::Value* in : n->inputs()) dynamic = dynamic || slot(in).dynamic;
   const bool lowered = dynamic && !kShapeOnlyOps.count(kind);

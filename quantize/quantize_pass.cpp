@@ -323,6 +323,14 @@ PassResult quantize_int8(Model& model, const QuantizeSettings& options, PassCont
     if (site_set.count(in.name)) emit_qdq(in.name);
   int64_t weight_bytes_before = 0, weight_bytes_after = 0;
   std::vector<std::pair<std::string, std::string>> biases;   // (float bias initializer, int32 initializer)
+  // Initializers read by several nodes (a TorchScript module's equal constants are one tensor; the
+  // layers of nn.TransformerEncoder start as copies). A shared weight quantizes to the same int8
+  // tensor for every reader, so it gets one DequantizeLinear; a bias's scale is s_x * s_w of its
+  // own node, so a shared one gets a copy per node (the original stays for its other readers).
+  std::map<std::string, int> readers;
+  for (const Node& n : g.nodes)
+    for (const auto& in : n.inputs) ++readers[in];
+  std::set<std::string> dequantized_weights;
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     Node n = g.nodes[i];
     for (auto& in : n.inputs) {
@@ -333,28 +341,35 @@ PassResult quantize_int8(Model& model, const QuantizeSettings& options, PassCont
     if (ca != channel_axis.end()) {
       const std::string w = n.inputs[1];
       at::Tensor weight = g.initializers.at(w);
-      scales.push_back(w + "_scale");
       const int64_t channels = weight.size(ca->second);
       const int64_t scale_axis = per_channel ? ca->second : -1;
       at::Tensor ws = symmetric_weight_scales(weight, scale_axis);
-      std::vector<int64_t> shape(weight.dim(), 1);
-      if (per_channel) shape[scale_axis] = -1;
-      at::Tensor wq = at::clamp(at::round(weight / ws.reshape(shape)), -127, 127).to(at::kChar);
-      weight_bytes_before += weight.numel() * 4;
-      weight_bytes_after += wq.numel();
-      g.initializers[w + "_quantized"] = wq;
-      g.initializers[w + "_scale"] = per_channel ? ws : ws.reshape({});
-      g.initializers[w + "_zero_point"] = per_channel ? at::zeros({channels}, at::kChar) : at::zeros({}, at::kChar);
-      Node dq = make_node("DequantizeLinear", w + "_DequantizeLinear", {w + "_quantized", w + "_scale", w + "_zero_point"},
-                          w + "_dequantized");
-      if (per_channel) dq.attrs["axis"] = Attribute::of_int(scale_axis);
-      nodes.push_back(dq);
+      if (dequantized_weights.insert(w).second) {
+        scales.push_back(w + "_scale");
+        std::vector<int64_t> shape(weight.dim(), 1);
+        if (per_channel) shape[scale_axis] = -1;
+        at::Tensor wq = at::clamp(at::round(weight / ws.reshape(shape)), -127, 127).to(at::kChar);
+        weight_bytes_before += weight.numel() * 4;
+        weight_bytes_after += wq.numel();
+        g.initializers[w + "_quantized"] = wq;
+        g.initializers[w + "_scale"] = per_channel ? ws : ws.reshape({});
+        g.initializers[w + "_zero_point"] = per_channel ? at::zeros({channels}, at::kChar) : at::zeros({}, at::kChar);
+        Node dq = make_node("DequantizeLinear", w + "_DequantizeLinear", {w + "_quantized", w + "_scale", w + "_zero_point"},
+                            w + "_dequantized");
+        if (per_channel) dq.attrs["axis"] = Attribute::of_int(scale_axis);
+        nodes.push_back(dq);
+      }
       n.inputs[1] = w + "_dequantized";
       // Bias: int32 with scale s_x * s_w, so integer kernels add it to the accumulator as is.
       const bool has_bias = n.op_type != "MatMul" && n.inputs.size() > 2 && g.is_initializer(n.inputs[2]) &&
                             g.initializers.at(n.inputs[2]).dim() == 1;
       if (n.op_type != "MatMul" && (has_bias || (bias_correction && n.inputs.size() <= 2))) {
         std::string b = has_bias ? n.inputs[2] : n.name + "_bias";
+        if (has_bias && readers.at(b) > 1) {
+          const std::string own = (n.name.empty() ? n.outputs[0] : n.name) + "_bias";
+          g.initializers[own] = g.initializers.at(b);
+          b = own;
+        }
         scales.push_back(b + "_scale");
         if (!has_bias) g.initializers[b] = at::zeros({channels}, at::kFloat);
         const QParams& xq = qparams.at(g.nodes[i].inputs[0]);
@@ -411,8 +426,10 @@ PassResult quantize_int8(Model& model, const QuantizeSettings& options, PassCont
     if (!(at::isfinite(sc).all().item<bool>() && (sc > 0).all().item<bool>()))
       throw InputError(fmt::format("quantization scale '{}' is not a positive finite number; the value range overflows float", name));
   }
-  // The float biases were kept only for the correction; the graph reads the int32 copies.
-  for (const auto& [b, _] : biases) g.initializers.erase(b);
+  // The float biases were kept only for the correction; the graph reads the int32 copies (a
+  // shared original still read by another node stays).
+  for (const auto& [b, _] : biases)
+    if (readers.count(b) == 0 || readers.at(b) <= 1) g.initializers.erase(b);
   result.stats["removed_initializers"] = remove_unused_initializers(g);
   result.stats["quantized_nodes"] = static_cast<double>(targets.size());
   result.stats["per_channel"] = per_channel ? 1 : 0;

@@ -20,7 +20,7 @@ for a in "$@"; do
 done
 
 script=scripts/real_exports.py
-files=(mobilenet_v3_small.onnx resnet18_op11.onnx detector_op11.onnx detector_op9.onnx vit_tiny.onnx calib_224.npz calib_det.npz calib_64.npz)
+files=(mobilenet_v3_small.onnx resnet18_op11.onnx detector_op11.onnx detector_op9.onnx vit_tiny.onnx encoder_scripted.pt encoder_io.npz calib_224.npz calib_det.npz calib_64.npz)
 fresh=1
 for f in "${files[@]}"; do
   if [ ! -f "$out/$f" ] || [ ! "$out/$f" -nt "$script" ]; then fresh=0; break; fi

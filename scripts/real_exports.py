@@ -12,6 +12,10 @@ Writes to OUT_DIR:
                            converters write it
   vit_tiny.onnx            torchvision VisionTransformer (64x64 images, patch 16, 2 layers, width 64,
                            10 classes), opset 17, "input" [N,3,64,64] -> "logits"
+  encoder_scripted.pt      torch.jit.script(nn.TransformerEncoder) (2 post-norm layers, width 32, 4 heads,
+                           batch_first; forward(src, mask=None, src_key_padding_mask=None)), in eval
+                           mode, whose scripted graph holds PyTorch's fused inference fast paths
+  encoder_io.npz           "src": float32 [16,10,32] and "expected": the module's outputs for them
   calib_224.npz            "input": float32 [32,3,224,224], smooth ImageNet-normalized images
   calib_64.npz             "input": float32 [16,3,64,64], for the ViT
   calib_det.npz            "image": float32 [16,3,320,320], same kind of images
@@ -198,6 +202,22 @@ def main():
     torch.nn.init.normal_(net.heads.head.bias, std=0.1)
     net.eval()
     export(net, torch.from_numpy(calib64[:1]), p, 17, "input", "logits", {0: "N"}, {0: "N"}, grad=True); report(p, t0)
+
+    layer = nn.TransformerEncoderLayer(d_model=32, nhead=4, dim_feedforward=64, batch_first=True)
+    net = nn.TransformerEncoder(layer, num_layers=2, enable_nested_tensor=False).eval()
+    src = torch.from_numpy(np.random.RandomState(4).randn(16, 10, 32).astype(np.float32))
+    with torch.no_grad():
+        expected = net(src).numpy()
+    p = os.path.join(out, "encoder_scripted.pt")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.jit.script(net).save(p + ".tmp")
+    os.replace(p + ".tmp", p)
+    report(p, t0)
+    p = os.path.join(out, "encoder_io.npz")
+    np.savez(p + ".tmp.npz", src=src.numpy(), expected=expected)
+    os.replace(p + ".tmp.npz", p)
+    report(p, t0)
 
     net = Detector()
     params = sum(t.numel() for t in net.parameters())

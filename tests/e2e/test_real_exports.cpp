@@ -14,6 +14,7 @@
 
 #include "core/executor.h"
 #include "core/file_util.h"
+#include "core/model_loader.h"
 #include "core/npy.h"
 #include "core/onnx_import.h"
 #include "tests/helpers.h"
@@ -77,6 +78,46 @@ TEST_CASE("detector with dynamic H and W: inspect refuses to guess, costs the sh
   CHECK(j["totals"]["macs"].get<double>() == doctest::Approx(315187200).epsilon(0.01));
   CHECK(j["assumptions"].empty());
   CHECK(run_cli("inspect " + model + " --input-shape imag:1x3x320x320").err.find("did you mean 'image'") != std::string::npos);
+}
+
+TEST_CASE("a scripted nn.TransformerEncoder (fused fast paths in its graph) converts to its reference path and quantizes") {
+  if (!have_corpus()) return;
+  SKIP_WITHOUT_ONNXRUNTIME();
+  const fs::path pt = kReal / "encoder_scripted.pt";
+  std::map<std::string, at::Tensor> io;
+  for (auto& [name, array] : read_npz((kReal / "encoder_io.npz").string())) io[name] = array;
+  const at::Tensor src = io.at("src"), expected = io.at("expected");
+  // Before: "aten::_transformer_encoder_layer_fwd (unsupported op)". The If around each fused
+  // kernel takes the reference computation; the optional masks are left out.
+  LoadOptions options;
+  options.input_shapes[""] = InputSpec{{16, 10, 32}, 0};
+  const Model model = load_model(pt.string(), options);
+  REQUIRE(model.graph.runtime_inputs().size() == 1);
+  std::map<std::string, int> ops;
+  for (const auto& n : model.graph.nodes) ++ops[n.op_type];
+  CHECK(ops["LayerNormalization"] == 4);
+  CHECK(ops["Softmax"] == 2);
+  const at::Tensor ours = Executor(model).run(std::vector<at::Tensor>{src}).at(0);
+  // Tolerance as for every TorchScript conversion (tests/core/test_torchscript.cpp): atol 1e-5, rtol 1e-4.
+  CHECK(at::allclose(ours, expected, 1e-4, 1e-5));
+
+  TempDir tmp;
+  write_npz((tmp / "src.npz").string(), {{"src", src}});
+  const fs::path int8 = tmp / "encoder.int8.onnx";
+  CliResult r = run_cli(fmt::format("quantize {} --input-shape 1x10x32 -o {} --data {} --json", q(pt), q(int8),
+                                    q(tmp / "src.npz")));
+  CAPTURE(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(json_of(r)["stats"]["quantized_nodes"].get<double>() >= 8);
+  CHECK(strict_inference_error(int8).empty());
+  auto ej = json_of(run_cli(fmt::format("eval {} --data {} --reference {} --input-shape 1x10x32 --json", q(int8),
+                                        q(tmp / "src.npz"), q(pt))));
+  CHECK(ej["score"]["metric"] == "sqnr");
+  CHECK(ej["score"]["value"].get<double>() > 20);
+  const auto ort = run_onnxruntime({{int8.string(), {{"src", src.slice(0, 0, 1).contiguous()}}}});
+  REQUIRE_MESSAGE(ort[0].error.empty(), ort[0].error);
+  const at::Tensor q8 = Executor(import_onnx(int8.string())).run(std::vector<at::Tensor>{src.slice(0, 0, 1).contiguous()}).at(0);
+  CHECK((ort[0].outputs.at(0) - q8).abs().mean().item<double>() < 0.02);
 }
 
 TEST_CASE("the detector exported at opset 9 (Upsample) is lifted and quantized per channel, label-free, like opset 11") {

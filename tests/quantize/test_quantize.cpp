@@ -117,6 +117,54 @@ TEST_CASE("quantize writes QDQ with int8 weights and int32 bias; outputs stay cl
   }
 }
 
+TEST_CASE("a weight and bias shared by two layers (and the bias by an Add): one weight DQ, a bias per layer, valid file") {
+  // What a scripted nn.TransformerEncoder gives: its layers start as copies, and TorchScript's
+  // equal constants are one tensor. Before: duplicate DequantizeLinear outputs, and the shared
+  // float bias erased under the Add that still read it.
+  at::manual_seed(21);
+  Model m;
+  m.opsets[""] = 13;
+  auto info = [](const std::string& name) {
+    ValueInfo v;
+    v.name = name;
+    v.elem_type = 1;
+    v.shape = std::vector<Dim>{Dim{-1, "N"}, Dim{8, ""}};
+    return v;
+  };
+  m.graph.inputs.push_back(info("X"));
+  m.graph.outputs.push_back(info("Y"));
+  m.graph.initializers["W"] = at::randn({8, 8}) * 0.4;
+  m.graph.initializers["B"] = at::randn({8}) * 0.1;
+  auto node = [](const std::string& op, const std::string& name, std::vector<std::string> in, const std::string& out) {
+    Node n;
+    n.op_type = op, n.name = name, n.inputs = std::move(in), n.outputs = {out};
+    if (op == "Gemm") n.attrs["transB"] = Attribute::of_int(1);
+    return n;
+  };
+  m.graph.nodes = {node("Gemm", "g1", {"X", "W", "B"}, "h1"), node("Relu", "r1", {"h1"}, "a1"),
+                   node("Gemm", "g2", {"a1", "W", "B"}, "h2"), node("Add", "add", {"h2", "B"}, "Y")};
+  PassContext ctx;
+  // 256 samples: an 8-wide layer clips visibly where a test input exceeds a 32-sample range.
+  for (int i = 0; i < 32; ++i) ctx.calibration.push_back({{"X", at::randn({8, 8})}});
+  Model q = m;
+  run_pipeline(q, parse_pipeline("quantize"), ctx);
+  int weight_dq = 0, bias_dq = 0;
+  for (const Node& n : q.graph.nodes) {
+    if (n.op_type != "DequantizeLinear") continue;
+    weight_dq += n.inputs[0] == "W_quantized";
+    bias_dq += n.outputs[0].find("_bias_dequantized") != std::string::npos;
+  }
+  CHECK(weight_dq == 1);
+  CHECK(bias_dq == 2);
+  CHECK(q.graph.initializers.count("B") == 1);   // the Add still reads the float bias
+  TempDir tmp;
+  CHECK_NOTHROW(save_onnx(q, (tmp / "shared.onnx").string()));   // onnx::checker + strict shape inference
+  // Seeded inputs outside the calibration set: within 3% of the output range.
+  const at::Tensor x = at::randn({16, 8});
+  const at::Tensor y = Executor(m).run(std::vector<at::Tensor>{x}).at(0), yq = Executor(q).run(std::vector<at::Tensor>{x}).at(0);
+  CHECK((y - yq).abs().max().item<double>() <= 0.03 * (y.max() - y.min()).item<double>());
+}
+
 TEST_CASE("exclude keeps named nodes and op types in FP32; no data is an error") {
   Model q = quantized("quantize{exclude=conv}", tiny_conv_model());
   CHECK(count_ops(q, "QuantizeLinear") == 0);
