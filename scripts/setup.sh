@@ -21,6 +21,7 @@ packages=(
   nodejs npm
   fortunes
   python3-torch python3-torchvision python3-onnx python3-numpy
+  libonnx-testdata
 )
 : "$bench"
 missing=()

@@ -269,11 +269,14 @@ at::Tensor hardmax(const at::Tensor& x, int64_t axis) {
 
 // Resize source coordinate of output index i along one axis. Computed in float like
 // onnxruntime: in double, nearest-mode ties (x.5) land on the other side of the rounding.
+// align_corners and pytorch_half_pixel use the resized length in * scale, not the (floored)
+// output size, as ONNX's reference does: downsampling 4 by 0.6 maps 2 outputs as if 2.4 long.
 float source_coord(const std::string& mode, int64_t i, float scale, int64_t in, int64_t out) {
   const auto x = static_cast<float>(i);
+  const float resized = scale * static_cast<float>(in);
   if (mode == "half_pixel") return (x + 0.5f) / scale - 0.5f;
-  if (mode == "pytorch_half_pixel") return out > 1 ? (x + 0.5f) / scale - 0.5f : 0.0f;
-  if (mode == "align_corners") return out == 1 ? 0.0f : x * static_cast<float>(in - 1) / static_cast<float>(out - 1);
+  if (mode == "pytorch_half_pixel") return resized > 1 ? (x + 0.5f) / scale - 0.5f : 0.0f;
+  if (mode == "align_corners") return resized == 1 ? 0.0f : x * static_cast<float>(in - 1) / (resized - 1);
   if (mode == "asymmetric") return x / scale;
   if (mode == "tf_half_pixel_for_nn") return (x + 0.5f) / scale;
   // half_pixel_symmetric (opset 19)
@@ -289,7 +292,37 @@ int64_t nearest_index(const std::string& mode, float x) {
   return static_cast<int64_t>(std::ceil(x));
 }
 
-// Resize, separably: one gather (nearest) or two gathers and a blend (linear) per resized axis.
+// Cubic convolution (Keys) along axis d: output i reads the four inputs around src[i] with
+// weights from the kernel with coefficient A (-0.75 like onnxruntime and TensorFlow, -0.5 Keys),
+// the edges repeated; with exclude_outside the taps outside the input get weight 0 and the rest
+// are renormalised. Done as one [n_out, n_in] matrix product on the axis.
+at::Tensor resize_cubic_axis(const at::Tensor& y, int64_t d, const std::vector<float>& src, float a, bool exclude_outside) {
+  const int64_t in = y.size(d), n = static_cast<int64_t>(src.size());
+  auto kernel = [a](double t) {   // t = |distance| in [0, 2)
+    if (t <= 1) return ((a + 2) * t - (a + 3)) * t * t + 1;
+    return ((a * t - 5 * a) * t + 8 * a) * t - 4 * a;
+  };
+  std::vector<double> w(static_cast<size_t>(n * in), 0.0);
+  for (int64_t i = 0; i < n; ++i) {
+    const double x = src[i], base = std::floor(x), t = x - base;
+    double taps[4], sum = 0;
+    for (int k = 0; k < 4; ++k) {
+      const int64_t j = static_cast<int64_t>(base) - 1 + k;
+      taps[k] = kernel(std::abs(t - (k - 1)));
+      if (exclude_outside && (j < 0 || j >= in)) taps[k] = 0;
+      sum += taps[k];
+    }
+    for (int k = 0; k < 4; ++k) {
+      const int64_t j = std::clamp<int64_t>(static_cast<int64_t>(base) - 1 + k, 0, in - 1);
+      w[i * in + j] += exclude_outside && sum != 0 ? taps[k] / sum : taps[k];
+    }
+  }
+  const at::Tensor weights = at::tensor(w, at::kDouble).reshape({n, in}).to(y.options());
+  return at::matmul(y.movedim(d, -1), weights.t()).movedim(-1, d);
+}
+
+// Resize, separably: one gather (nearest), two gathers and a blend (linear) or a 4-tap matrix
+// (cubic) per resized axis.
 std::vector<at::Tensor> resize(const KernelContext& c) {
   const Node& node = c.node;
   const at::Tensor& x = c.in(0);
@@ -297,7 +330,7 @@ std::vector<at::Tensor> resize(const KernelContext& c) {
   const std::string mode = node.attr_string("mode", "nearest");
   const std::string coord = node.attr_string("coordinate_transformation_mode", "half_pixel");
   const std::string nearest = node.attr_string("nearest_mode", "round_prefer_floor");
-  if (mode != "nearest" && mode != "linear") fail(node, fmt::format("mode '{}' is not supported", mode));
+  if (mode != "nearest" && mode != "linear" && mode != "cubic") fail(node, fmt::format("mode '{}' is not supported", mode));
   static const std::set<std::string> coords = {"half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric",
                                                "tf_half_pixel_for_nn", "half_pixel_symmetric"};
   if (!coords.count(coord)) fail(node, fmt::format("coordinate_transformation_mode '{}' is not supported", coord));
@@ -345,6 +378,10 @@ std::vector<at::Tensor> resize(const KernelContext& c) {
       std::vector<int64_t> idx(n);
       for (int64_t i = 0; i < n; ++i) idx[i] = std::clamp<int64_t>(nearest_index(nearest, src[i]), 0, in - 1);
       y = y.index_select(d, at::tensor(idx, at::kLong).to(x.device()));
+      continue;
+    }
+    if (mode == "cubic") {
+      y = resize_cubic_axis(y, d, src, node.attr_float("cubic_coeff_a", -0.75f), node.attr_int("exclude_outside", 0) != 0);
       continue;
     }
     std::vector<int64_t> i0(n), i1(n);

@@ -557,7 +557,7 @@ TEST_CASE("Pad: constant, reflect, edge, wrap, negative pads and axes") {
   CHECK_THROWS_AS(run1("Pad", {x, i64({0, 0, 0, 0})}, {{"mode", s("mirror")}}), InputError);
 }
 
-TEST_CASE("Resize nearest and linear: coordinate modes, nearest modes, scales or sizes") {
+TEST_CASE("Resize nearest, linear and cubic: coordinate modes, nearest modes, scales or sizes") {
   at::Tensor x = at::arange(16, at::kFloat).reshape({1, 1, 4, 4});
   at::Tensor none;
   at::Tensor scales = f32({1, 1, 0.5f, 0.5f}, {4});
@@ -589,7 +589,14 @@ TEST_CASE("Resize nearest and linear: coordinate modes, nearest modes, scales or
   at::Tensor a = run1("Resize", {f32({0, 10}, {1, 2}), none, f32({1, 2}, {2})},
                       {{"mode", s("linear")}, {"coordinate_transformation_mode", s("asymmetric")}});
   CHECK(close(a, f32({0, 5, 10, 10}, {1, 4})));
-  CHECK_THROWS_AS(run1("Resize", {x, none, scales}, {{"mode", s("cubic")}}), InputError);
+  // Cubic (A = -0.75, edges repeated) is PyTorch's bicubic: align_corners and half_pixel.
+  for (const bool corners : {true, false}) {
+    CAPTURE(corners);
+    at::Tensor cubic = run1("Resize", {img, none, at::Tensor(), i64({2, 3, 9, 4})},
+                            {{"mode", s("cubic")},
+                             {"coordinate_transformation_mode", s(corners ? "align_corners" : "half_pixel")}});
+    CHECK(close(cubic, at::upsample_bicubic2d(img, {9, 4}, corners)));
+  }
   CHECK_THROWS_AS(run1("Resize", {x, none, scales}, {{"coordinate_transformation_mode", s("tf_crop_and_resize")}}), InputError);
 }
 
