@@ -119,8 +119,20 @@ std::vector<int64_t> kernel_shape(const Node& node) {
   return k;
 }
 
+std::vector<at::Tensor> max_pool_float(const KernelContext& c, const at::Tensor& x);
+
+// ATen pools floats only; an 8- or 16-bit integer input is pooled in float (every value exact)
+// and cast back. Padding never wins a max, so -inf padding stays out of the result.
 std::vector<at::Tensor> max_pool(const KernelContext& c) {
   const at::Tensor& x = c.in(0);
+  if (!at::isIntegralType(x.scalar_type(), false)) return max_pool_float(c, x);
+  if (x.element_size() > 2) fail(c.node, fmt::format("MaxPool on {} is not supported", c10::toString(x.scalar_type())));
+  std::vector<at::Tensor> r = max_pool_float(c, x.to(at::kFloat));
+  r[0] = r[0].to(x.scalar_type());
+  return r;
+}
+
+std::vector<at::Tensor> max_pool_float(const KernelContext& c, const at::Tensor& x) {
   Window w = window(c.node, x, kernel_shape(c.node));
   const bool ceil = c.node.attr_int("ceil_mode", 0) != 0;
   const bool want_indices = c.node.outputs.size() > 1 && !c.node.outputs[1].empty();

@@ -8,6 +8,7 @@
 
 #include "core/ops/common.h"
 #include "core/ops/ops.h"
+#include "core/tensor_proto.h"
 
 namespace edgepack::ops {
 namespace {
@@ -243,7 +244,47 @@ std::vector<at::Tensor> range(const KernelContext& c) {
 
 }  // namespace
 
+// HannWindow, HammingWindow, BlackmanWindow: a generalized cosine window of `size` points,
+//   w[n] = a0 - a1 cos(2 pi n / N) + a2 cos(4 pi n / N),  N = size (periodic) or size - 1,
+// with (a0, a1, a2) = (0.5, 0.5, 0), (25/46, 21/46, 0), (0.42, 0.5, 0.08).
+Kernel cosine_window(double a0, double a1, double a2) {
+  return [a0, a1, a2](const KernelContext& c) {
+    const int64_t size = c.ints(0).at(0);
+    if (size < 0) fail(c.node, fmt::format("window size {} is negative", size));
+    const bool periodic = c.node.attr_int("periodic", 1) != 0;
+    const double n_div = static_cast<double>(periodic ? size : std::max<int64_t>(size - 1, 1));
+    const at::Tensor n = at::arange(size, at::kDouble);
+    const double pi = 3.14159265358979323846;
+    at::Tensor w = a0 - a1 * at::cos(2 * pi * n / n_div) + a2 * at::cos(4 * pi * n / n_div);
+    return one(w.to(scalar_type_from_onnx(static_cast<int32_t>(c.node.attr_int("output_datatype", 1)), "output_datatype")));
+  };
+}
+
+// ReverseSequence: the first sequence_lens[b] steps along time_axis reversed for each batch b.
+std::vector<at::Tensor> reverse_sequence(const KernelContext& c) {
+  const at::Tensor& x = c.in(0);
+  const int64_t batch_axis = norm_axis(c.node, c.node.attr_int("batch_axis", 1), x.dim());
+  const int64_t time_axis = norm_axis(c.node, c.node.attr_int("time_axis", 0), x.dim());
+  if (batch_axis == time_axis || x.dim() < 2) fail(c.node, "batch_axis and time_axis must be two different axes");
+  const std::vector<int64_t> lens = c.ints(1);
+  const int64_t batch = x.size(batch_axis), steps = x.size(time_axis);
+  if (static_cast<int64_t>(lens.size()) != batch)
+    fail(c.node, fmt::format("sequence_lens has {} values for a batch of {}", lens.size(), batch));
+  std::vector<at::Tensor> parts;
+  for (int64_t b = 0; b < batch; ++b) {
+    const int64_t len = std::clamp<int64_t>(lens[b], 0, steps);
+    std::vector<int64_t> order(steps);
+    for (int64_t t = 0; t < steps; ++t) order[t] = t < len ? len - 1 - t : t;
+    parts.push_back(x.narrow(batch_axis, b, 1).index_select(time_axis, at::tensor(order, at::kLong)));
+  }
+  return one(at::cat(parts, batch_axis));
+}
+
 void register_shape(KernelTable& t) {
+  t["HannWindow"] = cosine_window(0.5, 0.5, 0);
+  t["HammingWindow"] = cosine_window(25.0 / 46, 21.0 / 46, 0);
+  t["BlackmanWindow"] = cosine_window(0.42, 0.5, 0.08);
+  t["ReverseSequence"] = reverse_sequence;
   t["Identity"] = [](const KernelContext& c) { return one(c.in(0)); };
   t["Reshape"] = reshape;
   t["Flatten"] = flatten;

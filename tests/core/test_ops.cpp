@@ -600,6 +600,29 @@ TEST_CASE("Resize nearest, linear and cubic: coordinate modes, nearest modes, sc
   CHECK_THROWS_AS(run1("Resize", {x, none, scales}, {{"coordinate_transformation_mode", s("tf_crop_and_resize")}}), InputError);
 }
 
+TEST_CASE("Hann, Hamming and Blackman windows equal ATen's; ReverseSequence; MaxPool on uint8") {
+  for (const bool periodic : {true, false}) {
+    CAPTURE(periodic);
+    const std::map<std::string, Attribute> a = {{"periodic", i(periodic)}};
+    const at::Tensor n = i64({10}).reshape({});
+    // Tolerance 1e-6: double cosines rounded to float on both sides.
+    CHECK(at::allclose(run1("HannWindow", {n}, a), at::hann_window(10, periodic, at::kFloat), 0, 1e-6));
+    CHECK(at::allclose(run1("HammingWindow", {n}, a), at::hamming_window(10, periodic, 25.0 / 46, 21.0 / 46, at::kFloat), 0, 1e-6));
+    CHECK(at::allclose(run1("BlackmanWindow", {n}, a), at::blackman_window(10, periodic, at::kFloat), 0, 1e-6));
+  }
+  CHECK((run1("HannWindow", {i64({4}).reshape({})}, {{"output_datatype", i(11)}}).scalar_type() == at::kDouble));
+  // [time 4, batch 2]: batch 0 reverses its first 3 steps, batch 1 its first 1 (nothing).
+  const at::Tensor seq = at::arange(8, at::kFloat).reshape({4, 2});
+  CHECK(run1("ReverseSequence", {seq, i64({3, 1})}).equal(f32({4, 1, 2, 3, 0, 5, 6, 7}, {4, 2})));
+  // [batch 2, time 4]: rows [0 2 4 6] and [1 3 5 7], their first 2 and 4 steps reversed.
+  CHECK(run1("ReverseSequence", {seq.t().contiguous(), i64({2, 4})}, {{"batch_axis", i(0)}, {"time_axis", i(1)}})
+            .equal(f32({2, 0, 4, 6, 7, 5, 3, 1}, {2, 4})));
+  const at::Tensor bytes = at::tensor(std::vector<uint8_t>{1, 200, 3, 4, 5, 6, 7, 255, 9}, at::kByte).reshape({1, 1, 3, 3});
+  const at::Tensor pooled = run1("MaxPool", {bytes}, {{"kernel_shape", Attribute::of_ints({2, 2})}});
+  CHECK((pooled.scalar_type() == at::kByte));
+  CHECK(pooled.equal(at::tensor(std::vector<uint8_t>{200, 200, 255, 255}, at::kByte).reshape({1, 1, 2, 2})));
+}
+
 TEST_CASE("Reductions: axes as attribute or input, keepdims, noop_with_empty_axes, integer types; ArgMax") {
   at::Tensor x = randn({2, 3, 4}, 91);
   at::Tensor xd = x.to(at::kDouble);
