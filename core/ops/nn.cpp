@@ -136,8 +136,9 @@ std::vector<at::Tensor> max_pool_float(const KernelContext& c, const at::Tensor&
   Window w = window(c.node, x, kernel_shape(c.node));
   const bool ceil = c.node.attr_int("ceil_mode", 0) != 0;
   const bool want_indices = c.node.outputs.size() > 1 && !c.node.outputs[1].empty();
-  if (want_indices && c.node.attr_int("storage_order", 0) != 0)
-    fail(c.node, "Indices output with storage_order=1 is not supported");
+  const bool column_major = c.node.attr_int("storage_order", 0) != 0;
+  if (want_indices && column_major && x.dim() != 4)
+    fail(c.node, "Indices output with storage_order=1 is supported for 2-D pooling only");
   // ATen takes symmetric padding of at most half the (dilated) window.
   bool native = w.symmetric();
   for (size_t i = 0; i < w.n(); ++i) native = native && 2 * w.pads[i] <= (w.kernel[i] - 1) * w.dilations[i] + 1;
@@ -160,6 +161,8 @@ std::vector<at::Tensor> max_pool_float(const KernelContext& c, const at::Tensor&
   else r = at::max_pool3d_with_indices(input, w.kernel, w.strides, padding, w.dilations, ceil);
   // ATen indexes within each (n, c) plane; ONNX indexes the whole NC... tensor.
   at::Tensor& idx = std::get<1>(r);
+  // storage_order=1 numbers each plane column by column: (h, w) is w * H + h.
+  if (column_major) idx = (idx % x.size(3)) * x.size(2) + idx.div(x.size(3), "floor");
   const int64_t plane = c10::multiply_integers(x.sizes().slice(2)), planes = x.size(0) * x.size(1);
   std::vector<int64_t> shape(x.dim(), 1);
   shape[0] = x.size(0), shape[1] = x.size(1);
@@ -201,8 +204,20 @@ std::vector<int64_t> spatial_dims(const at::Tensor& x) {
 }
 
 std::vector<at::Tensor> batch_norm(const KernelContext& c) {
-  if (c.node.attr_int("training_mode", 0) != 0) fail(c.node, "training_mode=1 is not supported");
   const at::Tensor &mean = c.in(3), &var = c.in(4);
+  if (c.node.attr_int("training_mode", 0) != 0) {
+    // Opset 14+ training form: normalise with the batch's statistics (population variance, over
+    // every axis but 1) and return the running statistics moved towards them by 1 - momentum.
+    const at::Tensor& x = c.in(0);
+    std::vector<int64_t> axes;
+    for (int64_t d = 0; d < x.dim(); ++d)
+      if (d != 1) axes.push_back(d);
+    const at::Tensor batch_mean = x.mean(axes), batch_var = x.var(axes, /*unbiased=*/false);
+    const double momentum = c.node.attr_float("momentum", 0.9f);
+    at::Tensor y = at::batch_norm(x, c.in(1), c.in(2), batch_mean, batch_var, false, 0.0,
+                                  c.node.attr_float("epsilon", 1e-5f), true);
+    return {y, mean * momentum + batch_mean * (1 - momentum), var * momentum + batch_var * (1 - momentum)};
+  }
   at::Tensor y = at::batch_norm(c.in(0), c.in(1), c.in(2), mean, var, false, 0.0,
                                 c.node.attr_float("epsilon", 1e-5f), true);
   // Inference form: any extra outputs (old opsets list up to four) echo the running statistics.
