@@ -29,6 +29,8 @@ const std::map<std::string, std::set<size_t>> kTrainableSlots = {
     {"Conv", {1, 2}},  {"ConvTranspose", {1, 2}}, {"Gemm", {0, 1, 2}}, {"MatMul", {0, 1}},
     {"BatchNormalization", {1, 2}}, {"Add", {0, 1}}, {"Mul", {0, 1}},
     {"LayerNormalization", {1, 2}}, {"Gather", {0}},  // a float table gathered by ids: an embedding
+    // W, R, B (and LSTM's peepholes P): the recurrent kernels are ATen ops, so they train too.
+    {"RNN", {1, 2, 3}}, {"GRU", {1, 2, 3}}, {"LSTM", {1, 2, 3, 7}},
 };
 
 // A uniform permutation of [0, n) from the engine: Fisher-Yates with a fixed rule, so it does

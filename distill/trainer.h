@@ -103,7 +103,8 @@ struct TrainResult {
   std::vector<std::string> trained;     // initializer names that were parameters
 };
 
-// Float initializers that feed a weight or bias slot of Conv/ConvTranspose/Gemm/MatMul, the
+// Float initializers that feed a weight or bias slot of Conv/ConvTranspose/Gemm/MatMul (W, R, B, P
+// of RNN/GRU/LSTM), the
 // scale/bias of BatchNormalization or LayerNormalization, the table of a Gather (embeddings), or
 // either operand of Add/Mul unless a scalar (not BN running statistics, not shape or integer
 // tensors), in name order.

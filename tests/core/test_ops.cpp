@@ -600,6 +600,50 @@ TEST_CASE("Resize nearest, linear and cubic: coordinate modes, nearest modes, sc
   CHECK_THROWS_AS(run1("Resize", {x, none, scales}, {{"coordinate_transformation_mode", s("tf_crop_and_resize")}}), InputError);
 }
 
+TEST_CASE("LSTM and GRU equal ATen's at::lstm / at::gru (gates reordered), both directions; sequence_lens masks") {
+  at::manual_seed(8);
+  const int64_t T = 5, B = 3, I = 4, H = 6;
+  const at::Tensor x = at::randn({T, B, I});
+  // ONNX stacks LSTM gates i, o, f, c and GRU gates z, r, h; ATen i, f, g, o and r, z, n.
+  auto reorder = [&](const at::Tensor& t, std::vector<int64_t> order) {
+    std::vector<at::Tensor> parts;
+    for (int64_t k : order) parts.push_back(t.narrow(0, k * H, H));
+    return at::cat(parts);
+  };
+  for (const char* op : {"LSTM", "GRU"}) {
+    CAPTURE(op);
+    const bool lstm = std::string(op) == "LSTM";
+    const int64_t G = lstm ? 4 : 3;
+    const at::Tensor w = at::randn({2, G * H, I}) * 0.4, r = at::randn({2, G * H, H}) * 0.4, b = at::randn({2, 2 * G * H}) * 0.1;
+    std::map<std::string, Attribute> attrs = {{"direction", s("bidirectional")}, {"hidden_size", i(H)}};
+    if (!lstm) attrs["linear_before_reset"] = i(1);   // ATen's GRU applies the reset after the projection
+    const std::vector<at::Tensor> ours = run(op, {x, w, r, b}, attrs, lstm ? 3 : 2);
+    const std::vector<int64_t> order = lstm ? std::vector<int64_t>{0, 2, 3, 1} : std::vector<int64_t>{1, 0, 2};
+    std::vector<at::Tensor> params;
+    for (int64_t d = 0; d < 2; ++d) {
+      params.push_back(reorder(w[d], order));
+      params.push_back(reorder(r[d], order));
+      params.push_back(reorder(b[d].narrow(0, 0, G * H), order));
+      params.push_back(reorder(b[d].narrow(0, G * H, G * H), order));
+    }
+    const at::Tensor h0 = at::zeros({2, B, H});
+    at::Tensor y, hn;
+    if (lstm) std::tie(y, hn, std::ignore) = at::lstm(x, {h0, h0}, params, true, 1, 0, false, true, false);
+    else std::tie(y, hn) = at::gru(x, h0, params, true, 1, 0, false, true, false);
+    // ONNX Y is [T, dirs, B, H]; ATen [T, B, dirs * H]. Tolerance 1e-5: the same float math in another order.
+    CHECK(at::allclose(ours[0], y.reshape({T, B, 2, H}).permute({0, 2, 1, 3}), 1e-4, 1e-5));
+    CHECK(at::allclose(ours[1], hn, 1e-4, 1e-5));
+  }
+  // sequence_lens: entry 1 stops after 2 steps; its later outputs are zero and Y_h is step 2's.
+  const at::Tensor w = at::randn({1, 4 * H, I}), r = at::randn({1, 4 * H, H});
+  const std::vector<at::Tensor> full = run("LSTM", {x, w, r}, {{"hidden_size", i(H)}}, 3);
+  const std::vector<at::Tensor> cut = run("LSTM", {x, w, r, at::Tensor(), i64({5, 2, 5}).to(at::kInt)}, {{"hidden_size", i(H)}}, 3);
+  CHECK(at::allclose(cut[0].select(2, 1).narrow(0, 0, 2), full[0].select(2, 1).narrow(0, 0, 2)));
+  CHECK(cut[0].select(2, 1).narrow(0, 2, 3).abs().max().item<double>() == 0);
+  CHECK(at::allclose(cut[1].select(1, 1), full[0][1].select(1, 1)));
+  CHECK(at::allclose(cut[0].select(2, 0), full[0].select(2, 0)));   // full-length entries unchanged
+}
+
 TEST_CASE("Hann, Hamming and Blackman windows equal ATen's; ReverseSequence; MaxPool on uint8") {
   for (const bool periodic : {true, false}) {
     CAPTURE(periodic);

@@ -345,6 +345,44 @@ TEST_CASE("label-free recovery of a probability map: finetune matches the origin
   CHECK_THROWS_WITH_AS(train(student, train_set, o, &indices), doctest::Contains("no floating-point output"), InputError);
 }
 
+TEST_CASE("an LSTM trains: W, R and B are parameters, and matching a teacher LSTM lowers the loss") {
+  at::manual_seed(12);
+  auto lstm = [](double scale) {
+    Model m;
+    m.opsets[""] = 14;
+    // layout=1: [N, T, I] in, [N, T, dirs, H] out, so dim 0 is the sample.
+    ValueInfo x{"X", 1, std::vector<Dim>{Dim{-1, "N"}, Dim{6, ""}, Dim{4, ""}}};
+    ValueInfo y{"Y", 1, std::vector<Dim>{Dim{-1, "N"}, Dim{6, ""}, Dim{1, ""}, Dim{8, ""}}};
+    m.graph.inputs.push_back(x);
+    m.graph.outputs.push_back(y);
+    m.graph.initializers["W"] = at::randn({1, 32, 4}) * scale;
+    m.graph.initializers["R"] = at::randn({1, 32, 8}) * scale;
+    m.graph.initializers["B"] = at::zeros({1, 64});
+    Node n;
+    n.op_type = "LSTM", n.name = "lstm", n.inputs = {"X", "W", "R", "B"}, n.outputs = {"Y"};
+    n.attrs["hidden_size"] = Attribute::of_int(8);
+    n.attrs["layout"] = Attribute::of_int(1);
+    m.graph.nodes.push_back(n);
+    return m;
+  };
+  const Model teacher = lstm(0.5);
+  Model student = lstm(0.5);
+  CHECK(trainable_initializers(student) == std::vector<std::string>{"B", "R", "W"});
+  Dataset d;
+  d.inputs["X"] = at::randn({32, 6, 4});
+  d.samples = 32;
+  TrainOptions o;
+  o.output_loss = TrainOptions::OutputLoss::Outputs;
+  o.alpha = 0;
+  o.epochs = 20;
+  o.batch_size = 8;
+  o.schedule.base_lr = 1e-2;
+  o.quiet = true;
+  const TrainResult r = train(student, d, o, &teacher);
+  CHECK(r.trained == std::vector<std::string>{"B", "R", "W"});
+  CHECK(r.epochs.back().train_loss < 0.5 * r.epochs.front().train_loss);
+}
+
 TEST_CASE("cosine schedule with linear warm-up") {
   ScheduleOptions s{1.0, 0.1, 10};
   CHECK(learning_rate(s, 0, 110) == doctest::Approx(0.1));
