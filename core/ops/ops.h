@@ -15,6 +15,7 @@ void register_nn(KernelTable& table);            // Conv, pooling, normalization
 void register_shape(KernelTable& table);         // Reshape, Transpose, Concat, Slice, Gather, ...
 void register_reduce(KernelTable& table);        // ReduceMean/Sum/Max/..., ArgMax
 void register_recurrent(KernelTable& table);      // RNN, GRU, LSTM
+void register_detection(KernelTable& table);      // NonMaxSuppression
 void register_contrib(KernelTable& table);       // com.microsoft ops we write (MatMulNBits)
 
 // Op types of the com.microsoft domain that register_contrib provides.

@@ -644,6 +644,29 @@ TEST_CASE("LSTM and GRU equal ATen's at::lstm / at::gru (gates reordered), both 
   CHECK(at::allclose(cut[0].select(2, 0), full[0].select(2, 0)));   // full-length entries unchanged
 }
 
+TEST_CASE("NonMaxSuppression: IoU and score thresholds, per-class limit, corner order and center boxes") {
+  // Boxes 0 and 1 overlap with IoU 90/100 = 0.9 (10x9 inside 10x10); box 2 is apart.
+  const at::Tensor corners = f32({0, 0, 10, 10, 0, 1, 10, 10, 20, 20, 30, 30}, {1, 3, 4});
+  const at::Tensor scores = f32({0.9f, 0.95f, 0.5f, 0.1f, 0.2f, 0.3f}, {1, 2, 3});
+  auto nms = [&](const at::Tensor& boxes, int64_t limit, float iou, std::optional<float> score, int64_t center = 0) {
+    std::vector<at::Tensor> in = {boxes, scores, i64({limit}), f32({iou}, {1})};
+    if (score) in.push_back(f32({*score}, {1}));
+    return run1("NonMaxSuppression", in, {{"center_point_box", i(center)}});
+  };
+  // Class 0: 1 (0.95) kept, 0 suppressed (0.9 > 0.8), 2 kept; class 1: 2, then 1, and 0 suppressed by 1.
+  CHECK(nms(corners, 5, 0.8f, std::nullopt).equal(i64({0, 0, 1, 0, 0, 2, 0, 1, 2, 0, 1, 1}).reshape({4, 3})));
+  // IoU 0.9 <= 0.95 keeps both; the limit of 2 per class cuts the third.
+  CHECK(nms(corners, 2, 0.95f, std::nullopt).equal(i64({0, 0, 1, 0, 0, 0, 0, 1, 2, 0, 1, 1}).reshape({4, 3})));
+  // Scores must exceed 0.25: class 1 keeps box 2 only.
+  CHECK(nms(corners, 5, 0.8f, 0.25f).equal(i64({0, 0, 1, 0, 0, 2, 0, 1, 2}).reshape({3, 3})));
+  // The same boxes as centers [xc, yc, w, h], and corners given in the other order.
+  const at::Tensor centers = f32({5, 5, 10, 10, 5.5f, 5, 9, 10, 25, 25, 10, 10}, {1, 3, 4});
+  CHECK(nms(centers, 5, 0.8f, std::nullopt, 1).equal(nms(corners, 5, 0.8f, std::nullopt)));
+  const at::Tensor flipped = f32({10, 10, 0, 0, 10, 10, 0, 1, 30, 30, 20, 20}, {1, 3, 4});
+  CHECK(nms(flipped, 5, 0.8f, std::nullopt).equal(nms(corners, 5, 0.8f, std::nullopt)));
+  CHECK(nms(corners, 0, 0.8f, std::nullopt).size(0) == 0);
+}
+
 TEST_CASE("Hann, Hamming and Blackman windows equal ATen's; ReverseSequence; MaxPool on uint8") {
   for (const bool periodic : {true, false}) {
     CAPTURE(periodic);
