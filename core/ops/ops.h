@@ -16,6 +16,8 @@ void register_shape(KernelTable& table);         // Reshape, Transpose, Concat, 
 void register_reduce(KernelTable& table);        // ReduceMean/Sum/Max/..., ArgMax
 void register_recurrent(KernelTable& table);      // RNN, GRU, LSTM
 void register_detection(KernelTable& table);      // NonMaxSuppression
+// Losses (NegativeLogLikelihoodLoss, SoftmaxCrossEntropyLoss)
+void register_extra(KernelTable& table);
 void register_contrib(KernelTable& table);       // com.microsoft ops we write (MatMulNBits)
 
 // Op types of the com.microsoft domain that register_contrib provides.

@@ -11,6 +11,7 @@ const std::map<std::string, Kernel>& kernels() {
     ops::register_reduce(t);
     ops::register_recurrent(t);
     ops::register_detection(t);
+    ops::register_extra(t);
     ops::register_contrib(t);
     return t;
   }();
