@@ -1,10 +1,25 @@
 // Less common ai.onnx kernels (opsets up to 17, a few opset-18 extensions accepted):
-//  - losses: NegativeLogLikelihoodLoss, SoftmaxCrossEntropyLoss.
+//  - losses: NegativeLogLikelihoodLoss, SoftmaxCrossEntropyLoss;
+//  - indexing and layout: Trilu, CumSum, OneHot, EyeLike, DepthToSpace, SpaceToDepth,
+//    ScatterElements (and the opset 9-10 Scatter), ScatterND, GatherND, Compress, Unique, MaxUnpool;
+//  - math: Det, Asinh, Acosh, Atanh, IsInf, Shrink, BitShift, ReduceLogSum,
+//    MeanVarianceNormalization.
 // Semantics choices that are not obvious from the spec text:
 //  - Losses follow ONNX's reference: a target equal to ignore_index contributes 0 to the loss
 //    and 0 to the weight sum; `mean` divides the (weighted) sum by the sum of the per-element
 //    weights (the count of non-ignored targets without a weight input). A target outside [0, C)
 //    that is not ignore_index is an error.
+//  - Negative indices wrap (ScatterElements, ScatterND, GatherND, OneHot); indices still out of
+//    range are an error, except OneHot, whose out-of-range indices give an all-`off` row.
+//  - Duplicate indices in ScatterElements/ScatterND with reduction=none: the last update wins
+//    (what ATen's CPU scatter does; the spec leaves it undefined).
+//  - MaxUnpool with output_shape unpools into a tensor of that shape, the indices being flat
+//    positions in it (PyTorch's and onnxruntime's reading, onnx/onnx#2398); ONNX's
+//    test_maxunpool_export_with_output_shape encodes an older "pad the default shape" reading.
+//  - MeanVarianceNormalization is (X - mean) / (sqrt(var) + 1e-9) as in the ONNX function body;
+//    the variance is computed as mean((X - mean)^2), which cannot go negative.
+//  - BitShift works on the unsigned types the runtime holds (uint8); uint16/32/64 tensors do not
+//    load (core/tensor_proto.cpp).
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -78,11 +93,317 @@ std::vector<at::Tensor> softmax_cross_entropy(const KernelContext& c) {
   return {loss, log_prob};
 }
 
+// ---------------------------------------------------------------------------------------------
+// Indexing and layout
+
+int64_t scalar_int(const KernelContext& c, size_t i, const char* what) {
+  const std::vector<int64_t> v = c.ints(i);
+  if (v.size() != 1) fail(c.node, fmt::format("{} must hold one value, got {}", what, v.size()));
+  return v[0];
+}
+
+std::vector<at::Tensor> trilu(const KernelContext& c) {
+  const at::Tensor& x = c.in(0);
+  if (x.dim() < 2) fail(c.node, fmt::format("input must have rank >= 2, got {}", x.dim()));
+  const int64_t k = c.has(1) ? scalar_int(c, 1, "k") : 0;
+  return one(c.node.attr_int("upper", 1) ? at::triu(x, k) : at::tril(x, k));
+}
+
+std::vector<at::Tensor> cumsum(const KernelContext& c) {
+  const at::Tensor& x = c.in(0);
+  const int64_t axis = norm_axis(c.node, scalar_int(c, 1, "axis"), x.dim());
+  const bool reverse = c.node.attr_int("reverse", 0) != 0, exclusive = c.node.attr_int("exclusive", 0) != 0;
+  at::Tensor y = reverse ? x.flip({axis}) : x;
+  at::Tensor s = at::cumsum(y, axis, x.scalar_type());
+  if (exclusive && x.dim() > 0 && x.size(axis) > 0) {
+    // Shift by one: [0, s0, s0+s1, ...] (exact, unlike s - x in floating point).
+    std::vector<int64_t> pads(2 * (x.dim() - axis), 0);
+    pads[pads.size() - 2] = 1;
+    s = at::constant_pad_nd(s.narrow(axis, 0, x.size(axis) - 1), pads, 0);
+  }
+  return one(reverse ? s.flip({axis}) : s);
+}
+
+std::vector<at::Tensor> one_hot(const KernelContext& c) {
+  const at::Tensor &indices = c.in(0), &depth_t = c.in(1), &values = c.in(2);
+  if (depth_t.numel() != 1) fail(c.node, "depth must hold one value");
+  if (values.numel() != 2) fail(c.node, "values must hold [off_value, on_value]");
+  const auto depth = static_cast<int64_t>(depth_t.item<double>());
+  if (depth < 1) fail(c.node, fmt::format("depth must be positive, got {}", depth));
+  const int64_t rank = indices.dim() + 1;
+  const int64_t a = c.node.attr_int("axis", -1);
+  if (a < -rank || a >= rank) fail(c.node, fmt::format("axis {} is out of range for output rank {}", a, rank));
+  const int64_t axis = a < 0 ? a + rank : a;
+  // Float indices are truncated toward zero (cast to int), then negative ones wrap once.
+  at::Tensor idx = indices.to(at::kLong);
+  idx = at::where(idx < 0, idx + depth, idx);
+  at::Tensor hot = idx.unsqueeze(-1) == at::arange(depth, idx.options());
+  hot = hot.movedim(-1, axis);
+  const at::Tensor v = values.reshape({2});
+  return one(at::where(hot, v[1], v[0]));
+}
+
+std::vector<at::Tensor> eye_like(const KernelContext& c) {
+  const at::Tensor& x = c.in(0);
+  if (x.dim() != 2) fail(c.node, fmt::format("input must be 2-D, got rank {}", x.dim()));
+  const at::ScalarType type = c.node.has("dtype")
+                                  ? scalar_type_from_onnx(static_cast<int32_t>(c.node.attr("dtype").i), c.node.label())
+                                  : x.scalar_type();
+  const int64_t k = c.node.attr_int("k", 0);
+  const auto opts = at::TensorOptions().dtype(at::kLong).device(x.device());
+  at::Tensor diag = at::arange(x.size(1), opts).unsqueeze(0) - at::arange(x.size(0), opts).unsqueeze(1) == k;
+  return one(diag.to(type));
+}
+
+std::vector<at::Tensor> depth_to_space(const KernelContext& c) {
+  const at::Tensor& x = c.in(0);
+  const int64_t b = c.node.attr("blocksize").i;
+  if (x.dim() != 4) fail(c.node, fmt::format("input must be 4-D, got rank {}", x.dim()));
+  const int64_t n = x.size(0), ch = x.size(1), h = x.size(2), w = x.size(3);
+  if (b < 1 || ch % (b * b) != 0) fail(c.node, fmt::format("channels {} are not divisible by blocksize^2 ({})", ch, b * b));
+  const std::string mode = c.node.attr_string("mode", "DCR");
+  at::Tensor y;
+  if (mode == "DCR") y = x.reshape({n, b, b, ch / (b * b), h, w}).permute({0, 3, 4, 1, 5, 2});
+  else if (mode == "CRD") y = x.reshape({n, ch / (b * b), b, b, h, w}).permute({0, 1, 4, 2, 5, 3});
+  else fail(c.node, fmt::format("mode '{}' is not supported", mode));
+  return one(y.reshape({n, ch / (b * b), h * b, w * b}));
+}
+
+std::vector<at::Tensor> space_to_depth(const KernelContext& c) {
+  const at::Tensor& x = c.in(0);
+  const int64_t b = c.node.attr("blocksize").i;
+  if (x.dim() != 4) fail(c.node, fmt::format("input must be 4-D, got rank {}", x.dim()));
+  const int64_t n = x.size(0), ch = x.size(1), h = x.size(2), w = x.size(3);
+  if (b < 1 || h % b != 0 || w % b != 0)
+    fail(c.node, fmt::format("spatial dims {}x{} are not divisible by blocksize {}", h, w, b));
+  return one(x.reshape({n, ch, h / b, b, w / b, b}).permute({0, 3, 5, 1, 2, 4}).reshape({n, ch * b * b, h / b, w / b}));
+}
+
+// Indices wrapped into [0, dim); InputError when one is still out of range.
+at::Tensor checked_indices(const Node& node, const at::Tensor& idx, int64_t dim) {
+  at::Tensor i = idx.to(at::kLong);
+  i = at::where(i < 0, i + dim, i);
+  if (i.numel() > 0 && ((i < 0) | (i >= dim)).any().item<bool>())
+    fail(node, fmt::format("an index is outside [-{0}, {0})", dim));
+  return i;
+}
+
+std::vector<at::Tensor> scatter_elements(const KernelContext& c) {
+  const at::Tensor &data = c.in(0), &updates = c.in(2);
+  const int64_t axis = norm_axis(c.node, c.node.attr_int("axis", 0), data.dim());
+  const at::Tensor idx = checked_indices(c.node, c.in(1), data.size(axis));
+  if (idx.sizes() != updates.sizes()) fail(c.node, "indices and updates must have the same shape");
+  const std::string r = c.node.attr_string("reduction", "none");
+  const at::Tensor upd = updates.to(data.scalar_type());
+  if (r == "none") return one(at::scatter(data, axis, idx, upd));
+  if (r == "add") return one(at::scatter_add(data, axis, idx, upd));
+  const char* reduce = r == "add" ? "sum" : r == "mul" ? "prod" : r == "max" ? "amax" : r == "min" ? "amin" : nullptr;
+  if (!reduce) fail(c.node, fmt::format("reduction '{}' is not supported", r));
+  return one(at::scatter_reduce(data, axis, idx, upd, reduce, true));
+}
+
+// Flat positions of the index tuples idx[..., k] into dims [first, first + k) of `shape`.
+at::Tensor linear_index(const Node& node, const at::Tensor& idx, at::IntArrayRef shape, int64_t first) {
+  const int64_t k = idx.size(-1);
+  at::Tensor lin = at::zeros(idx.sizes().slice(0, idx.dim() - 1), idx.options().dtype(at::kLong));
+  for (int64_t j = 0; j < k; ++j) {
+    const int64_t dim = shape[first + j];
+    lin = lin * dim + checked_indices(node, idx.select(-1, j), dim);
+  }
+  return lin;
+}
+
+std::vector<at::Tensor> scatter_nd(const KernelContext& c) {
+  const at::Tensor &data = c.in(0), &indices = c.in(1), &updates = c.in(2);
+  if (indices.dim() < 1) fail(c.node, "indices must have rank >= 1");
+  const int64_t k = indices.size(-1);
+  if (k > data.dim()) fail(c.node, fmt::format("index tuples of length {} exceed the data rank {}", k, data.dim()));
+  std::vector<int64_t> want(indices.sizes().begin(), indices.sizes().end() - 1);
+  want.insert(want.end(), data.sizes().begin() + k, data.sizes().end());
+  if (updates.sizes() != at::IntArrayRef(want))
+    fail(c.node, fmt::format("updates shape [{}], expected [{}]", fmt::join(updates.sizes(), ","), fmt::join(want, ",")));
+  const at::Tensor lin = linear_index(c.node, indices, data.sizes(), 0).reshape(-1);
+  std::vector<int64_t> flat_shape{c10::multiply_integers(data.sizes().slice(0, k))};
+  flat_shape.insert(flat_shape.end(), data.sizes().begin() + k, data.sizes().end());
+  const at::Tensor flat = data.reshape(flat_shape);
+  std::vector<int64_t> upd_shape{lin.numel()};
+  upd_shape.insert(upd_shape.end(), data.sizes().begin() + k, data.sizes().end());
+  const at::Tensor upd = updates.to(data.scalar_type()).reshape(upd_shape);
+  const std::string r = c.node.attr_string("reduction", "none");
+  at::Tensor y;
+  if (r == "none") y = at::index_put(flat, {lin}, upd, false);
+  else if (r == "add") y = at::index_put(flat, {lin}, upd, true);
+  else if (r == "mul") y = at::index_reduce(flat, 0, lin, upd, "prod", true);
+  else if (r == "max") y = at::index_reduce(flat, 0, lin, upd, "amax", true);
+  else if (r == "min") y = at::index_reduce(flat, 0, lin, upd, "amin", true);
+  else fail(c.node, fmt::format("reduction '{}' is not supported", r));
+  return one(y.reshape(data.sizes()));
+}
+
+std::vector<at::Tensor> gather_nd(const KernelContext& c) {
+  const at::Tensor &data = c.in(0), &indices = c.in(1);
+  const int64_t b = c.node.attr_int("batch_dims", 0);
+  if (indices.dim() < 1) fail(c.node, "indices must have rank >= 1");
+  const int64_t k = indices.size(-1);
+  if (b < 0 || b >= std::min(data.dim(), indices.dim()) || b + k > data.dim())
+    fail(c.node, fmt::format("batch_dims {} with index tuples of length {} do not fit data rank {} and indices rank {}", b,
+                             k, data.dim(), indices.dim()));
+  for (int64_t d = 0; d < b; ++d)
+    if (data.size(d) != indices.size(d)) fail(c.node, "the batch dims of data and indices differ");
+  const int64_t batch = c10::multiply_integers(data.sizes().slice(0, b));
+  std::vector<int64_t> flat_shape{batch, c10::multiply_integers(data.sizes().slice(b, k))};
+  flat_shape.insert(flat_shape.end(), data.sizes().begin() + b + k, data.sizes().end());
+  const at::Tensor flat = data.reshape(flat_shape);
+  const at::Tensor lin = linear_index(c.node, indices, data.sizes(), b).reshape({batch, -1});
+  const at::Tensor rows = at::arange(batch, lin.options()).unsqueeze(1).expand_as(lin);
+  at::Tensor y = at::index(flat, {rows, lin});  // [batch, M, rest...]
+  std::vector<int64_t> out(indices.sizes().begin(), indices.sizes().end() - 1);
+  out.insert(out.end(), data.sizes().begin() + b + k, data.sizes().end());
+  return one(y.reshape(out));
+}
+
+std::vector<at::Tensor> compress(const KernelContext& c) {
+  const at::Tensor &x = c.in(0), &cond = c.in(1);
+  if (cond.dim() != 1) fail(c.node, "condition must be 1-D");
+  const at::Tensor in = c.node.has("axis") ? x : x.reshape(-1);
+  const int64_t axis = c.node.has("axis") ? norm_axis(c.node, c.node.attr("axis").i, x.dim()) : 0;
+  const at::Tensor idx = at::nonzero(cond.to(at::kBool)).reshape(-1);
+  // A condition shorter than the axis selects among its first entries only (numpy.compress).
+  if (idx.numel() > 0 && idx.max().item<int64_t>() >= in.size(axis))
+    fail(c.node, fmt::format("condition selects past the end of an axis of size {}", in.size(axis)));
+  return one(in.index_select(axis, idx.to(x.device())));
+}
+
+std::vector<at::Tensor> unique(const KernelContext& c) {
+  const at::Tensor& x = c.in(0);
+  const bool sorted = c.node.attr_int("sorted", 1) != 0;
+  const bool by_axis = c.node.has("axis");
+  const int64_t axis = by_axis ? norm_axis(c.node, c.node.attr("axis").i, x.dim()) : 0;
+  at::Tensor values, inverse, counts;
+  if (by_axis) std::tie(values, inverse, counts) = at::unique_dim(x, axis, true, true, true);
+  else std::tie(values, inverse, counts) = at::_unique2(x.reshape(-1), true, true, true);
+  inverse = inverse.reshape(-1);
+  const int64_t u = counts.numel();
+  // First occurrence of each unique value (slice): a stable sort of the inverse groups the
+  // positions of each value in increasing order; the first of each group is its first occurrence.
+  const at::Tensor by_value = std::get<1>(at::sort(inverse, /*stable=*/true, 0, false));
+  const at::Tensor starts = at::cumsum(counts, 0) - counts;
+  at::Tensor first = u == 0 ? counts.to(at::kLong) : by_value.index_select(0, starts.to(at::kLong));
+  if (!sorted) {
+    // Order of first occurrence.
+    const at::Tensor perm = at::argsort(first);
+    values = values.index_select(axis, perm);
+    first = first.index_select(0, perm);
+    counts = counts.index_select(0, perm);
+    inverse = at::argsort(perm).index_select(0, inverse);
+  }
+  return {values, first, inverse, counts.to(at::kLong)};
+}
+
+std::vector<at::Tensor> max_unpool(const KernelContext& c) {
+  const at::Tensor &x = c.in(0), &indices = c.in(1);
+  if (x.dim() < 3) fail(c.node, fmt::format("input must have rank >= 3, got {}", x.dim()));
+  if (indices.sizes() != x.sizes()) fail(c.node, "indices must have the shape of the input");
+  const size_t n = static_cast<size_t>(x.dim() - 2);
+  const std::vector<int64_t> kernel = c.node.attr("kernel_shape").ints;
+  const auto strides = c.node.attr_ints("strides", std::vector<int64_t>(n, 1));
+  const auto pads = c.node.attr_ints("pads", std::vector<int64_t>(2 * n, 0));
+  if (kernel.size() != n || strides.size() != n || pads.size() != 2 * n)
+    fail(c.node, fmt::format("kernel_shape/strides/pads must have {}/{}/{} values", n, n, 2 * n));
+  std::vector<int64_t> out = x.sizes().vec();
+  if (c.has(2)) {
+    out = c.ints(2);
+    if (out.size() != n + 2 || out[0] != x.size(0) || out[1] != x.size(1))
+      fail(c.node, fmt::format("output_shape [{}] does not fit input [{}]", fmt::join(out, ","), fmt::join(x.sizes(), ",")));
+  } else {
+    for (size_t i = 0; i < n; ++i) out[2 + i] = (x.size(2 + i) - 1) * strides[i] + kernel[i] - pads[i] - pads[i + n];
+  }
+  const int64_t total = c10::multiply_integers(out);
+  const at::Tensor idx = indices.to(at::kLong).reshape(-1);
+  if (idx.numel() > 0 && ((idx < 0) | (idx >= total)).any().item<bool>())
+    fail(c.node, fmt::format("an index is outside the output of {} elements", total));
+  at::Tensor y = at::index_put(at::zeros({total}, x.options()), {idx}, x.reshape(-1), false);
+  return one(y.reshape(out));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Math
+
+std::vector<at::Tensor> shrink(const KernelContext& c) {
+  const at::Tensor& x = c.in(0);
+  const double lambd = c.node.attr_float("lambd", 0.5f), bias = c.node.attr_float("bias", 0.0f);
+  const at::Tensor zero = at::zeros({}, x.options());
+  at::Tensor y = at::where(x < -lambd, x + bias, at::where(x > lambd, x - bias, zero));
+  return one(y.to(x.scalar_type()));
+}
+
+std::vector<at::Tensor> bit_shift(const KernelContext& c) {
+  const at::Tensor &x = c.in(0), &y = c.in(1);
+  const std::string dir = c.node.attr("direction").s;
+  if (dir == "LEFT") return one(at::bitwise_left_shift(x, y));
+  if (dir == "RIGHT") return one(at::bitwise_right_shift(x, y));
+  fail(c.node, fmt::format("direction '{}' is not LEFT or RIGHT", dir));
+}
+
+std::vector<at::Tensor> is_inf(const KernelContext& c) {
+  const at::Tensor& x = c.in(0);
+  const bool pos = c.node.attr_int("detect_positive", 1) != 0, neg = c.node.attr_int("detect_negative", 1) != 0;
+  if (pos && neg) return one(at::isinf(x));
+  if (pos) return one(at::isposinf(x));
+  if (neg) return one(at::isneginf(x));
+  return one(at::zeros(x.sizes(), x.options().dtype(at::kBool)));
+}
+
+std::vector<at::Tensor> reduce_log_sum(const KernelContext& c) {
+  const at::Tensor& x = c.in(0);
+  std::vector<int64_t> axes = ints_input_or_attr(c, 1, "axes").value_or(std::vector<int64_t>{});
+  if (axes.empty()) {
+    if (c.node.attr_int("noop_with_empty_axes", 0) != 0) return one(x);
+    for (int64_t d = 0; d < x.dim(); ++d) axes.push_back(d);
+  }
+  axes = norm_axes(c.node, axes, x.dim());
+  std::sort(axes.begin(), axes.end());
+  axes.erase(std::unique(axes.begin(), axes.end()), axes.end());
+  return one(at::log(at::sum(x, axes, c.node.attr_int("keepdims", 1) != 0)));
+}
+
+std::vector<at::Tensor> mean_variance_normalization(const KernelContext& c) {
+  const at::Tensor& x = c.in(0);
+  std::vector<int64_t> axes = norm_axes(c.node, c.node.attr_ints("axes", {0, 2, 3}), x.dim());
+  const at::Tensor mean = x.mean(axes, true);
+  const at::Tensor centred = x - mean;
+  return one(centred / (at::sqrt((centred * centred).mean(axes, true)) + 1e-9));
+}
+
 }  // namespace
 
 void register_extra(KernelTable& t) {
   t["NegativeLogLikelihoodLoss"] = nll;
   t["SoftmaxCrossEntropyLoss"] = softmax_cross_entropy;
+
+  t["Trilu"] = trilu;
+  t["CumSum"] = cumsum;
+  t["OneHot"] = one_hot;
+  t["EyeLike"] = eye_like;
+  t["DepthToSpace"] = depth_to_space;
+  t["SpaceToDepth"] = space_to_depth;
+  t["ScatterElements"] = scatter_elements;
+  t["Scatter"] = scatter_elements;  // opset 9-10 name of ScatterElements (no reduction)
+  t["ScatterND"] = scatter_nd;
+  t["GatherND"] = gather_nd;
+  t["Compress"] = compress;
+  t["Unique"] = unique;
+  t["MaxUnpool"] = max_unpool;
+
+  t["Det"] = [](const KernelContext& c) { return one(at::linalg_det(c.in(0))); };
+  t["Asinh"] = [](const KernelContext& c) { return one(at::asinh(c.in(0))); };
+  t["Acosh"] = [](const KernelContext& c) { return one(at::acosh(c.in(0))); };
+  t["Atanh"] = [](const KernelContext& c) { return one(at::atanh(c.in(0))); };
+  t["IsInf"] = is_inf;
+  t["Shrink"] = shrink;
+  t["BitShift"] = bit_shift;
+  t["ReduceLogSum"] = reduce_log_sum;
+  t["MeanVarianceNormalization"] = mean_variance_normalization;
 }
 
 }  // namespace edgepack::ops

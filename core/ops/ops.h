@@ -16,7 +16,9 @@ void register_shape(KernelTable& table);         // Reshape, Transpose, Concat, 
 void register_reduce(KernelTable& table);        // ReduceMean/Sum/Max/..., ArgMax
 void register_recurrent(KernelTable& table);      // RNN, GRU, LSTM
 void register_detection(KernelTable& table);      // NonMaxSuppression
-// Losses (NegativeLogLikelihoodLoss, SoftmaxCrossEntropyLoss)
+// Losses (NegativeLogLikelihoodLoss, SoftmaxCrossEntropyLoss); Trilu, CumSum, OneHot, EyeLike,
+// DepthToSpace, SpaceToDepth, Scatter(Elements), ScatterND, GatherND, Compress, Unique, MaxUnpool;
+// Det, Asinh, Acosh, Atanh, IsInf, Shrink, BitShift, ReduceLogSum, MeanVarianceNormalization
 void register_extra(KernelTable& table);
 void register_contrib(KernelTable& table);       // com.microsoft ops we write (MatMulNBits)
 

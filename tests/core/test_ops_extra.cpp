@@ -1,6 +1,7 @@
-// Kernels of core/ops/extra.cpp (losses), one node at a time against hand-computed values (mostly
-// the ONNX spec's own examples) or an independent ATen computation. Float checks use 1e-5 absolute
-// unless noted; integer and bool outputs must match exactly (tolerance 0).
+// Kernels of core/ops/extra.cpp (losses, indexing/layout and math), one node at a time against
+// hand-computed values (mostly the ONNX spec's own examples) or an independent ATen computation.
+// Float checks use 1e-5 absolute unless noted; integer and bool outputs must match exactly
+// (tolerance 0).
 #include <ATen/ATen.h>
 #include <doctest/doctest.h>
 #include <fmt/format.h>
@@ -47,11 +48,26 @@ bool close(const at::Tensor& a, const at::Tensor& b, double tol = kTol) {
   return diff <= tol;
 }
 
+// Same type, same shape, equal values.
+bool same(const at::Tensor& a, const at::Tensor& b) {
+  if (a.scalar_type() != b.scalar_type()) {
+    MESSAGE(fmt::format("type {} vs {}", c10::toString(a.scalar_type()), c10::toString(b.scalar_type())));
+    return false;
+  }
+  return close(a, b, 0.0);
+}
+
 at::Tensor f32(std::vector<float> v, std::vector<int64_t> shape) { return at::tensor(v, at::kFloat).reshape(shape); }
 at::Tensor f32(std::vector<float> v) { return at::tensor(v, at::kFloat); }
 at::Tensor i64(std::vector<int64_t> v, std::vector<int64_t> shape) { return at::tensor(v, at::kLong).reshape(shape); }
 at::Tensor i64(std::vector<int64_t> v) { return at::tensor(v, at::kLong); }
+at::Tensor i32(std::vector<int32_t> v, std::vector<int64_t> shape) { return at::tensor(v, at::kInt).reshape(shape); }
+at::Tensor u8(std::vector<int64_t> v, std::vector<int64_t> shape) { return at::tensor(v, at::kLong).to(at::kByte).reshape(shape); }
+at::Tensor bools(std::vector<int64_t> v) { return at::tensor(v, at::kLong).to(at::kBool); }
+at::Tensor scalar_f(float v) { return at::scalar_tensor(v, at::kFloat); }
+Attribute ints(std::vector<int64_t> v) { return Attribute::of_ints(std::move(v)); }
 Attribute i(int64_t v) { return Attribute::of_int(v); }
+Attribute f(float v) { return Attribute::of_float(v); }
 Attribute s(const char* v) { return Attribute::of_string(v); }
 
 at::Tensor randn(std::vector<int64_t> shape, uint64_t seed) {
@@ -113,6 +129,189 @@ TEST_CASE("SoftmaxCrossEntropyLoss: loss and log_prob against ATen, hand value")
   CHECK(close(r[0], at::nll_loss_nd(lp, labels, weight, 1, 2)));
   r = run("SoftmaxCrossEntropyLoss", {scores, labels}, {{"reduction", s("sum")}}, 1);
   CHECK(close(r[0], at::nll_loss_nd(lp, labels, {}, 2, -100), 1e-4));
+}
+
+TEST_CASE("Trilu: upper/lower with k") {
+  const at::Tensor x = at::arange(1, 13, at::kFloat).reshape({3, 4});
+  CHECK(same(run1("Trilu", {x, i64({1})}), f32({0, 2, 3, 4, 0, 0, 7, 8, 0, 0, 0, 12}, {3, 4})));
+  CHECK(same(run1("Trilu", {x, i64({-1})}, {{"upper", i(0)}}), f32({0, 0, 0, 0, 5, 0, 0, 0, 9, 10, 0, 0}, {3, 4})));
+  CHECK(same(run1("Trilu", {x}, {{"upper", i(0)}}), f32({1, 0, 0, 0, 5, 6, 0, 0, 9, 10, 11, 0}, {3, 4})));
+}
+
+TEST_CASE("CumSum: exclusive, reverse, axis input, integer type kept") {
+  const at::Tensor x = f32({1, 2, 3, 4});
+  CHECK(same(run1("CumSum", {x, i64({0})}), f32({1, 3, 6, 10})));
+  CHECK(same(run1("CumSum", {x, i64({0})}, {{"exclusive", i(1)}}), f32({0, 1, 3, 6})));
+  CHECK(same(run1("CumSum", {x, i64({0})}, {{"reverse", i(1)}}), f32({10, 9, 7, 4})));
+  CHECK(same(run1("CumSum", {x, i64({0})}, {{"reverse", i(1)}, {"exclusive", i(1)}}), f32({9, 7, 4, 0})));
+  const at::Tensor m = i32({1, 2, 3, 4, 5, 6}, {2, 3});
+  CHECK(same(run1("CumSum", {m, at::tensor({-1}, at::kInt)}), i32({1, 3, 6, 4, 9, 15}, {2, 3})));
+  CHECK(same(run1("CumSum", {m, i64({0})}, {{"exclusive", i(1)}}), i32({0, 0, 0, 1, 2, 3}, {2, 3})));
+}
+
+TEST_CASE("OneHot: negative and out-of-range indices, axis, values type") {
+  const at::Tensor idx = i64({0, -1, 5, 2});
+  const at::Tensor values = f32({0, 5});
+  CHECK(same(run1("OneHot", {idx, scalar_f(3), values}),
+             f32({5, 0, 0, 0, 0, 5, 0, 0, 0, 0, 0, 5}, {4, 3})));
+  CHECK(same(run1("OneHot", {idx, i64({3}), values}, {{"axis", i(0)}}),
+             f32({5, 0, 0, 0, 0, 0, 0, 0, 0, 5, 0, 5}, {3, 4})));
+  const at::Tensor y = run1("OneHot", {i64({1, 0}, {2, 1}), i64({2}), i64({-1, 7})}, {{"axis", i(-2)}});
+  CHECK(same(y, i64({-1, 7, 7, -1}, {2, 2, 1})));
+}
+
+TEST_CASE("EyeLike: k and dtype") {
+  CHECK(same(run1("EyeLike", {at::zeros({3, 4})}, {{"k", i(1)}, {"dtype", i(6)}}),  // INT32
+             i32({0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1}, {3, 4})));
+  CHECK(same(run1("EyeLike", {at::zeros({3, 3}, at::kDouble)}, {{"k", i(-2)}}),
+             at::tensor({0, 0, 0, 0, 0, 0, 1, 0, 0}, at::kDouble).reshape({3, 3})));
+  CHECK(same(run1("EyeLike", {at::zeros({2, 2}, at::kLong)}), i64({1, 0, 0, 1}, {2, 2})));
+}
+
+TEST_CASE("DepthToSpace DCR/CRD and SpaceToDepth") {
+  const at::Tensor x = at::arange(8, at::kFloat).reshape({1, 8, 1, 1});
+  CHECK(same(run1("DepthToSpace", {x}, {{"blocksize", i(2)}}), f32({0, 2, 4, 6, 1, 3, 5, 7}, {1, 2, 2, 2})));
+  CHECK(same(run1("DepthToSpace", {x}, {{"blocksize", i(2)}, {"mode", s("CRD")}}),
+             f32({0, 1, 2, 3, 4, 5, 6, 7}, {1, 2, 2, 2})));
+  const at::Tensor z = at::arange(8, at::kFloat).reshape({1, 2, 2, 2});
+  CHECK(same(run1("SpaceToDepth", {z}, {{"blocksize", i(2)}}), f32({0, 4, 1, 5, 2, 6, 3, 7}, {1, 8, 1, 1})));
+  // SpaceToDepth inverts DCR DepthToSpace.
+  const at::Tensor r = randn({2, 8, 3, 3}, 3);
+  CHECK(same(run1("SpaceToDepth", {run1("DepthToSpace", {r}, {{"blocksize", i(2)}})}, {{"blocksize", i(2)}}), r));
+}
+
+TEST_CASE("ScatterElements: axis, negative indices, reductions") {
+  const at::Tensor data = at::zeros({3, 3});
+  const at::Tensor idx = i64({1, 0, 2, 0, 2, 1}, {2, 3});
+  const at::Tensor upd = f32({1, 1.1f, 1.2f, 2, 2.1f, 2.2f}, {2, 3});
+  CHECK(same(run1("ScatterElements", {data, idx, upd}), f32({2, 1.1f, 0, 1, 0, 2.2f, 0, 2.1f, 1.2f}, {3, 3})));
+  const at::Tensor row = f32({1, 2, 3, 4, 5}, {1, 5});
+  CHECK(same(run1("ScatterElements", {row, i64({1, -2}, {1, 2}), f32({1.1f, 2.1f}, {1, 2})}, {{"axis", i(1)}}),
+             f32({1, 1.1f, 3, 2.1f, 5}, {1, 5})));
+  CHECK(close(run1("ScatterElements", {row, i64({1, 1}, {1, 2}), f32({1.1f, 2.1f}, {1, 2})}, {{"axis", i(1)}, {"reduction", s("add")}}),
+              f32({1, 5.2f, 3, 4, 5}, {1, 5})));
+  CHECK(close(run1("ScatterElements", {row, i64({1, 1}, {1, 2}), f32({1.1f, 2.1f}, {1, 2})}, {{"axis", i(1)}, {"reduction", s("mul")}}),
+              f32({1, 4.62f, 3, 4, 5}, {1, 5})));
+  CHECK(same(run1("Scatter", {row, i64({4}, {1, 1}), f32({9}, {1, 1})}, {{"axis", i(1)}}), f32({1, 2, 3, 4, 9}, {1, 5})));
+  CHECK_THROWS_AS(run1("ScatterElements", {row, i64({5}, {1, 1}), f32({9}, {1, 1})}, {{"axis", i(1)}}), InputError);
+}
+
+TEST_CASE("ScatterND: element and slice updates, add/mul with duplicates") {
+  const at::Tensor data = at::arange(1, 9, at::kFloat);
+  CHECK(same(run1("ScatterND", {data, i64({4, 3, 1, 7}, {4, 1}), f32({9, 10, 11, 12})}),
+             f32({1, 11, 3, 10, 9, 6, 7, 12})));
+  CHECK(same(run1("ScatterND", {f32({1, 2, 3, 4}, {2, 2}), i64({-1}, {1, 1}), f32({7, 8}, {1, 2})}),
+             f32({1, 2, 7, 8}, {2, 2})));
+  CHECK(same(run1("ScatterND", {f32({1, 2, 3, 4}, {2, 2}), i64({0, 1, 1, 0}, {2, 2}), f32({7, 8})}),
+             f32({1, 7, 8, 4}, {2, 2})));
+  CHECK(same(run1("ScatterND", {f32({1, 2}), i64({0, 0}, {2, 1}), f32({5, 6})}, {{"reduction", s("add")}}), f32({12, 2})));
+  CHECK(same(run1("ScatterND", {f32({1, 2}), i64({1, 1}, {2, 1}), f32({2, 3})}, {{"reduction", s("mul")}}), f32({1, 12})));
+}
+
+TEST_CASE("GatherND: elements, slices, batch_dims, negative indices") {
+  const at::Tensor d = i32({0, 1, 2, 3}, {2, 2});
+  CHECK(same(run1("GatherND", {d, i64({0, 0, 1, 1}, {2, 2})}), at::tensor({0, 3}, at::kInt)));
+  CHECK(same(run1("GatherND", {d, i64({1, 0}, {2, 1})}), i32({2, 3, 0, 1}, {2, 2})));
+  CHECK(same(run1("GatherND", {d, i64({-1, 0}, {2, 1})}), i32({2, 3, 0, 1}, {2, 2})));
+  const at::Tensor d3 = at::arange(8, at::kFloat).reshape({2, 2, 2});
+  CHECK(same(run1("GatherND", {d3, i64({0, 1, 1, 0}, {2, 1, 2})}), f32({2, 3, 4, 5}, {2, 1, 2})));
+  CHECK(same(run1("GatherND", {d3, i64({1, 0}, {2, 1})}, {{"batch_dims", i(1)}}), f32({2, 3, 4, 5}, {2, 2})));
+}
+
+TEST_CASE("Compress: axis, negative axis, flattened") {
+  const at::Tensor x = f32({1, 2, 3, 4, 5, 6}, {3, 2});
+  CHECK(same(run1("Compress", {x, bools({0, 1, 1})}, {{"axis", i(0)}}), f32({3, 4, 5, 6}, {2, 2})));
+  CHECK(same(run1("Compress", {x, bools({0, 1})}, {{"axis", i(-1)}}), f32({2, 4, 6}, {3, 1})));
+  CHECK(same(run1("Compress", {x, bools({0, 1, 0, 0, 1})}), f32({2, 5})));
+}
+
+TEST_CASE("Unique: sorted and first-occurrence order, with and without axis") {
+  const at::Tensor x = f32({2, 1, 1, 3, 4, 3});
+  auto r = run("Unique", {x}, {{"sorted", i(0)}}, 4);
+  CHECK(same(r[0], f32({2, 1, 3, 4})));
+  CHECK(same(r[1], i64({0, 1, 3, 4})));
+  CHECK(same(r[2], i64({0, 1, 1, 2, 3, 2})));
+  CHECK(same(r[3], i64({1, 2, 2, 1})));
+  r = run("Unique", {x}, {}, 4);
+  CHECK(same(r[0], f32({1, 2, 3, 4})));
+  CHECK(same(r[1], i64({1, 0, 3, 4})));
+  CHECK(same(r[2], i64({1, 0, 0, 2, 3, 2})));
+  CHECK(same(r[3], i64({2, 1, 2, 1})));
+  r = run("Unique", {f32({2, 3, 1, 0, 2, 3}, {3, 2})}, {{"axis", i(0)}, {"sorted", i(0)}}, 4);
+  CHECK(same(r[0], f32({2, 3, 1, 0}, {2, 2})));
+  CHECK(same(r[1], i64({0, 1})));
+  CHECK(same(r[2], i64({0, 1, 0})));
+  CHECK(same(r[3], i64({2, 1})));
+  r = run("Unique", {f32({1, 0, 1, 0, 0, 0}, {2, 3})}, {{"axis", i(-1)}}, 4);
+  CHECK(same(r[0], f32({0, 1, 0, 0}, {2, 2})));  // columns [0,0] < [1,0]
+  CHECK(same(r[1], i64({1, 0})));
+  CHECK(same(r[2], i64({1, 0, 1})));
+  CHECK(same(r[3], i64({1, 2})));
+}
+
+TEST_CASE("MaxUnpool: default shape and output_shape") {
+  const at::Tensor x = f32({5, 6, 7, 8}, {1, 1, 2, 2});
+  const at::Tensor idx = i64({5, 7, 13, 15}, {1, 1, 2, 2});
+  const std::map<std::string, Attribute> attrs = {{"kernel_shape", ints({2, 2})}, {"strides", ints({2, 2})}};
+  CHECK(same(run1("MaxUnpool", {x, idx}, attrs), f32({0, 0, 0, 0, 0, 5, 0, 6, 0, 0, 0, 0, 0, 7, 0, 8}, {1, 1, 4, 4})));
+  at::Tensor want = at::zeros({25});
+  want[5] = 5, want[7] = 6, want[13] = 7, want[15] = 8;
+  CHECK(same(run1("MaxUnpool", {x, idx, i64({1, 1, 5, 5})}, attrs), want.reshape({1, 1, 5, 5})));
+  // pads shrink the default shape: (2 - 1) * 2 + 2 - 1 - 1 = 2.
+  auto padded = attrs;
+  padded["pads"] = ints({1, 1, 1, 1});
+  CHECK(same(run1("MaxUnpool", {x, i64({0, 1, 2, 3}, {1, 1, 2, 2})}, padded), f32({5, 6, 7, 8}, {1, 1, 2, 2})));
+}
+
+TEST_CASE("Det, Asinh, Acosh, Atanh") {
+  CHECK(close(run1("Det", {f32({1, 2, 3, 4}, {2, 2})}), scalar_f(-2)));
+  CHECK(close(run1("Det", {f32({2, 0, 0, 0, 3, 0, 0, 0, 4, 1, 2, 3, 4, 5, 6, 7, 8, 10}, {2, 3, 3})}), f32({24, -3}), 1e-4));
+  const std::vector<float> v = {-0.9f, -0.2f, 0.0f, 0.5f, 0.8f};
+  std::vector<float> as, at_;
+  for (float x : v) as.push_back(std::asinh(x)), at_.push_back(std::atanh(x));
+  CHECK(close(run1("Asinh", {f32(v)}), f32(as)));
+  CHECK(close(run1("Atanh", {f32(v)}), f32(at_)));
+  CHECK(close(run1("Acosh", {f32({1, 2, 10})}), f32({0, std::acosh(2.0f), std::acosh(10.0f)})));
+}
+
+TEST_CASE("IsInf: detect_positive / detect_negative") {
+  const float inf = std::numeric_limits<float>::infinity();
+  const at::Tensor x = f32({-inf, -1, 0, inf, std::nanf("")});
+  CHECK(same(run1("IsInf", {x}), bools({1, 0, 0, 1, 0})));
+  CHECK(same(run1("IsInf", {x}, {{"detect_negative", i(0)}}), bools({0, 0, 0, 1, 0})));
+  CHECK(same(run1("IsInf", {x}, {{"detect_positive", i(0)}}), bools({1, 0, 0, 0, 0})));
+}
+
+TEST_CASE("Shrink: lambd and bias") {
+  const at::Tensor x = f32({-2, -1, 0, 1, 2});
+  CHECK(same(run1("Shrink", {x}, {{"lambd", f(1.5f)}, {"bias", f(0.5f)}}), f32({-1.5f, 0, 0, 0, 1.5f})));
+  CHECK(same(run1("Shrink", {x}), f32({-2, -1, 0, 1, 2})));
+  CHECK(same(run1("Shrink", {x}, {{"lambd", f(1.0f)}}), f32({-2, 0, 0, 0, 2})));
+}
+
+TEST_CASE("BitShift on uint8: LEFT and RIGHT") {
+  const at::Tensor x = u8({16, 4, 1}, {3});
+  const at::Tensor y = u8({1, 2, 3}, {3});
+  CHECK(same(run1("BitShift", {x, y}, {{"direction", s("RIGHT")}}), u8({8, 1, 0}, {3})));
+  CHECK(same(run1("BitShift", {x, y}, {{"direction", s("LEFT")}}), u8({32, 16, 8}, {3})));
+}
+
+TEST_CASE("ReduceLogSum: axes attribute and input, keepdims, noop_with_empty_axes") {
+  const at::Tensor x = f32({1, 2, 3, 4}, {2, 2});
+  CHECK(close(run1("ReduceLogSum", {x}, {{"axes", ints({1})}, {"keepdims", i(0)}}), f32({std::log(3.0f), std::log(7.0f)})));
+  CHECK(close(run1("ReduceLogSum", {x, i64({-2})}), f32({std::log(4.0f), std::log(6.0f)}, {1, 2})));
+  CHECK(close(run1("ReduceLogSum", {x}), f32({std::log(10.0f)}, {1, 1})));
+  CHECK(same(run1("ReduceLogSum", {x, i64({})}, {{"noop_with_empty_axes", i(1)}}), x));
+}
+
+TEST_CASE("MeanVarianceNormalization against ATen mean/var") {
+  const at::Tensor x = randn({2, 3, 2, 2}, 4);
+  auto ref = [&](std::vector<int64_t> axes) {
+    const at::Tensor m = x.mean(axes, true);
+    return (x - m) / (at::sqrt(x.var(axes, /*unbiased=*/false, true)) + 1e-9);
+  };
+  CHECK(close(run1("MeanVarianceNormalization", {x}), ref({0, 2, 3})));
+  CHECK(close(run1("MeanVarianceNormalization", {x}, {{"axes", ints({1, -1})}}), ref({1, 3})));
 }
 
 }  // TEST_SUITE
