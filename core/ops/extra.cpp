@@ -3,7 +3,9 @@
 //  - indexing and layout: Trilu, CumSum, OneHot, EyeLike, DepthToSpace, SpaceToDepth,
 //    ScatterElements (and the opset 9-10 Scatter), ScatterND, GatherND, Compress, Unique, MaxUnpool;
 //  - math: Det, Asinh, Acosh, Atanh, IsInf, Shrink, BitShift, ReduceLogSum,
-//    MeanVarianceNormalization.
+//    MeanVarianceNormalization;
+//  - integer / quantized: DynamicQuantizeLinear, MatMulInteger, ConvInteger, QLinearMatMul,
+//    QLinearConv.
 // Semantics choices that are not obvious from the spec text:
 //  - Losses follow ONNX's reference: a target equal to ignore_index contributes 0 to the loss
 //    and 0 to the weight sum; `mean` divides the (weighted) sum by the sum of the per-element
@@ -18,6 +20,10 @@
 //    test_maxunpool_export_with_output_shape encodes an older "pad the default shape" reading.
 //  - MeanVarianceNormalization is (X - mean) / (sqrt(var) + 1e-9) as in the ONNX function body;
 //    the variance is computed as mean((X - mean)^2), which cannot go negative.
+//  - Integer ops compute exactly: int8/uint8 products accumulated in double (exact far beyond any
+//    realistic K) and returned as int32. QLinear* requantize as onnxruntime does: the multiplier
+//    x_scale * w_scale / y_scale in float32, the int32 accumulator times it in float32, rounded
+//    half to even, plus the output zero point, saturated to the output type.
 //  - BitShift works on the unsigned types the runtime holds (uint8); uint16/32/64 tensors do not
 //    load (core/tensor_proto.cpp).
 #include <algorithm>
@@ -375,6 +381,144 @@ std::vector<at::Tensor> mean_variance_normalization(const KernelContext& c) {
   return one(centred / (at::sqrt((centred * centred).mean(axes, true)) + 1e-9));
 }
 
+// ---------------------------------------------------------------------------------------------
+// Integer and quantized
+
+std::vector<at::Tensor> dynamic_quantize_linear(const KernelContext& c) {
+  const at::Tensor x = c.in(0).to(at::kCPU, at::kFloat).contiguous();
+  const float* p = x.data_ptr<float>();
+  float lo = 0, hi = 0;  // the range always includes 0
+  for (int64_t i = 0; i < x.numel(); ++i) lo = std::min(lo, p[i]), hi = std::max(hi, p[i]);
+  const float scale = (hi - lo) / 255.0f;
+  const float zp = scale == 0 ? 0.0f : std::clamp(std::nearbyint((0.0f - lo) / scale), 0.0f, 255.0f);
+  at::Tensor y = scale == 0 ? at::full(x.sizes(), zp, x.options())
+                            : at::clamp(at::round(x / scale) + zp, 0, 255);  // half to even
+  const auto dev = c.in(0).device();
+  return {y.to(at::kByte).to(dev), at::scalar_tensor(scale, at::kFloat).to(dev),
+          at::scalar_tensor(static_cast<uint8_t>(zp), at::TensorOptions().dtype(at::kByte)).to(dev)};
+}
+
+// A zero point (or scale) given per row of A [..., M, K] ([M]) reshaped to [M, 1]; per column of
+// B [..., K, N] ([N]) to [N] (broadcasts as the last dim); scalars and 1-element tensors flat.
+at::Tensor matmul_param(const Node& node, const at::Tensor& p, int64_t size, bool per_row, const char* what) {
+  if (!p.defined()) return p;
+  if (p.numel() == 1) return p.reshape({});
+  if (p.dim() > 1 || p.numel() != size)
+    fail(node, fmt::format("{} of shape [{}] is neither per-tensor nor of {} values", what, fmt::join(p.sizes(), ","), size));
+  return per_row ? p.reshape({size, 1}) : p.reshape({size});
+}
+
+at::Tensor centred(const at::Tensor& q, const at::Tensor& zp) {
+  at::Tensor d = q.to(at::kDouble);
+  return zp.defined() ? d - zp.to(at::kDouble) : d;
+}
+
+at::Tensor integer_matmul(const Node& node, const at::Tensor& a, const at::Tensor& a_zp, const at::Tensor& b,
+                          const at::Tensor& b_zp) {
+  if (a.dim() < 1 || b.dim() < 1) fail(node, "A and B must have rank >= 1");
+  const int64_t m = a.dim() >= 2 ? a.size(-2) : 1, n = b.dim() >= 2 ? b.size(-1) : 1;
+  const at::Tensor az = matmul_param(node, a_zp, m, a.dim() >= 2, "a_zero_point");
+  const at::Tensor bz = matmul_param(node, b_zp, n, false, "b_zero_point");
+  return at::round(at::matmul(centred(a, az), centred(b, bz)));
+}
+
+// acc (double, exact integers) * multiplier in float32, half to even, + zp, saturated to zp's type.
+at::Tensor requantize(const at::Tensor& acc, const at::Tensor& multiplier, const at::Tensor& y_zp) {
+  at::Tensor v = at::round(acc.to(at::kFloat) * multiplier.to(at::kFloat));
+  const at::ScalarType type = y_zp.defined() ? y_zp.scalar_type() : at::kByte;
+  if (y_zp.defined()) v = v + y_zp.to(at::kFloat);
+  const double lo = type == at::kChar ? -128 : 0, hi = type == at::kChar ? 127 : 255;
+  return at::clamp(v, lo, hi).to(type);
+}
+
+void check_quant_type(const Node& node, const at::Tensor& t, const char* what) {
+  if (t.defined() && t.scalar_type() != at::kByte && t.scalar_type() != at::kChar)
+    fail(node, fmt::format("{} must be int8 or uint8, got {}", what, c10::toString(t.scalar_type())));
+}
+
+std::vector<at::Tensor> matmul_integer(const KernelContext& c) {
+  check_quant_type(c.node, c.in(0), "A");
+  check_quant_type(c.node, c.in(1), "B");
+  at::Tensor az = c.has(2) ? c.in(2) : at::Tensor(), bz = c.has(3) ? c.in(3) : at::Tensor();
+  return one(integer_matmul(c.node, c.in(0), az, c.in(1), bz).to(at::kInt));
+}
+
+std::vector<at::Tensor> qlinear_matmul(const KernelContext& c) {
+  const at::Tensor &a = c.in(0), &b = c.in(3);
+  check_quant_type(c.node, a, "A");
+  check_quant_type(c.node, b, "B");
+  const int64_t m = a.dim() >= 2 ? a.size(-2) : 1, n = b.dim() >= 2 ? b.size(-1) : 1;
+  const at::Tensor acc = integer_matmul(c.node, a, c.in(2), b, c.in(5));
+  const at::Tensor a_scale = matmul_param(c.node, c.in(1).to(at::kFloat), m, a.dim() >= 2, "a_scale");
+  const at::Tensor b_scale = matmul_param(c.node, c.in(4).to(at::kFloat), n, false, "b_scale");
+  const at::Tensor y_scale = c.in(6).to(at::kFloat), y_zp = c.in(7);
+  if (y_scale.numel() != 1 || y_zp.numel() != 1) fail(c.node, "y_scale and y_zero_point must be per-tensor");
+  return one(requantize(acc, a_scale * b_scale / y_scale.reshape({}), y_zp.reshape({})));
+}
+
+// Conv of (x - x_zp) with (w - w_zp) in double: exact integer sums. The padding is zero after
+// the zero point is subtracted (i.e. the padded input value is x_zp).
+at::Tensor integer_conv(const KernelContext& c, const at::Tensor& x, const at::Tensor& x_zp, const at::Tensor& w,
+                        const at::Tensor& w_zp) {
+  const Node& node = c.node;
+  if (x.dim() < 3 || w.dim() != x.dim()) fail(node, "input and weight must have the same rank >= 3");
+  if (x_zp.defined() && x_zp.numel() != 1) fail(node, "the input zero point must be per-tensor");
+  const size_t n = static_cast<size_t>(x.dim() - 2);
+  const int64_t out_ch = w.size(0);
+  at::Tensor wz = w_zp;
+  if (wz.defined()) {
+    if (wz.numel() == 1) wz = wz.reshape({});
+    else if (wz.dim() == 1 && wz.numel() == out_ch) {
+      std::vector<int64_t> shape(w.dim(), 1);
+      shape[0] = out_ch;
+      wz = wz.reshape(shape);
+    } else {
+      fail(node, fmt::format("the weight zero point must be per-tensor or of {} values", out_ch));
+    }
+  }
+  std::vector<int64_t> kernel = node.attr_ints("kernel_shape", w.sizes().slice(2).vec());
+  if (kernel.size() != n) fail(node, fmt::format("kernel_shape must have {} values", n));
+  const auto strides = node.attr_ints("strides", std::vector<int64_t>(n, 1));
+  const auto dilations = node.attr_ints("dilations", std::vector<int64_t>(n, 1));
+  if (strides.size() != n || dilations.size() != n) fail(node, fmt::format("strides/dilations must have {} values", n));
+  std::vector<int64_t> extent(n);
+  for (size_t i = 0; i < n; ++i) extent[i] = (kernel[i] - 1) * dilations[i] + 1;
+  const std::vector<int64_t> pads = conv_pads(node, x.sizes().slice(2), extent, strides);
+  at::Tensor input = at::constant_pad_nd(centred(x, x_zp.defined() ? x_zp.reshape({}) : x_zp), torch_pad_order(pads), 0);
+  return at::round(at::convolution(input, centred(w, wz), at::Tensor(), strides, std::vector<int64_t>(n, 0), dilations,
+                                   false, std::vector<int64_t>(n, 0), node.attr_int("group", 1)));
+}
+
+std::vector<at::Tensor> conv_integer(const KernelContext& c) {
+  check_quant_type(c.node, c.in(0), "x");
+  check_quant_type(c.node, c.in(1), "w");
+  at::Tensor xz = c.has(2) ? c.in(2) : at::Tensor(), wz = c.has(3) ? c.in(3) : at::Tensor();
+  return one(integer_conv(c, c.in(0), xz, c.in(1), wz).to(at::kInt));
+}
+
+std::vector<at::Tensor> qlinear_conv(const KernelContext& c) {
+  check_quant_type(c.node, c.in(0), "x");
+  check_quant_type(c.node, c.in(3), "w");
+  const at::Tensor& w = c.in(3);
+  at::Tensor acc = integer_conv(c, c.in(0), c.in(2), w, c.in(5));
+  std::vector<int64_t> per_channel(acc.dim(), 1);
+  per_channel[1] = w.size(0);
+  if (c.has(8)) {
+    const at::Tensor& bias = c.in(8);
+    if (bias.numel() != w.size(0)) fail(c.node, fmt::format("B must have {} values", w.size(0)));
+    acc = acc + bias.to(at::kDouble).reshape(per_channel);
+  }
+  const at::Tensor x_scale = c.in(1).to(at::kFloat), y_scale = c.in(6).to(at::kFloat), y_zp = c.in(7);
+  at::Tensor w_scale = c.in(4).to(at::kFloat);
+  if (x_scale.numel() != 1 || y_scale.numel() != 1 || y_zp.numel() != 1)
+    fail(c.node, "x_scale, y_scale and y_zero_point must be per-tensor");
+  if (w_scale.numel() == 1) w_scale = w_scale.reshape({});
+  else if (w_scale.numel() == w.size(0)) w_scale = w_scale.reshape(per_channel);
+  else fail(c.node, fmt::format("w_scale must be per-tensor or of {} values", w.size(0)));
+  return one(requantize(acc, x_scale.reshape({}) * w_scale / y_scale.reshape({}), y_zp.reshape({})));
+}
+
+
 }  // namespace
 
 void register_extra(KernelTable& t) {
@@ -404,6 +548,12 @@ void register_extra(KernelTable& t) {
   t["BitShift"] = bit_shift;
   t["ReduceLogSum"] = reduce_log_sum;
   t["MeanVarianceNormalization"] = mean_variance_normalization;
+
+  t["DynamicQuantizeLinear"] = dynamic_quantize_linear;
+  t["MatMulInteger"] = matmul_integer;
+  t["ConvInteger"] = conv_integer;
+  t["QLinearMatMul"] = qlinear_matmul;
+  t["QLinearConv"] = qlinear_conv;
 }
 
 }  // namespace edgepack::ops

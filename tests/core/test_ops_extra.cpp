@@ -1,7 +1,7 @@
-// Kernels of core/ops/extra.cpp (losses, indexing/layout and math), one node at a time against
-// hand-computed values (mostly the ONNX spec's own examples) or an independent ATen computation.
-// Float checks use 1e-5 absolute unless noted; integer and bool outputs must match exactly
-// (tolerance 0).
+// Kernels of core/ops/extra.cpp (losses, indexing/layout, math, integer and quantized ops), one
+// node at a time against hand-computed values (mostly the ONNX spec's own examples) or an
+// independent ATen computation. Float checks use 1e-5 absolute unless noted; integer and bool
+// outputs must match exactly (tolerance 0).
 #include <ATen/ATen.h>
 #include <doctest/doctest.h>
 #include <fmt/format.h>
@@ -63,7 +63,9 @@ at::Tensor i64(std::vector<int64_t> v, std::vector<int64_t> shape) { return at::
 at::Tensor i64(std::vector<int64_t> v) { return at::tensor(v, at::kLong); }
 at::Tensor i32(std::vector<int32_t> v, std::vector<int64_t> shape) { return at::tensor(v, at::kInt).reshape(shape); }
 at::Tensor u8(std::vector<int64_t> v, std::vector<int64_t> shape) { return at::tensor(v, at::kLong).to(at::kByte).reshape(shape); }
+at::Tensor i8(std::vector<int64_t> v, std::vector<int64_t> shape) { return at::tensor(v, at::kLong).to(at::kChar).reshape(shape); }
 at::Tensor bools(std::vector<int64_t> v) { return at::tensor(v, at::kLong).to(at::kBool); }
+at::Tensor scalar_u8(int v) { return at::scalar_tensor(v, at::kLong).to(at::kByte); }
 at::Tensor scalar_f(float v) { return at::scalar_tensor(v, at::kFloat); }
 Attribute ints(std::vector<int64_t> v) { return Attribute::of_ints(std::move(v)); }
 Attribute i(int64_t v) { return Attribute::of_int(v); }
@@ -312,6 +314,69 @@ TEST_CASE("MeanVarianceNormalization against ATen mean/var") {
   };
   CHECK(close(run1("MeanVarianceNormalization", {x}), ref({0, 2, 3})));
   CHECK(close(run1("MeanVarianceNormalization", {x}, {{"axes", ints({1, -1})}}), ref({1, 3})));
+}
+
+TEST_CASE("DynamicQuantizeLinear: ONNX's example values") {
+  auto r = run("DynamicQuantizeLinear", {f32({0, 2, -3, -2.5f, 1.34f, 0.5f})}, {}, 3);
+  CHECK(same(r[0], u8({153, 255, 0, 26, 221, 179}, {6})));
+  CHECK(close(r[1], scalar_f(5.0f / 255.0f), 1e-9));
+  CHECK(same(r[2], scalar_u8(153)));
+  // All negative: the range still includes 0, so the zero point is 255.
+  r = run("DynamicQuantizeLinear", {f32({-1, -4})}, {}, 3);
+  CHECK(same(r[0], u8({191, 0}, {2})));
+  CHECK(same(r[2], scalar_u8(255)));
+}
+
+TEST_CASE("MatMulInteger: zero points per tensor and per row/column") {
+  const at::Tensor a = u8({11, 7, 3, 10, 6, 2, 9, 5, 1, 8, 4, 0}, {4, 3});
+  const at::Tensor b = u8({1, 4, 2, 5, 3, 6}, {3, 2});
+  CHECK(same(run1("MatMulInteger", {a, b, scalar_u8(12), scalar_u8(0)}),
+             i32({-38, -83, -44, -98, -50, -113, -56, -128}, {4, 2})));
+  // int8 with a per-row A zero point and a per-column B zero point, against an int64 matmul.
+  const at::Tensor a8 = i8({-128, 127, 5, -7, 0, 100}, {2, 3});
+  const at::Tensor b8 = i8({3, -4, 127, -128, 9, 2}, {3, 2});
+  const at::Tensor az = i8({1, -2}, {2}), bz = i8({-3, 4}, {2});
+  const at::Tensor want = at::matmul(a8.to(at::kLong) - az.to(at::kLong).reshape({2, 1}), b8.to(at::kLong) - bz.to(at::kLong));
+  CHECK(same(run1("MatMulInteger", {a8, b8, az, bz}), want.to(at::kInt)));
+}
+
+TEST_CASE("ConvInteger: zero-point padding, per-channel weight zero point") {
+  const at::Tensor x = u8({2, 3, 4, 5, 6, 7, 8, 9, 10}, {1, 1, 3, 3});
+  const at::Tensor w = u8({1, 1, 1, 1}, {1, 1, 2, 2});
+  CHECK(same(run1("ConvInteger", {x, w, scalar_u8(1)}), i32({12, 16, 24, 28}, {1, 1, 2, 2})));
+  CHECK(same(run1("ConvInteger", {x, w, scalar_u8(1)}, {{"pads", ints({1, 1, 1, 1})}}),
+             i32({1, 3, 5, 3, 5, 12, 16, 9, 11, 24, 28, 15, 7, 15, 17, 9}, {1, 1, 4, 4})));
+  // Two output channels, weight zero points [1, 0]: channel 0 sees w - 1 = 0 everywhere.
+  const at::Tensor w2 = u8({1, 1, 1, 1, 1, 1, 1, 1}, {2, 1, 2, 2});
+  CHECK(same(run1("ConvInteger", {x, w2, scalar_u8(1), u8({1, 0}, {2})}, {{"strides", ints({1, 1})}}),
+             i32({0, 0, 0, 0, 12, 16, 24, 28}, {1, 2, 2, 2})));
+}
+
+TEST_CASE("QLinearMatMul: ONNX's example") {
+  const at::Tensor a = u8({208, 236, 0, 238, 3, 214, 255, 29}, {2, 4});
+  const at::Tensor b = u8({152, 51, 244, 60, 26, 255, 0, 127, 246, 127, 254, 247}, {4, 3});
+  const at::Tensor y = run1("QLinearMatMul", {a, f32({0.0066f}), u8({113}, {1}), b, f32({0.00705f}), u8({114}, {1}),
+                                             f32({0.0107f}), u8({118}, {1})});
+  CHECK(same(y, u8({168, 115, 255, 1, 66, 151}, {2, 3})));
+}
+
+TEST_CASE("QLinearConv: bias, half-to-even rounding, saturation") {
+  // acc = (x - 10) * 2 + 4 = [6, 10, 4, 8]; times 0.5 * 0.25 / 0.5 = 0.25: [1.5, 2.5, 1, 2]
+  // -> half to even [2, 2, 1, 2] + 5.
+  const at::Tensor x = u8({11, 13, 10, 12}, {1, 1, 2, 2});
+  const at::Tensor w = i8({2}, {1, 1, 1, 1});
+  auto q = [&](int y_zp) {
+    return run1("QLinearConv", {x, scalar_f(0.5f), scalar_u8(10), w, scalar_f(0.25f), at::scalar_tensor(0, at::kLong).to(at::kChar),
+                                scalar_f(0.5f), scalar_u8(y_zp), at::tensor({4}, at::kInt)});
+  };
+  CHECK(same(q(5), u8({7, 7, 6, 7}, {1, 1, 2, 2})));
+  CHECK(same(q(254), u8({255, 255, 255, 255}, {1, 1, 2, 2})));
+  // int8 output with padding: the padded input equals x_zero_point, so border sums see 0.
+  const at::Tensor ones = i8({1, 1, 1, 1}, {1, 1, 2, 2});
+  const at::Tensor y = run1("QLinearConv", {x, scalar_f(1.0f), scalar_u8(10), ones, scalar_f(1.0f), i8({0}, {1}), scalar_f(1.0f),
+                                            i8({-128}, {1})},
+                            {{"pads", ints({1, 1, 0, 0})}});
+  CHECK(same(y, i8({-127, -124, -127, -122}, {1, 1, 2, 2})));
 }
 
 }  // TEST_SUITE
