@@ -5,7 +5,8 @@
 //  - math: Det, Asinh, Acosh, Atanh, IsInf, Shrink, BitShift, ReduceLogSum,
 //    MeanVarianceNormalization;
 //  - integer / quantized: DynamicQuantizeLinear, MatMulInteger, ConvInteger, QLinearMatMul,
-//    QLinearConv.
+//    QLinearConv;
+//  - sampling and detection: GridSample, RoiAlign, NonMaxSuppression.
 // Semantics choices that are not obvious from the spec text:
 //  - Losses follow ONNX's reference: a target equal to ignore_index contributes 0 to the loss
 //    and 0 to the weight sum; `mean` divides the (weighted) sum by the sum of the per-element
@@ -24,9 +25,15 @@
 //    realistic K) and returned as int32. QLinear* requantize as onnxruntime does: the multiplier
 //    x_scale * w_scale / y_scale in float32, the int32 accumulator times it in float32, rounded
 //    half to even, plus the output zero point, saturated to the output type.
+//  - GridSample is ATen's grid_sampler (ONNX defines the op after torch's grid_sample).
+//    RoiAlign and NonMaxSuppression follow onnxruntime (RoiAlign max mode: the maximum of the
+//    bilinearly weighted corner values; NMS: scores strictly above score_threshold, IoU strictly
+//    above iou_threshold suppresses, ties in score keep the lower box index first). Both run on
+//    the CPU in float32 and are not differentiable.
 //  - BitShift works on the unsigned types the runtime holds (uint8); uint16/32/64 tensors do not
 //    load (core/tensor_proto.cpp).
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 #include <numeric>
@@ -519,6 +526,166 @@ std::vector<at::Tensor> qlinear_conv(const KernelContext& c) {
 }
 
 
+// ---------------------------------------------------------------------------------------------
+// Sampling and detection
+
+std::vector<at::Tensor> grid_sample(const KernelContext& c) {
+  const at::Tensor &x = c.in(0), &grid = c.in(1);
+  if (x.dim() != 4 || grid.dim() != 4 || grid.size(3) != 2 || grid.size(0) != x.size(0))
+    fail(c.node, "expects X [N, C, H, W] and grid [N, H_out, W_out, 2]");
+  const std::string mode = c.node.attr_string("mode", "bilinear");
+  const std::string padding = c.node.attr_string("padding_mode", "zeros");
+  const int64_t m = mode == "bilinear" ? 0 : mode == "nearest" ? 1 : mode == "bicubic" ? 2 : -1;
+  const int64_t p = padding == "zeros" ? 0 : padding == "border" ? 1 : padding == "reflection" ? 2 : -1;
+  if (m < 0) fail(c.node, fmt::format("mode '{}' is not supported", mode));
+  if (p < 0) fail(c.node, fmt::format("padding_mode '{}' is not supported", padding));
+  // ONNX GridSample (opset 16) is defined after torch.nn.functional.grid_sample.
+  return one(at::grid_sampler(x, grid.to(x.scalar_type()), m, p, c.node.attr_int("align_corners", 0) != 0));
+}
+
+// RoiAlign as onnxruntime computes it (and torchvision for avg): per output bin, a grid of
+// bilinear samples averaged (avg) or the maximum of the weighted corner values (max, ORT's rule).
+std::vector<at::Tensor> roi_align(const KernelContext& c) {
+  const Node& node = c.node;
+  const at::Tensor x = c.in(0).to(at::kCPU, at::kFloat).contiguous();
+  const at::Tensor rois = c.in(1).to(at::kCPU, at::kFloat).contiguous();
+  const at::Tensor batch = c.in(2).to(at::kCPU, at::kLong).contiguous();
+  if (x.dim() != 4) fail(node, "X must be [N, C, H, W]");
+  if (rois.dim() != 2 || rois.size(1) != 4 || batch.dim() != 1 || batch.size(0) != rois.size(0))
+    fail(node, "rois must be [num_rois, 4] with one batch index each");
+  const std::string mode = node.attr_string("mode", "avg");
+  if (mode != "avg" && mode != "max") fail(node, fmt::format("mode '{}' is not supported", mode));
+  const bool avg = mode == "avg";
+  const std::string ctm = node.attr_string("coordinate_transformation_mode", c.opset >= 16 ? "half_pixel" : "output_half_pixel");
+  if (ctm != "half_pixel" && ctm != "output_half_pixel")
+    fail(node, fmt::format("coordinate_transformation_mode '{}' is not supported", ctm));
+  const bool half_pixel = ctm == "half_pixel";
+  const int64_t ph_n = node.attr_int("output_height", 1), pw_n = node.attr_int("output_width", 1);
+  const int64_t ratio = node.attr_int("sampling_ratio", 0);
+  const double scale = node.attr_float("spatial_scale", 1.0f);
+  const int64_t n_rois = rois.size(0), ch = x.size(1), height = x.size(2), width = x.size(3);
+  at::Tensor y = at::zeros({n_rois, ch, ph_n, pw_n}, at::kFloat);
+  const float* xd = x.data_ptr<float>();
+  const float* rd = rois.data_ptr<float>();
+  const int64_t* bd = batch.data_ptr<int64_t>();
+  float* yd = y.data_ptr<float>();
+  struct Sample { int64_t pos[4]; float w[4]; };
+  for (int64_t r = 0; r < n_rois; ++r) {
+    const int64_t b = bd[r];
+    if (b < 0 || b >= x.size(0)) fail(node, fmt::format("batch index {} is out of range", b));
+    const float offset = half_pixel ? 0.5f : 0.0f;
+    const float sw = rd[4 * r] * static_cast<float>(scale) - offset, sh = rd[4 * r + 1] * static_cast<float>(scale) - offset;
+    const float ew = rd[4 * r + 2] * static_cast<float>(scale) - offset, eh = rd[4 * r + 3] * static_cast<float>(scale) - offset;
+    float rw = ew - sw, rh = eh - sh;
+    if (!half_pixel) rw = std::max(rw, 1.0f), rh = std::max(rh, 1.0f);
+    const float bin_h = rh / static_cast<float>(ph_n), bin_w = rw / static_cast<float>(pw_n);
+    const int64_t gh = ratio > 0 ? ratio : static_cast<int64_t>(std::ceil(rh / static_cast<float>(ph_n)));
+    const int64_t gw = ratio > 0 ? ratio : static_cast<int64_t>(std::ceil(rw / static_cast<float>(pw_n)));
+    const float count = static_cast<float>(std::max<int64_t>(gh * gw, 1));
+    for (int64_t ph = 0; ph < ph_n; ++ph)
+      for (int64_t pw = 0; pw < pw_n; ++pw) {
+        std::vector<Sample> samples;
+        for (int64_t iy = 0; iy < gh; ++iy) {
+          const float yy = sh + ph * bin_h + (iy + 0.5f) * bin_h / static_cast<float>(gh);
+          for (int64_t ix = 0; ix < gw; ++ix) {
+            float xx = sw + pw * bin_w + (ix + 0.5f) * bin_w / static_cast<float>(gw), yv = yy;
+            Sample smp{{0, 0, 0, 0}, {0, 0, 0, 0}};
+            if (!(yv < -1.0f || yv > height || xx < -1.0f || xx > width)) {
+              yv = std::max(yv, 0.0f), xx = std::max(xx, 0.0f);
+              int64_t yl = static_cast<int64_t>(yv), xl = static_cast<int64_t>(xx), yh, xh;
+              if (yl >= height - 1) yh = yl = height - 1, yv = static_cast<float>(yl);
+              else yh = yl + 1;
+              if (xl >= width - 1) xh = xl = width - 1, xx = static_cast<float>(xl);
+              else xh = xl + 1;
+              const float ly = yv - yl, lx = xx - xl, hy = 1 - ly, hx = 1 - lx;
+              smp = Sample{{yl * width + xl, yl * width + xh, yh * width + xl, yh * width + xh},
+                           {hy * hx, hy * lx, ly * hx, ly * lx}};
+            }
+            samples.push_back(smp);
+          }
+        }
+        for (int64_t k = 0; k < ch; ++k) {
+          const float* plane = xd + (b * ch + k) * height * width;
+          float acc = 0;
+          bool first = true;
+          for (const Sample& smp : samples) {
+            if (avg) {
+              for (int q = 0; q < 4; ++q) acc += smp.w[q] * plane[smp.pos[q]];
+            } else {
+              float v = smp.w[0] * plane[smp.pos[0]];
+              for (int q = 1; q < 4; ++q) v = std::max(v, smp.w[q] * plane[smp.pos[q]]);
+              acc = first ? v : std::max(acc, v);
+              first = false;
+            }
+          }
+          yd[((r * ch + k) * ph_n + ph) * pw_n + pw] = avg ? acc / count : acc;
+        }
+      }
+  }
+  return one(y.to(c.in(0).device(), c.in(0).scalar_type()));
+}
+
+// NonMaxSuppression as onnxruntime runs it: per batch and class, candidates with a score above
+// score_threshold in descending score order (ties: lower box index first); a candidate is kept
+// unless its IoU with a kept box exceeds iou_threshold; at most max_output_boxes_per_class each.
+std::vector<at::Tensor> non_max_suppression(const KernelContext& c) {
+  const Node& node = c.node;
+  const at::Tensor boxes = c.in(0).to(at::kCPU, at::kFloat).contiguous();
+  const at::Tensor scores = c.in(1).to(at::kCPU, at::kFloat).contiguous();
+  if (boxes.dim() != 3 || boxes.size(2) != 4 || scores.dim() != 3 || scores.size(0) != boxes.size(0) ||
+      scores.size(2) != boxes.size(1))
+    fail(node, "expects boxes [B, n, 4] and scores [B, C, n]");
+  const int64_t max_out = c.has(2) && c.in(2).numel() > 0 ? c.in(2).reshape(-1)[0].item<int64_t>() : 0;
+  const float iou_threshold = c.has(3) && c.in(3).numel() > 0 ? c.in(3).reshape(-1)[0].item<float>() : 0.0f;
+  const bool has_score_threshold = c.has(4) && c.in(4).numel() > 0;
+  const float score_threshold = has_score_threshold ? c.in(4).reshape(-1)[0].item<float>() : 0.0f;
+  const bool center = node.attr_int("center_point_box", 0) != 0;
+  const int64_t nb = boxes.size(0), nc = scores.size(1), n = boxes.size(1);
+  const float* bd = boxes.data_ptr<float>();
+  const float* sd = scores.data_ptr<float>();
+  // Box i of batch b as [x_min, y_min, x_max, y_max].
+  auto corners = [&](int64_t b, int64_t i) {
+    const float* p = bd + (b * n + i) * 4;
+    std::array<float, 4> r{};
+    if (center) {
+      r = {p[0] - p[2] / 2, p[1] - p[3] / 2, p[0] + p[2] / 2, p[1] + p[3] / 2};
+    } else {  // [y1, x1, y2, x2], either diagonal
+      r = {std::min(p[1], p[3]), std::min(p[0], p[2]), std::max(p[1], p[3]), std::max(p[0], p[2])};
+    }
+    return r;
+  };
+  auto suppresses = [&](const std::array<float, 4>& a, const std::array<float, 4>& b) {
+    const float iw = std::max(0.0f, std::min(a[2], b[2]) - std::max(a[0], b[0]));
+    const float ih = std::max(0.0f, std::min(a[3], b[3]) - std::max(a[1], b[1]));
+    const float inter = iw * ih;
+    if (inter <= 0) return false;
+    const float area_a = (a[2] - a[0]) * (a[3] - a[1]), area_b = (b[2] - b[0]) * (b[3] - b[1]);
+    const float uni = area_a + area_b - inter;
+    if (area_a <= 0 || area_b <= 0 || uni <= 0) return false;
+    return inter / uni > iou_threshold;
+  };
+  std::vector<int64_t> out;
+  for (int64_t b = 0; b < nb && max_out > 0; ++b)
+    for (int64_t k = 0; k < nc; ++k) {
+      const float* s = sd + (b * nc + k) * n;
+      std::vector<int64_t> order;
+      for (int64_t i = 0; i < n; ++i)
+        if (!has_score_threshold || s[i] > score_threshold) order.push_back(i);
+      std::stable_sort(order.begin(), order.end(), [&](int64_t l, int64_t r) { return s[l] > s[r]; });
+      std::vector<std::array<float, 4>> kept;
+      for (int64_t i : order) {
+        if (static_cast<int64_t>(kept.size()) >= max_out) break;
+        const auto box = corners(b, i);
+        bool drop = false;
+        for (const auto& other : kept) drop = drop || suppresses(box, other);
+        if (drop) continue;
+        kept.push_back(box);
+        out.insert(out.end(), {b, k, i});
+      }
+    }
+  return one(at::tensor(out, at::kLong).reshape({-1, 3}).to(c.in(0).device()));
+}
+
 }  // namespace
 
 void register_extra(KernelTable& t) {
@@ -554,6 +721,10 @@ void register_extra(KernelTable& t) {
   t["ConvInteger"] = conv_integer;
   t["QLinearMatMul"] = qlinear_matmul;
   t["QLinearConv"] = qlinear_conv;
+
+  t["GridSample"] = grid_sample;
+  t["RoiAlign"] = roi_align;
+  t["NonMaxSuppression"] = non_max_suppression;
 }
 
 }  // namespace edgepack::ops

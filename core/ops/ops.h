@@ -19,7 +19,8 @@ void register_detection(KernelTable& table);      // NonMaxSuppression
 // Losses (NegativeLogLikelihoodLoss, SoftmaxCrossEntropyLoss); Trilu, CumSum, OneHot, EyeLike,
 // DepthToSpace, SpaceToDepth, Scatter(Elements), ScatterND, GatherND, Compress, Unique, MaxUnpool;
 // Det, Asinh, Acosh, Atanh, IsInf, Shrink, BitShift, ReduceLogSum, MeanVarianceNormalization;
-// DynamicQuantizeLinear, MatMulInteger, ConvInteger, QLinearMatMul, QLinearConv
+// DynamicQuantizeLinear, MatMulInteger, ConvInteger, QLinearMatMul, QLinearConv; GridSample,
+// RoiAlign, NonMaxSuppression
 void register_extra(KernelTable& table);
 void register_contrib(KernelTable& table);       // com.microsoft ops we write (MatMulNBits)
 

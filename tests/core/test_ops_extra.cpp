@@ -1,6 +1,6 @@
-// Kernels of core/ops/extra.cpp (losses, indexing/layout, math, integer and quantized ops), one
-// node at a time against hand-computed values (mostly the ONNX spec's own examples) or an
-// independent ATen computation. Float checks use 1e-5 absolute unless noted; integer and bool
+// Kernels of core/ops/extra.cpp (losses, indexing/layout, math, integer and quantized ops,
+// sampling and detection), one node at a time against hand-computed values (mostly the ONNX
+// spec's own examples) or an independent ATen computation. Float checks use 1e-5 absolute unless noted; integer and bool
 // outputs must match exactly (tolerance 0).
 #include <ATen/ATen.h>
 #include <doctest/doctest.h>
@@ -377,6 +377,64 @@ TEST_CASE("QLinearConv: bias, half-to-even rounding, saturation") {
                                             i8({-128}, {1})},
                             {{"pads", ints({1, 1, 0, 0})}});
   CHECK(same(y, i8({-127, -124, -127, -122}, {1, 1, 2, 2})));
+}
+
+TEST_CASE("GridSample: bilinear/nearest/bicubic, align_corners, zeros/border padding (hand-computed)") {
+  const at::Tensor x = f32({1, 2, 3, 4}, {1, 1, 2, 2});
+  // grid[..., 0] is x (width), grid[..., 1] is y (height).
+  const at::Tensor g = f32({-1, -1, 1, 1, 0, 0, 1, -1}, {1, 1, 4, 2});
+  CHECK(close(run1("GridSample", {x, g}, {{"align_corners", i(1)}}), f32({1, 4, 2.5f, 2}, {1, 1, 1, 4})));
+  // align_corners=0: (-1, -1) is the outer corner of pixel (0, 0), a quarter of it inside.
+  const at::Tensor corner = f32({-1, -1, 0, 0}, {1, 1, 2, 2});
+  CHECK(close(run1("GridSample", {x, corner}), f32({0.25f, 2.5f}, {1, 1, 1, 2})));
+  CHECK(close(run1("GridSample", {x, corner}, {{"padding_mode", s("border")}}), f32({1, 2.5f}, {1, 1, 1, 2})));
+  CHECK(close(run1("GridSample", {x, f32({0.5f, -1, -0.6f, 1}, {1, 1, 2, 2})}, {{"mode", s("nearest")}, {"align_corners", i(1)}}),
+              f32({2, 3}, {1, 1, 1, 2})));
+  // Bicubic at a pixel centre reproduces the pixel.
+  CHECK(close(run1("GridSample", {x, f32({-1, -1, 1, 1}, {1, 1, 2, 2})}, {{"mode", s("bicubic")}, {"align_corners", i(1)}}),
+              f32({1, 4}, {1, 1, 1, 2})));
+}
+
+TEST_CASE("RoiAlign: avg/max, coordinate modes, spatial_scale, batch index (linear image: exact)") {
+  // X = 4y + x is linear, so every bilinear sample is exact and a bin's average is the average
+  // of its sample points.
+  const at::Tensor plane = at::arange(16, at::kFloat).reshape({1, 1, 4, 4});
+  const at::Tensor x = at::cat({plane, plane + 100});
+  const std::map<std::string, Attribute> base = {{"sampling_ratio", i(2)}};
+  // half_pixel: samples at y, x in {0.5, 2.5}: (2.5 + 4.5 + 10.5 + 12.5) / 4.
+  CHECK(close(run1("RoiAlign", {x, f32({0, 0, 4, 4}, {1, 4}), i64({0})}, base), f32({7.5f}, {1, 1, 1, 1})));
+  auto scaled = base;
+  scaled["spatial_scale"] = f(0.5f);
+  CHECK(close(run1("RoiAlign", {x, f32({0, 0, 8, 8, 0, 0, 8, 8}, {2, 4}), i64({0, 1})}, scaled),
+              f32({7.5f, 107.5f}, {2, 1, 1, 1})));
+  // output_half_pixel (opset 10's rule): samples at {1, 3}: (5 + 7 + 13 + 15) / 4; max: 15.
+  auto legacy = base;
+  legacy["coordinate_transformation_mode"] = s("output_half_pixel");
+  CHECK(close(run1("RoiAlign", {x, f32({0, 0, 4, 4}, {1, 4}), i64({0})}, legacy), f32({10}, {1, 1, 1, 1})));
+  legacy["mode"] = s("max");
+  CHECK(close(run1("RoiAlign", {x, f32({0, 0, 4, 4}, {1, 4}), i64({0})}, legacy), f32({15}, {1, 1, 1, 1})));
+  // 2x2 bins, one sample each (sampling_ratio 1) at the bin centres y, x in {0.5, 2.5}.
+  CHECK(close(run1("RoiAlign", {x, f32({0, 0, 4, 4}, {1, 4}), i64({0})},
+                   {{"output_height", i(2)}, {"output_width", i(2)}, {"sampling_ratio", i(1)}}),
+              f32({2.5f, 4.5f, 10.5f, 12.5f}, {1, 1, 2, 2})));
+}
+
+TEST_CASE("NonMaxSuppression: IoU suppression, score threshold, limit, center_point_box") {
+  const at::Tensor boxes = f32({0, 0, 1, 1, 0, 0.1f, 1, 1.1f, 0, -0.1f, 1, 0.9f, 0, 10, 1, 11, 0, 10.1f, 1, 11.1f, 0, 100, 1, 101},
+                               {1, 6, 4});
+  const at::Tensor scores = f32({0.9f, 0.75f, 0.6f, 0.95f, 0.5f, 0.3f}, {1, 1, 6});
+  auto nms = [&](const at::Tensor& b, int64_t max_out, float score, std::map<std::string, Attribute> attrs = {}) {
+    return run1("NonMaxSuppression", {b, scores, i64({max_out}), f32({0.5f}), f32({score})}, std::move(attrs));
+  };
+  CHECK(same(nms(boxes, 3, 0.0f), i64({0, 0, 3, 0, 0, 0, 0, 0, 5}, {3, 3})));
+  CHECK(same(nms(boxes, 3, 0.4f), i64({0, 0, 3, 0, 0, 0}, {2, 3})));
+  CHECK(same(nms(boxes, 1, 0.0f), i64({0, 0, 3}, {1, 3})));
+  const at::Tensor centred = f32({0.5f, 0.5f, 1, 1, 0.5f, 0.6f, 1, 1, 0.5f, 0.4f, 1, 1, 0.5f, 10.5f, 1, 1, 0.5f, 10.6f, 1, 1,
+                                  0.5f, 100.5f, 1, 1},
+                                 {1, 6, 4});
+  CHECK(same(nms(centred, 3, 0.0f, {{"center_point_box", i(1)}}), i64({0, 0, 3, 0, 0, 0, 0, 0, 5}, {3, 3})));
+  // No max_output_boxes_per_class: nothing is selected.
+  CHECK(same(run1("NonMaxSuppression", {boxes, scores}), at::zeros({0, 3}, at::kLong)));
 }
 
 }  // TEST_SUITE
