@@ -15,7 +15,6 @@ void register_nn(KernelTable& table);            // Conv, pooling, normalization
 void register_shape(KernelTable& table);         // Reshape, Transpose, Concat, Slice, Gather, ...
 void register_reduce(KernelTable& table);        // ReduceMean/Sum/Max/..., ArgMax
 void register_recurrent(KernelTable& table);      // RNN, GRU, LSTM
-void register_detection(KernelTable& table);      // NonMaxSuppression
 // Losses (NegativeLogLikelihoodLoss, SoftmaxCrossEntropyLoss); Trilu, CumSum, OneHot, EyeLike,
 // DepthToSpace, SpaceToDepth, Scatter(Elements), ScatterND, GatherND, Compress, Unique, MaxUnpool;
 // Det, Asinh, Acosh, Atanh, IsInf, Shrink, BitShift, ReduceLogSum, MeanVarianceNormalization;

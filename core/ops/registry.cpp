@@ -10,7 +10,6 @@ const std::map<std::string, Kernel>& kernels() {
     ops::register_shape(t);
     ops::register_reduce(t);
     ops::register_recurrent(t);
-    ops::register_detection(t);
     ops::register_extra(t);
     ops::register_contrib(t);
     return t;

@@ -742,8 +742,8 @@ TEST_CASE("Bad attributes and missing inputs throw InputError naming the node") 
             .find("AveragePool node 'n'") != std::string::npos);
   CHECK(test::input_error_of([&] { run1("MaxPool", {x}); }).find("kernel_shape") != std::string::npos);
   CHECK(test::input_error_of([&] { run1("Softmax", {x}, {{"axis", i(4)}}); }).find("axis 4") != std::string::npos);
-  CHECK(test::input_error_of([&] { run1("BatchNormalization", {x, w, w, w, w}, {{"training_mode", i(1)}}); })
-            .find("training_mode") != std::string::npos);
+  CHECK(test::input_error_of([&] { run1("Resize", {x, at::Tensor(), at::tensor({1.f, 1.f, 2.f, 2.f})}, {{"mode", s("area")}}); })
+            .find("mode 'area'") != std::string::npos);
   CHECK(test::input_error_of([&] { run1("Reshape", {x, at::tensor({1.5f})}); }).find("integer") != std::string::npos);
 }
 

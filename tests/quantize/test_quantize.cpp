@@ -165,6 +165,47 @@ TEST_CASE("a weight and bias shared by two layers (and the bias by an Add): one 
   CHECK((y - yq).abs().max().item<double>() <= 0.03 * (y.max() - y.min()).item<double>());
 }
 
+TEST_CASE("a CRNN-style head (LSTM -> MatMul): the MatMul is quantized, the LSTM stays FP32 by rule; valid, onnxruntime agrees") {
+  SKIP_WITHOUT_ONNXRUNTIME();
+  at::manual_seed(31);
+  const int64_t T = 7, I = 6, H = 8, C = 5;
+  Model m;
+  m.opsets[""] = 14;
+  m.graph.inputs.push_back(ValueInfo{"X", 1, std::vector<Dim>{Dim{T, ""}, Dim{-1, "N"}, Dim{I, ""}}});
+  m.graph.outputs.push_back(ValueInfo{"Y", 1, std::vector<Dim>{Dim{T, ""}, Dim{-1, "N"}, Dim{C, ""}}});
+  m.graph.initializers["W"] = at::randn({1, 4 * H, I}) * 0.4;
+  m.graph.initializers["R"] = at::randn({1, 4 * H, H}) * 0.4;
+  m.graph.initializers["B"] = at::randn({1, 8 * H}) * 0.1;
+  m.graph.initializers["axes"] = at::tensor(std::vector<int64_t>{1}, at::kLong);
+  m.graph.initializers["P"] = at::randn({H, C}) * 0.5;
+  Node lstm;
+  lstm.op_type = "LSTM", lstm.name = "lstm", lstm.inputs = {"X", "W", "R", "B"}, lstm.outputs = {"seq"};
+  lstm.attrs["hidden_size"] = Attribute::of_int(H);
+  Node squeeze;
+  squeeze.op_type = "Squeeze", squeeze.name = "squeeze", squeeze.inputs = {"seq", "axes"}, squeeze.outputs = {"h"};
+  Node head;
+  head.op_type = "MatMul", head.name = "head", head.inputs = {"h", "P"}, head.outputs = {"Y"};
+  m.graph.nodes = {lstm, squeeze, head};
+  PassContext ctx;
+  for (int k = 0; k < 16; ++k) ctx.calibration.push_back({{"X", at::randn({T, 4, I})}});
+  Model q = m;
+  run_pipeline(q, parse_pipeline("quantize"), ctx);
+  CHECK(count_ops(q, "LSTM") == 1);
+  CHECK((q.graph.initializers.at("W").scalar_type() == at::kFloat));   // recurrent weights stay float
+  CHECK((q.graph.initializers.at("P_quantized").scalar_type() == at::kChar));
+  CHECK(count_ops(q, "QuantizeLinear") >= 1);
+  TempDir tmp;
+  save_onnx(q, (tmp / "crnn.onnx").string());   // onnx::checker + strict shape inference
+  const at::Tensor x = at::randn({T, 3, I});
+  const at::Tensor y = Executor(m).run(std::vector<at::Tensor>{x}).at(0), ours = Executor(q).run(std::vector<at::Tensor>{x}).at(0);
+  // INT8 head: within 3% of the output range of FP32.
+  CHECK((y - ours).abs().max().item<double>() <= 0.03 * (y.max() - y.min()).item<double>());
+  const auto ort = run_onnxruntime({{(tmp / "crnn.onnx").string(), {{"X", x}}}});
+  REQUIRE_MESSAGE(ort[0].error.empty(), ort[0].error);
+  // onnxruntime's integer MatMul vs our fake-quant: one output step apart at most.
+  CHECK((ort[0].outputs.at(0) - ours).abs().max().item<double>() <= 0.02 * (y.max() - y.min()).item<double>());
+}
+
 TEST_CASE("exclude keeps named nodes and op types in FP32; no data is an error") {
   Model q = quantized("quantize{exclude=conv}", tiny_conv_model());
   CHECK(count_ops(q, "QuantizeLinear") == 0);
