@@ -359,7 +359,7 @@ std::vector<at::Tensor> resize(const KernelContext& c) {
   const std::string nearest = node.attr_string("nearest_mode", "round_prefer_floor");
   if (mode != "nearest" && mode != "linear" && mode != "cubic") fail(node, fmt::format("mode '{}' is not supported", mode));
   static const std::set<std::string> coords = {"half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric",
-                                               "tf_half_pixel_for_nn", "half_pixel_symmetric"};
+                                               "tf_half_pixel_for_nn", "half_pixel_symmetric", "tf_crop_and_resize"};
   if (!coords.count(coord)) fail(node, fmt::format("coordinate_transformation_mode '{}' is not supported", coord));
   if (!std::set<std::string>{"round_prefer_floor", "round_prefer_ceil", "floor", "ceil"}.count(nearest))
     fail(node, fmt::format("nearest_mode '{}' is not supported", nearest));
@@ -394,23 +394,29 @@ std::vector<at::Tensor> resize(const KernelContext& c) {
     fail(node, "neither scales nor sizes is given");
   }
 
-  at::Tensor y = x;
-  for (int64_t d = 0; d < rank; ++d) {
-    const int64_t in = x.size(d), n = out[d];
-    if (n == in && scales[d] == 1.0f) continue;
-    if (n <= 0 || in <= 0 || scales[d] <= 0) fail(node, "resize to or from an empty axis");
-    std::vector<float> src(n);
-    for (int64_t i = 0; i < n; ++i) src[i] = source_coord(coord, i, scales[d], in, n);
+  // tf_crop_and_resize: roi holds a start and an end per resized axis, in [0, 1] of the input;
+  // outputs that land outside the input take extrapolation_value.
+  const bool crop = coord == "tf_crop_and_resize";
+  std::vector<float> roi_start(rank, 0.f), roi_end(rank, 1.f);
+  if (crop) {
+    if (!c.has(1) || c.in(1).numel() != static_cast<int64_t>(2 * axes.size()))
+      fail(node, "tf_crop_and_resize needs roi with a start and an end per axis");
+    const at::Tensor roi = c.in(1).to(at::kCPU, at::kFloat).contiguous();
+    for (size_t k = 0; k < axes.size(); ++k)
+      roi_start[axes[k]] = roi.data_ptr<float>()[k], roi_end[axes[k]] = roi.data_ptr<float>()[axes.size() + k];
+  }
+  const float extrapolation = node.attr_float("extrapolation_value", 0.f);
+
+  // One axis: a gather (nearest), two gathers and a blend (linear), or a 4-tap matrix (cubic).
+  auto interpolate = [&](const at::Tensor& v, int64_t d, const std::vector<float>& src) {
+    const int64_t in = v.size(d), n = static_cast<int64_t>(src.size());
     if (mode == "nearest") {
       std::vector<int64_t> idx(n);
       for (int64_t i = 0; i < n; ++i) idx[i] = std::clamp<int64_t>(nearest_index(nearest, src[i]), 0, in - 1);
-      y = y.index_select(d, at::tensor(idx, at::kLong).to(x.device()));
-      continue;
+      return v.index_select(d, at::tensor(idx, at::kLong).to(v.device()));
     }
-    if (mode == "cubic") {
-      y = resize_cubic_axis(y, d, src, node.attr_float("cubic_coeff_a", -0.75f), node.attr_int("exclude_outside", 0) != 0);
-      continue;
-    }
+    if (mode == "cubic")
+      return resize_cubic_axis(v, d, src, node.attr_float("cubic_coeff_a", -0.75f), node.attr_int("exclude_outside", 0) != 0);
     std::vector<int64_t> i0(n), i1(n);
     std::vector<double> frac(n);
     for (int64_t i = 0; i < n; ++i) {
@@ -419,12 +425,40 @@ std::vector<at::Tensor> resize(const KernelContext& c) {
       i1[i] = std::min(i0[i] + 1, in - 1);
       frac[i] = s - i0[i];
     }
-    std::vector<int64_t> wshape(rank, 1);
+    std::vector<int64_t> wshape(v.dim(), 1);
     wshape[d] = n;
-    at::Tensor w = at::tensor(frac, at::kDouble).to(y.options()).reshape(wshape);
-    at::Tensor a = y.index_select(d, at::tensor(i0, at::kLong).to(x.device()));
-    at::Tensor b = y.index_select(d, at::tensor(i1, at::kLong).to(x.device()));
-    y = a + (b - a) * w;
+    at::Tensor w = at::tensor(frac, at::kDouble).to(v.options()).reshape(wshape);
+    at::Tensor a = v.index_select(d, at::tensor(i0, at::kLong).to(v.device()));
+    at::Tensor b = v.index_select(d, at::tensor(i1, at::kLong).to(v.device()));
+    return a + (b - a) * w;
+  };
+
+  at::Tensor y = x;
+  for (int64_t d = 0; d < rank; ++d) {
+    const int64_t in = x.size(d), n = out[d];
+    const bool cropped = crop && (roi_start[d] != 0.f || roi_end[d] != 1.f);
+    if (n == in && scales[d] == 1.0f && !cropped) continue;
+    if (n <= 0 || in <= 0 || scales[d] <= 0) fail(node, "resize to or from an empty axis");
+    std::vector<float> src(n);
+    std::vector<uint8_t> outside(n, 0);
+    for (int64_t i = 0; i < n; ++i) {
+      if (crop) {
+        const float resized = scales[d] * static_cast<float>(in), span = static_cast<float>(in - 1);
+        src[i] = resized > 1 ? roi_start[d] * span + static_cast<float>(i) * (roi_end[d] - roi_start[d]) * span / (resized - 1)
+                             : 0.5f * (roi_start[d] + roi_end[d]) * span;
+        outside[i] = src[i] < 0 || src[i] > span;
+      } else {
+        src[i] = source_coord(coord, i, scales[d], in, n);
+      }
+    }
+    y = interpolate(y, d, src);
+    if (std::count(outside.begin(), outside.end(), 1)) {
+      // An outside row is constant afterwards, so later axes interpolate it to itself.
+      std::vector<int64_t> mshape(rank, 1);
+      mshape[d] = n;
+      const at::Tensor mask = at::tensor(std::vector<int64_t>(outside.begin(), outside.end()), at::kLong).ne(0).reshape(mshape);
+      y = at::where(mask, at::scalar_tensor(extrapolation, y.options()), y);
+    }
   }
   return one(y);
 }
