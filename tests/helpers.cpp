@@ -1,5 +1,9 @@
 #include "tests/helpers.h"
 
+#include "core/executor.h"
+
+#include <doctest/doctest.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <fmt/format.h>
@@ -30,6 +34,19 @@ static std::string slurp(const fs::path& p) {
   std::stringstream s;
   s << in.rdbuf();
   return s.str();
+}
+
+std::vector<at::Tensor> run_kernel(const std::string& op, const std::vector<at::Tensor>& inputs,
+                                   std::map<std::string, Attribute> attrs, size_t outputs, int64_t opset) {
+  Node node;
+  node.op_type = op;
+  node.name = "n";
+  for (size_t i = 0; i < inputs.size(); ++i) node.inputs.push_back(inputs[i].defined() ? fmt::format("x{}", i) : "");
+  for (size_t o = 0; o < outputs; ++o) node.outputs.push_back(fmt::format("y{}", o));
+  node.attrs = std::move(attrs);
+  auto result = kernels().at(op)(KernelContext{node, inputs, opset});
+  REQUIRE(result.size() >= outputs);
+  return result;
 }
 
 CliResult run_cli(const std::string& args) {

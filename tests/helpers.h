@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -46,6 +47,11 @@ inline std::string q(const fs::path& p) { return "'" + p.string() + "'"; }
 
 // Runs the edgepack binary with `args` (a shell-quoted argument string).
 CliResult run_cli(const std::string& args);
+
+// Runs one kernel as the executor calls it: op_type on `inputs` (an undefined tensor = an omitted
+// optional input) with `outputs` outputs, for the op tests.
+std::vector<at::Tensor> run_kernel(const std::string& op, const std::vector<at::Tensor>& inputs,
+                                   std::map<std::string, Attribute> attrs = {}, size_t outputs = 1, int64_t opset = 17);
 
 // The message of the InputError `fn` throws, or "(no InputError)" when it returns normally.
 std::string input_error_of(const std::function<void()>& fn);

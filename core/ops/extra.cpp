@@ -2,7 +2,7 @@
 //  - losses: NegativeLogLikelihoodLoss, SoftmaxCrossEntropyLoss;
 //  - indexing and layout: Trilu, CumSum, OneHot, EyeLike, DepthToSpace, SpaceToDepth,
 //    ScatterElements (and the opset 9-10 Scatter), ScatterND, GatherND, Compress, Unique, MaxUnpool;
-//  - math: Det, Asinh, Acosh, Atanh, IsInf, Shrink, BitShift, ReduceLogSum,
+//  - math: Det, Asinh, Acosh, Atanh, IsInf, Shrink, BitShift (ReduceLogSum is in reduce.cpp),
 //    MeanVarianceNormalization;
 //  - integer / quantized: DynamicQuantizeLinear, MatMulInteger, ConvInteger, QLinearMatMul,
 //    QLinearConv;
@@ -367,19 +367,6 @@ std::vector<at::Tensor> is_inf(const KernelContext& c) {
   return one(at::zeros(x.sizes(), x.options().dtype(at::kBool)));
 }
 
-std::vector<at::Tensor> reduce_log_sum(const KernelContext& c) {
-  const at::Tensor& x = c.in(0);
-  std::vector<int64_t> axes = ints_input_or_attr(c, 1, "axes").value_or(std::vector<int64_t>{});
-  if (axes.empty()) {
-    if (c.node.attr_int("noop_with_empty_axes", 0) != 0) return one(x);
-    for (int64_t d = 0; d < x.dim(); ++d) axes.push_back(d);
-  }
-  axes = norm_axes(c.node, axes, x.dim());
-  std::sort(axes.begin(), axes.end());
-  axes.erase(std::unique(axes.begin(), axes.end()), axes.end());
-  return one(at::log(at::sum(x, axes, c.node.attr_int("keepdims", 1) != 0)));
-}
-
 std::vector<at::Tensor> mean_variance_normalization(const KernelContext& c) {
   const at::Tensor& x = c.in(0);
   std::vector<int64_t> axes = norm_axes(c.node, c.node.attr_ints("axes", {0, 2, 3}), x.dim());
@@ -713,7 +700,6 @@ void register_extra(KernelTable& t) {
   t["IsInf"] = is_inf;
   t["Shrink"] = shrink;
   t["BitShift"] = bit_shift;
-  t["ReduceLogSum"] = reduce_log_sum;
   t["MeanVarianceNormalization"] = mean_variance_normalization;
 
   t["DynamicQuantizeLinear"] = dynamic_quantize_linear;

@@ -17,7 +17,7 @@ void register_reduce(KernelTable& table);        // ReduceMean/Sum/Max/..., ArgM
 void register_recurrent(KernelTable& table);      // RNN, GRU, LSTM
 // Losses (NegativeLogLikelihoodLoss, SoftmaxCrossEntropyLoss); Trilu, CumSum, OneHot, EyeLike,
 // DepthToSpace, SpaceToDepth, Scatter(Elements), ScatterND, GatherND, Compress, Unique, MaxUnpool;
-// Det, Asinh, Acosh, Atanh, IsInf, Shrink, BitShift, ReduceLogSum, MeanVarianceNormalization;
+// Det, Asinh, Acosh, Atanh, IsInf, Shrink, BitShift, MeanVarianceNormalization;
 // DynamicQuantizeLinear, MatMulInteger, ConvInteger, QLinearMatMul, QLinearConv; GridSample,
 // RoiAlign, NonMaxSuppression
 void register_extra(KernelTable& table);

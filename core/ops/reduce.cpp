@@ -28,6 +28,7 @@ const std::map<std::string, Reduction> kReductions = {
     {"ReduceL2", [](const at::Tensor& x, at::IntArrayRef d, bool k) { return at::sqrt(at::sum(x * x, d, k)); }},
     {"ReduceSumSquare", [](const at::Tensor& x, at::IntArrayRef d, bool k) { return at::sum(x * x, d, k); }},
     {"ReduceLogSumExp", [](const at::Tensor& x, at::IntArrayRef d, bool k) { return at::logsumexp(x, d, k); }},
+    {"ReduceLogSum", [](const at::Tensor& x, at::IntArrayRef d, bool k) { return at::log(at::sum(x, d, k)); }},
 };
 
 std::vector<at::Tensor> reduce(const KernelContext& c, Reduction f) {

@@ -18,23 +18,10 @@ namespace {
 
 constexpr double kTol = 1e-5;
 
-// Runs op_type on `inputs` (an undefined tensor = omitted optional input) with `outputs` outputs.
-std::vector<at::Tensor> run(const std::string& op, const std::vector<at::Tensor>& inputs,
-                            std::map<std::string, Attribute> attrs = {}, size_t outputs = 1, int64_t opset = 17) {
-  Node node;
-  node.op_type = op;
-  node.name = "n";
-  for (size_t i = 0; i < inputs.size(); ++i) node.inputs.push_back(inputs[i].defined() ? fmt::format("x{}", i) : "");
-  for (size_t o = 0; o < outputs; ++o) node.outputs.push_back(fmt::format("y{}", o));
-  node.attrs = std::move(attrs);
-  auto result = kernels().at(op)(KernelContext{node, inputs, opset});
-  REQUIRE(result.size() >= outputs);
-  return result;
-}
 
 at::Tensor run1(const std::string& op, const std::vector<at::Tensor>& inputs, std::map<std::string, Attribute> attrs = {},
                 int64_t opset = 17) {
-  return run(op, inputs, std::move(attrs), 1, opset)[0];
+  return test::run_kernel(op, inputs, std::move(attrs), 1, opset)[0];
 }
 
 // Same shape and max |a - b| <= tol (compared in double).
@@ -246,7 +233,7 @@ TEST_CASE("MaxPool: pads (asymmetric too), dilations, ceil_mode, Indices") {
     CHECK(close(y, naive_pool2d(x, true, c.k, c.st, c.pads, c.dil, c.ceil, false), 0));
   }
   // Indices index the flattened NCHW tensor.
-  auto out = run("MaxPool", {x}, {{"kernel_shape", ints({2, 2})}, {"strides", ints({2, 2})}}, 2);
+  auto out = test::run_kernel("MaxPool", {x}, {{"kernel_shape", ints({2, 2})}, {"strides", ints({2, 2})}}, 2);
   CHECK(type_is(out[1], at::kLong));
   CHECK(x.reshape(-1).index_select(0, out[1].reshape(-1)).equal(out[0].reshape(-1)));
   CHECK(out[1].max().item<int64_t>() > 9 * 10);  // offsets of later planes included
@@ -314,7 +301,7 @@ TEST_CASE("BatchNormalization, InstanceNormalization, LayerNormalization follow 
   CHECK(close(run1("InstanceNormalization", {x, scale, bias}), (xd - mu) / sd * ch(scale) + ch(bias), 1e-4));
 
   at::Tensor g = randn({4, 5}, 56), be = randn({4, 5}, 57);
-  auto outs = run("LayerNormalization", {x, g, be}, {{"axis", i(-2)}}, 3);
+  auto outs = test::run_kernel("LayerNormalization", {x, g, be}, {{"axis", i(-2)}}, 3);
   at::Tensor lm = xd.mean({2, 3}, true), lv = xd.var({2, 3}, false, true);
   CHECK(close(outs[0], (xd - lm) / at::sqrt(lv + 1e-5) * g + be, 1e-4));
   CHECK(close(outs[1], lm));
@@ -501,15 +488,15 @@ TEST_CASE("Gather (negative indices, scalar index), Concat, Split, Shape, Size, 
   CHECK(run1("Concat", {i64({1}), i64({2, 3})}, {{"axis", i(0)}}).equal(i64({1, 2, 3})));
   CHECK(shape_is(run1("Concat", {x, x}, {{"axis", i(-1)}}), {3, 8}));
 
-  auto parts = run("Split", {x, i64({1, 3})}, {{"axis", i(1)}}, 2);
+  auto parts = test::run_kernel("Split", {x, i64({1, 3})}, {{"axis", i(1)}}, 2);
   CHECK(parts[0].equal(x.narrow(1, 0, 1)));
   CHECK(parts[1].equal(x.narrow(1, 1, 3)));
-  auto equal = run("Split", {x}, {}, 3);
+  auto equal = test::run_kernel("Split", {x}, {}, 3);
   CHECK(equal[2].equal(x.narrow(0, 2, 1)));
-  auto uneven = run("Split", {at::arange(5)}, {{"num_outputs", i(3)}}, 3, 18);
+  auto uneven = test::run_kernel("Split", {at::arange(5)}, {{"num_outputs", i(3)}}, 3, 18);
   CHECK(uneven[0].numel() == 2);
   CHECK(uneven[2].numel() == 1);
-  CHECK(shape_is(run("Split", {x}, {{"axis", i(1)}, {"split", ints({3, 1})}}, 2, 11)[0], {3, 3}));
+  CHECK(shape_is(test::run_kernel("Split", {x}, {{"axis", i(1)}, {"split", ints({3, 1})}}, 2, 11)[0], {3, 3}));
 
   at::Tensor t = at::zeros({2, 3, 4, 5});
   CHECK(run1("Shape", {t}).equal(i64({2, 3, 4, 5})));
@@ -617,7 +604,7 @@ TEST_CASE("LSTM and GRU equal ATen's at::lstm / at::gru (gates reordered), both 
     const at::Tensor w = at::randn({2, G * H, I}) * 0.4, r = at::randn({2, G * H, H}) * 0.4, b = at::randn({2, 2 * G * H}) * 0.1;
     std::map<std::string, Attribute> attrs = {{"direction", s("bidirectional")}, {"hidden_size", i(H)}};
     if (!lstm) attrs["linear_before_reset"] = i(1);   // ATen's GRU applies the reset after the projection
-    const std::vector<at::Tensor> ours = run(op, {x, w, r, b}, attrs, lstm ? 3 : 2);
+    const std::vector<at::Tensor> ours = test::run_kernel(op, {x, w, r, b}, attrs, lstm ? 3 : 2);
     const std::vector<int64_t> order = lstm ? std::vector<int64_t>{0, 2, 3, 1} : std::vector<int64_t>{1, 0, 2};
     std::vector<at::Tensor> params;
     for (int64_t d = 0; d < 2; ++d) {
@@ -636,8 +623,8 @@ TEST_CASE("LSTM and GRU equal ATen's at::lstm / at::gru (gates reordered), both 
   }
   // sequence_lens: entry 1 stops after 2 steps; its later outputs are zero and Y_h is step 2's.
   const at::Tensor w = at::randn({1, 4 * H, I}), r = at::randn({1, 4 * H, H});
-  const std::vector<at::Tensor> full = run("LSTM", {x, w, r}, {{"hidden_size", i(H)}}, 3);
-  const std::vector<at::Tensor> cut = run("LSTM", {x, w, r, at::Tensor(), i64({5, 2, 5}).to(at::kInt)}, {{"hidden_size", i(H)}}, 3);
+  const std::vector<at::Tensor> full = test::run_kernel("LSTM", {x, w, r}, {{"hidden_size", i(H)}}, 3);
+  const std::vector<at::Tensor> cut = test::run_kernel("LSTM", {x, w, r, at::Tensor(), i64({5, 2, 5}).to(at::kInt)}, {{"hidden_size", i(H)}}, 3);
   CHECK(at::allclose(cut[0].select(2, 1).narrow(0, 0, 2), full[0].select(2, 1).narrow(0, 0, 2)));
   CHECK(cut[0].select(2, 1).narrow(0, 2, 3).abs().max().item<double>() == 0);
   CHECK(at::allclose(cut[1].select(1, 1), full[0][1].select(1, 1)));
@@ -715,13 +702,13 @@ TEST_CASE("Reductions: axes as attribute or input, keepdims, noop_with_empty_axe
   CHECK(run1("ArgMax", {v}, {{"axis", i(1)}}).equal(i64({1, 1}).reshape({2, 1})));
   CHECK(run1("ArgMax", {v}, {{"axis", i(1)}, {"keepdims", i(0)}, {"select_last_index", i(1)}}).equal(i64({2, 2})));
   CHECK(run1("ArgMin", {v}, {{"axis", i(0)}, {"keepdims", i(0)}}).equal(i64({0, 0, 0})));
-  auto top = run("TopK", {v, i64({2})}, {}, 2);
+  auto top = test::run_kernel("TopK", {v, i64({2})}, {}, 2);
   CHECK(top[0].equal(f32({5, 5, 7, 7}, {2, 2})));
 }
 
 TEST_CASE("Dropout is the identity with an all-true mask; Identity, logic and comparisons") {
   at::Tensor x = randn({3, 4}, 101);
-  auto out = run("Dropout", {x, at::scalar_tensor(0.5f)}, {}, 2);
+  auto out = test::run_kernel("Dropout", {x, at::scalar_tensor(0.5f)}, {}, 2);
   CHECK(out[0].equal(x));
   CHECK(type_is(out[1], at::kBool));
   CHECK(out[1].all().item<bool>());

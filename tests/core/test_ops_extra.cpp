@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "core/executor.h"
 #include "core/ir.h"
+#include "tests/helpers.h"
 
 using namespace edgepack;
 
@@ -19,21 +20,9 @@ namespace {
 
 constexpr double kTol = 1e-5;
 
-std::vector<at::Tensor> run(const std::string& op, const std::vector<at::Tensor>& inputs,
-                            std::map<std::string, Attribute> attrs = {}, size_t outputs = 1, int64_t opset = 17) {
-  Node node;
-  node.op_type = op;
-  node.name = "n";
-  for (size_t i = 0; i < inputs.size(); ++i) node.inputs.push_back(inputs[i].defined() ? fmt::format("x{}", i) : "");
-  for (size_t o = 0; o < outputs; ++o) node.outputs.push_back(fmt::format("y{}", o));
-  node.attrs = std::move(attrs);
-  auto result = kernels().at(op)(KernelContext{node, inputs, opset});
-  REQUIRE(result.size() >= outputs);
-  return result;
-}
 
 at::Tensor run1(const std::string& op, const std::vector<at::Tensor>& inputs, std::map<std::string, Attribute> attrs = {}) {
-  return run(op, inputs, std::move(attrs))[0];
+  return test::run_kernel(op, inputs, std::move(attrs))[0];
 }
 
 // Same shape and max |a - b| <= tol (compared in double).
@@ -118,18 +107,18 @@ TEST_CASE("NegativeLogLikelihoodLoss on [N, C, d1, d2] matches at::nll_loss_nd")
 
 TEST_CASE("SoftmaxCrossEntropyLoss: loss and log_prob against ATen, hand value") {
   // Two equal scores: loss ln 2 for either label.
-  auto r = run("SoftmaxCrossEntropyLoss", {f32({0, 0}, {1, 2}), i64({1})}, {{"reduction", s("none")}}, 2);
+  auto r = test::run_kernel("SoftmaxCrossEntropyLoss", {f32({0, 0}, {1, 2}), i64({1})}, {{"reduction", s("none")}}, 2);
   CHECK(close(r[0], f32({std::log(2.0f)})));
   CHECK(close(r[1], f32({-std::log(2.0f), -std::log(2.0f)}, {1, 2})));
 
   const at::Tensor scores = randn({3, 4, 5}, 2);
   const at::Tensor labels = i64({0, 1, 2, 3, 3, 1, 1, 2, 0, 0, 3, 2, 1, 0, 2}, {3, 5});
   const at::Tensor weight = f32({0.5f, 1.0f, 2.0f, 0.1f});
-  r = run("SoftmaxCrossEntropyLoss", {scores, labels, weight}, {{"ignore_index", i(2)}}, 2);
+  r = test::run_kernel("SoftmaxCrossEntropyLoss", {scores, labels, weight}, {{"ignore_index", i(2)}}, 2);
   const at::Tensor lp = at::log_softmax(scores, 1);
   CHECK(close(r[1], lp));
   CHECK(close(r[0], at::nll_loss_nd(lp, labels, weight, 1, 2)));
-  r = run("SoftmaxCrossEntropyLoss", {scores, labels}, {{"reduction", s("sum")}}, 1);
+  r = test::run_kernel("SoftmaxCrossEntropyLoss", {scores, labels}, {{"reduction", s("sum")}}, 1);
   CHECK(close(r[0], at::nll_loss_nd(lp, labels, {}, 2, -100), 1e-4));
 }
 
@@ -229,22 +218,22 @@ TEST_CASE("Compress: axis, negative axis, flattened") {
 
 TEST_CASE("Unique: sorted and first-occurrence order, with and without axis") {
   const at::Tensor x = f32({2, 1, 1, 3, 4, 3});
-  auto r = run("Unique", {x}, {{"sorted", i(0)}}, 4);
+  auto r = test::run_kernel("Unique", {x}, {{"sorted", i(0)}}, 4);
   CHECK(same(r[0], f32({2, 1, 3, 4})));
   CHECK(same(r[1], i64({0, 1, 3, 4})));
   CHECK(same(r[2], i64({0, 1, 1, 2, 3, 2})));
   CHECK(same(r[3], i64({1, 2, 2, 1})));
-  r = run("Unique", {x}, {}, 4);
+  r = test::run_kernel("Unique", {x}, {}, 4);
   CHECK(same(r[0], f32({1, 2, 3, 4})));
   CHECK(same(r[1], i64({1, 0, 3, 4})));
   CHECK(same(r[2], i64({1, 0, 0, 2, 3, 2})));
   CHECK(same(r[3], i64({2, 1, 2, 1})));
-  r = run("Unique", {f32({2, 3, 1, 0, 2, 3}, {3, 2})}, {{"axis", i(0)}, {"sorted", i(0)}}, 4);
+  r = test::run_kernel("Unique", {f32({2, 3, 1, 0, 2, 3}, {3, 2})}, {{"axis", i(0)}, {"sorted", i(0)}}, 4);
   CHECK(same(r[0], f32({2, 3, 1, 0}, {2, 2})));
   CHECK(same(r[1], i64({0, 1})));
   CHECK(same(r[2], i64({0, 1, 0})));
   CHECK(same(r[3], i64({2, 1})));
-  r = run("Unique", {f32({1, 0, 1, 0, 0, 0}, {2, 3})}, {{"axis", i(-1)}}, 4);
+  r = test::run_kernel("Unique", {f32({1, 0, 1, 0, 0, 0}, {2, 3})}, {{"axis", i(-1)}}, 4);
   CHECK(same(r[0], f32({0, 1, 0, 0}, {2, 2})));  // columns [0,0] < [1,0]
   CHECK(same(r[1], i64({1, 0})));
   CHECK(same(r[2], i64({1, 0, 1})));
@@ -317,12 +306,12 @@ TEST_CASE("MeanVarianceNormalization against ATen mean/var") {
 }
 
 TEST_CASE("DynamicQuantizeLinear: ONNX's example values") {
-  auto r = run("DynamicQuantizeLinear", {f32({0, 2, -3, -2.5f, 1.34f, 0.5f})}, {}, 3);
+  auto r = test::run_kernel("DynamicQuantizeLinear", {f32({0, 2, -3, -2.5f, 1.34f, 0.5f})}, {}, 3);
   CHECK(same(r[0], u8({153, 255, 0, 26, 221, 179}, {6})));
   CHECK(close(r[1], scalar_f(5.0f / 255.0f), 1e-9));
   CHECK(same(r[2], scalar_u8(153)));
   // All negative: the range still includes 0, so the zero point is 255.
-  r = run("DynamicQuantizeLinear", {f32({-1, -4})}, {}, 3);
+  r = test::run_kernel("DynamicQuantizeLinear", {f32({-1, -4})}, {}, 3);
   CHECK(same(r[0], u8({191, 0}, {2})));
   CHECK(same(r[2], scalar_u8(255)));
 }
