@@ -48,8 +48,11 @@ inline std::string q(const fs::path& p) { return "'" + p.string() + "'"; }
 // Runs the edgepack binary with `args` (a shell-quoted argument string).
 CliResult run_cli(const std::string& args);
 
+// Same shape and max |a - b| <= tol, compared in double; `why` says what differs when not.
+bool near(const at::Tensor& a, const at::Tensor& b, double tol, std::string* why);
+
 // Runs one kernel as the executor calls it: op_type on `inputs` (an undefined tensor = an omitted
-// optional input) with `outputs` outputs, for the op tests.
+// optional input) with `outputs` outputs, for the op tests (std::logic_error when it returns fewer).
 std::vector<at::Tensor> run_kernel(const std::string& op, const std::vector<at::Tensor>& inputs,
                                    std::map<std::string, Attribute> attrs = {}, size_t outputs = 1, int64_t opset = 17);
 

@@ -24,16 +24,11 @@ at::Tensor run1(const std::string& op, const std::vector<at::Tensor>& inputs, st
   return test::run_kernel(op, inputs, std::move(attrs), 1, opset)[0];
 }
 
-// Same shape and max |a - b| <= tol (compared in double).
 bool close(const at::Tensor& a, const at::Tensor& b, double tol = kTol) {
-  if (a.sizes() != b.sizes()) {
-    MESSAGE(fmt::format("shape [{}] vs [{}]", fmt::join(a.sizes(), ","), fmt::join(b.sizes(), ",")));
-    return false;
-  }
-  if (a.numel() == 0) return true;
-  const double diff = (a.to(at::kDouble) - b.to(at::kDouble)).abs().max().item<double>();
-  if (diff > tol) MESSAGE(fmt::format("max abs diff {} > {}", diff, tol));
-  return diff <= tol;
+  std::string why;
+  const bool ok = test::near(a, b, tol, &why);
+  if (!ok) MESSAGE(why);
+  return ok;
 }
 
 bool shape_is(const at::Tensor& t, std::vector<int64_t> shape) {
