@@ -90,10 +90,8 @@ void add_input_shape_option(CLI::App* cmd, std::vector<std::string>& input_shape
 
 LoadOptions cli_load_options(const std::vector<std::string>& input_shapes, const Globals& globals) {
   LoadOptions options;
-  const bool quiet = globals.quiet;
-  options.onnx.warn = [quiet](const std::string& message) {
-    if (!quiet) fmt::print(stderr, "edgepack: warning: {}\n", message);
-  };
+  // Globals live as long as the program (cli/main.cpp), so the loader may keep a reference.
+  options.onnx.warn = [&globals](const std::string& message) { warn(globals, message); };
   for (const std::string& text : input_shapes) {
     auto [name, spec] = parse_input_spec(text);
     if (!options.input_shapes.emplace(name, spec).second)

@@ -86,11 +86,7 @@ std::string difference(const at::Tensor& got, const at::Tensor& want) {
   return at::equal(got.to(at::kLong), want.to(at::kLong)) ? "" : "integer values differ";
 }
 
-at::Tensor read_tensor(const fs::path& file) {
-  onnx::TensorProto proto;
-  if (!proto.ParseFromString(read_file(file.string(), "tensor"))) throw InputError(fmt::format("'{}' is not a TensorProto", file.string()));
-  return tensor_from_proto(proto);
-}
+at::Tensor read_tensor(const fs::path& file) { return read_tensor_file(file.string()); }
 
 Outcome run_case(const fs::path& dir) {
   onnx::ModelProto proto;
