@@ -37,12 +37,19 @@ std::string shapes(const NodeCost& n) {
   return fmt::format("{}", fmt::join(parts, ", "));
 }
 
+// QDQ layers are float ops on dequantized weights in the file; the column says what they run as.
+std::string op_label(const NodeCost& n) {
+  if (n.constant) return n.op + " (const)";
+  const bool qdq = n.op == "Conv" || n.op == "ConvTranspose" || n.op == "Gemm" || n.op == "MatMul";
+  return n.integer && qdq ? n.op + " (int8)" : n.op;
+}
+
 void print_human(const std::string& path, const ModelCost& cost, const std::optional<CostEstimate>& estimate,
                  const TargetProfile* target, bool all) {
   std::vector<std::vector<std::string>> rows = {{"node", "op", "params", "MACs", "FP32 bytes", "output"}};
   for (const NodeCost& n : cost.nodes) {
     if (n.constant && !all) continue;
-    rows.push_back({n.name, n.constant ? n.op + " (const)" : n.op, n.params ? human_count(n.params) : "-",
+    rows.push_back({n.name, op_label(n), n.params ? human_count(n.params) : "-",
                     n.macs ? human_count(n.macs) : "-", n.fp32_bytes ? human_bytes(n.fp32_bytes) : "-", shapes(n)});
   }
   fmt::print("{}\n", path);
@@ -62,6 +69,10 @@ void print_human(const std::string& path, const ModelCost& cost, const std::opti
   fmt::print("  MACs              {} ({})\n", human_count(t.macs), grouped(t.macs));
   fmt::print("  FP32 weights      {}\n", human_bytes(t.fp32_bytes));
   fmt::print("  INT8 weights      {} (estimate)\n", human_bytes(t.int8_bytes));
+  fmt::print("  stored weights    {} (as the file holds them)\n", human_bytes(t.stored_weight_bytes));
+  if (t.weighted_layers)
+    fmt::print("  weighted layers   {}: {} integer, {} float\n", t.weighted_layers, t.integer_layers,
+               t.weighted_layers - t.integer_layers);
   fmt::print("  peak activations  {}\n", human_bytes(t.peak_activation_bytes));
   fmt::print("  ops               {}\n", fmt::join(histogram, ", "));
   if (!estimate) return;

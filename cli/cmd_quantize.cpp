@@ -109,16 +109,16 @@ int quantize_weights(const QuantizeArgs& a, const Globals& globals) {
   fmt::print("  pipeline        {}\n", r.streamed ? given : print_pipeline(r.pipeline));
   fmt::print("  execution       {}\n", how.reason);
   if (r.streamed) {
-    fmt::print("  weights         {} -> {} ({:.2f}x smaller)\n", human_bytes(static_cast<double>(r.streamed->weight_bytes_in)),
+    fmt::print("  weights         {} -> {} ({})\n", human_bytes(static_cast<double>(r.streamed->weight_bytes_in)),
                human_bytes(static_cast<double>(r.streamed->weight_bytes_out)),
-               double(r.streamed->weight_bytes_in) / std::max<int64_t>(r.streamed->weight_bytes_out, 1));
+               size_change(double(r.streamed->weight_bytes_in), double(r.streamed->weight_bytes_out)));
     fmt::print("  largest weight  {}\n", human_bytes(static_cast<double>(r.streamed->largest_weight_bytes)));
   } else {
     if (!a.data.empty()) fmt::print("  calibration     {} samples from {}\n", r.calibration_samples, a.data);
     for (const auto& [k, v] : r.steps.back().result.stats) fmt::print("  {:<22} {}\n", k, v);
   }
-  fmt::print("  file size       {} -> {} ({:.2f}x smaller)\n", human_bytes(static_cast<double>(r.input_bytes)),
-             human_bytes(static_cast<double>(r.output_bytes)), double(r.input_bytes) / std::max<int64_t>(r.output_bytes, 1));
+  fmt::print("  file size       {} -> {} ({})\n", human_bytes(static_cast<double>(r.input_bytes)),
+             human_bytes(static_cast<double>(r.output_bytes)), size_change(double(r.input_bytes), double(r.output_bytes)));
   return 0;
 }
 // ------------------------------------------------------------------------------------------
@@ -174,8 +174,8 @@ int quantize_model(const QuantizeArgs& a, const Globals& globals) {
   fmt::print("  pipeline        {}\n", print_pipeline(canonicalize(pipeline)));
   fmt::print("  calibration     {} samples from {}\n", data.samples, a.data);
   for (const auto& [k, v] : stats) fmt::print("  {:<22} {}\n", k, v);
-  fmt::print("  file size       {:.1f} KiB -> {:.1f} KiB ({:.2f}x smaller)\n", in_bytes / 1024.0, out_bytes / 1024.0,
-             double(in_bytes) / std::max<uintmax_t>(out_bytes, 1));
+  fmt::print("  file size       {} -> {} ({})\n", human_bytes(double(in_bytes)), human_bytes(double(out_bytes)),
+             size_change(double(in_bytes), double(out_bytes)));
   return 0;
 }
 

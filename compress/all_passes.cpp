@@ -7,6 +7,7 @@
 #include "passes/fold_bn.h"
 #include "passes/fold_constants.h"
 #include "passes/prune.h"
+#include "quantize/dequantize.h"
 #include "quantize/quantize_pass.h"
 #include "quantize/quantize_weights.h"
 
@@ -22,6 +23,7 @@ void register_all_passes() {
     register_pass(distill::distill_info());
     register_pass(distill::finetune_info());
     register_pass(quantize_info());
+    register_pass(dequantize_info());
     register_pass(quantize_weights_info());
   });
 }

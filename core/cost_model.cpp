@@ -62,9 +62,18 @@ int64_t product(std::vector<int64_t>::const_iterator begin, std::vector<int64_t>
   return std::accumulate(begin, end, int64_t{1}, std::multiplies<int64_t>());
 }
 
+// The weight operand of a weighted op, by its ONNX input index; -1 for other ops.
+int weight_input(const Node& n) {
+  static const std::map<std::string, int> index = {{"Conv", 1}, {"ConvTranspose", 1}, {"Gemm", 1}, {"MatMul", 1},
+                                                   {"ConvInteger", 1}, {"MatMulInteger", 1}, {"QLinearConv", 3},
+                                                   {"QLinearMatMul", 3}};
+  auto it = n.domain.empty() ? index.find(n.op_type) : index.end();
+  return it == index.end() ? -1 : it->second;
+}
+
 int64_t count_macs(const Node& n, const ValueTable& seen) {
-  auto shape = [&](size_t input) -> const std::vector<int64_t>* {
-    if (input >= n.inputs.size()) return nullptr;
+  auto shape = [&](int input) -> const std::vector<int64_t>* {
+    if (input < 0 || input >= static_cast<int>(n.inputs.size())) return nullptr;
     auto it = seen.find(n.inputs[input]);
     return it == seen.end() ? nullptr : &it->second.shape;
   };
@@ -73,15 +82,22 @@ int64_t count_macs(const Node& n, const ValueTable& seen) {
     return it == seen.end() ? 0 : it->second.elems;
   };
   const auto* x = shape(0);
-  const auto* w = shape(1);
+  const auto* w = shape(weight_input(n));
   if (!x || !w) return 0;
-  if (n.op_type == "Conv" && w->size() >= 2) return out_elems() * product(w->begin() + 1, w->end());
+  const std::string& op = n.op_type;
+  if ((op == "Conv" || op == "ConvInteger" || op == "QLinearConv") && w->size() >= 2)
+    return out_elems() * product(w->begin() + 1, w->end());
   // Each input element meets (M/group) * prod(kernel) weights, scattered into the output.
-  if (n.op_type == "ConvTranspose" && w->size() >= 2)
-    return product(x->begin(), x->end()) * product(w->begin() + 1, w->end());
-  if (n.op_type == "Gemm" && x->size() == 2) return out_elems() * (*x)[n.attr_int("transA", 0) ? 0 : 1];
-  if (n.op_type == "MatMul" && !x->empty()) return out_elems() * x->back();
+  if (op == "ConvTranspose" && w->size() >= 2) return product(x->begin(), x->end()) * product(w->begin() + 1, w->end());
+  if (op == "Gemm" && x->size() == 2) return out_elems() * (*x)[n.attr_int("transA", 0) ? 0 : 1];
+  if ((op == "MatMul" || op == "MatMulInteger" || op == "QLinearMatMul") && !x->empty()) return out_elems() * x->back();
   return 0;
+}
+
+bool computes_in_integers(const Node& n, const Graph& g) {
+  if (n.op_type != "Conv" && n.op_type != "ConvTranspose" && n.op_type != "Gemm" && n.op_type != "MatMul") return true;
+  const int p = n.inputs.size() > 1 ? g.producer(n.inputs[1]) : -1;
+  return p >= 0 && g.nodes[p].op_type == "DequantizeLinear" && g.is_initializer(g.nodes[p].inputs[0]);
 }
 
 // Shapes, axes and indices, not weights.
@@ -111,7 +127,10 @@ ModelCost analyze_model(const Model& model) {
   }
 
   std::set<std::string> constants;
-  for (const auto& [name, _] : g.initializers) constants.insert(name);
+  for (const auto& [name, t] : g.initializers) {
+    constants.insert(name);
+    cost.totals.stored_weight_bytes += static_cast<int64_t>(t.numel() * t.element_size());
+  }
   std::set<std::string> counted;  // constants already charged to a node
   CostTotals& totals = cost.totals;
   for (const Node& n : g.nodes) {
@@ -144,6 +163,11 @@ ModelCost analyze_model(const Model& model) {
     }
     nc.fp32_bytes = 4 * nc.params;
     nc.macs = count_macs(n, seen);
+    if (nc.macs > 0) {
+      nc.integer = computes_in_integers(n, g);
+      ++totals.weighted_layers;
+      totals.integer_layers += nc.integer;
+    }
     ++totals.runtime_nodes;
     ++totals.op_histogram[nc.op];
     totals.params += nc.params;
@@ -260,6 +284,7 @@ void to_json(nlohmann::json& j, const NodeCost& n) {
        {"fp32_bytes", n.fp32_bytes},
        {"int8_bytes", n.int8_bytes},
        {"activation_elems", n.activation_elems},
+       {"integer", n.integer},
        {"output_shapes", n.output_shapes}};
 }
 
@@ -270,6 +295,9 @@ void to_json(nlohmann::json& j, const CostTotals& t) {
        {"int8_bytes", t.int8_bytes},
        {"peak_activation_bytes", t.peak_activation_bytes},
        {"peak_activation_elems", t.peak_activation_elems},
+       {"stored_weight_bytes", t.stored_weight_bytes},
+       {"weighted_layers", t.weighted_layers},
+       {"integer_layers", t.integer_layers},
        {"runtime_nodes", t.runtime_nodes},
        {"constant_nodes", t.constant_nodes},
        {"op_histogram", t.op_histogram}};

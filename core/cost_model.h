@@ -10,7 +10,13 @@
 //   not weights, and are not counted.
 // - MACs: Conv out_elems * prod(W.shape[1:]) (= Cin/group * prod(kernel)); ConvTranspose
 //   in_elems * prod(W.shape[1:]); Gemm and (batched) MatMul out_elems * K. Every other op
-//   counts 0: its cost is its memory traffic, which the bandwidth bound covers.
+//   counts 0: its cost is its memory traffic, which the bandwidth bound covers. The integer
+//   forms count the same: QLinearConv and ConvInteger as Conv, QLinearMatMul and MatMulInteger
+//   as MatMul.
+// - Integer layers: weighted layers (MACs > 0) that compute in integers: QLinearConv,
+//   QLinearMatMul, ConvInteger, MatMulInteger, and Conv/ConvTranspose/Gemm/MatMul whose weight
+//   is a DequantizeLinear of a constant (QDQ, which runtimes fuse into integer kernels).
+// - Stored weight bytes: the initializers as the file holds them (int8 weights 1 byte each).
 // - FP32 bytes: 4 per parameter. INT8 bytes estimate: 1 per element of a constant of rank >= 2
 //   (kernels, matrices, embeddings), 4 per element of a rank < 2 constant (biases and scales stay
 //   int32/float).
@@ -41,6 +47,7 @@ struct NodeCost {
   int64_t fp32_bytes = 0;
   int64_t int8_bytes = 0;
   int64_t activation_elems = 0;                    // runtime inputs + outputs, elements
+  bool integer = false;                            // an integer layer (see above)
   std::vector<std::vector<int64_t>> output_shapes; // one per output; empty for an omitted output
 };
 
@@ -51,8 +58,11 @@ struct CostTotals {
   int64_t int8_bytes = 0;
   int64_t peak_activation_bytes = 0;               // at the dtypes the model computes in
   int64_t peak_activation_elems = 0;
+  int64_t stored_weight_bytes = 0;                 // initializers at their stored types
   int runtime_nodes = 0;
   int constant_nodes = 0;
+  int weighted_layers = 0;                         // runtime nodes with MACs > 0
+  int integer_layers = 0;                          // of those, integer layers
   std::map<std::string, int> op_histogram;         // runtime nodes per op
 };
 

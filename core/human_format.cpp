@@ -41,4 +41,11 @@ std::string grouped(double v) {
   return i < 0 ? "-" + digits : digits;
 }
 
+std::string size_change(double before, double after) {
+  if (before <= 0 || after <= 0) return "size not comparable";
+  const double ratio = before / after;
+  if (fmt::format("{:.2f}", ratio) == "1.00") return "same size";
+  return ratio > 1 ? fmt::format("{:.2f}x smaller", ratio) : fmt::format("{:.2f}x larger", 1 / ratio);
+}
+
 }  // namespace edgepack

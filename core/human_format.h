@@ -11,5 +11,7 @@ std::string human_bytes(double v);
 std::string human_ms(double ms);
 // Non-integers keep 3 significant digits.
 std::string grouped(double v);
+// "3.98x smaller", "1.01x larger" or "same size": how `after` compares with `before`.
+std::string size_change(double before, double after);
 
 }  // namespace edgepack

@@ -13,6 +13,7 @@
 #include "passes/fold_bn.h"
 #include "passes/fold_constants.h"
 #include "quantize/calibration.h"
+#include "quantize/dequantize.h"
 #include "quantize/equalize.h"
 #include "quantize/sensitivity.h"
 #include "core/dataset.h"
@@ -139,7 +140,16 @@ const OptionTable<QuantizeSettings>& quantize_options() {
 
 namespace {
 
+PassResult quantize_with_budget(Model& model, const QuantizeSettings& settings, PassContext& context);
+
 PassResult quantize_pass(Model& model, const QuantizeSettings& settings, PassContext& context) {
+  const bool requantized = dequantize_for_requantization(model, context);
+  PassResult result = quantize_with_budget(model, settings, context);
+  if (requantized) result.stats["requantized"] = 1;
+  return result;
+}
+
+PassResult quantize_with_budget(Model& model, const QuantizeSettings& settings, PassContext& context) {
   if (!settings.sensitivity && !settings.max_accuracy_drop && !settings.min_sqnr) return quantize_int8(model, settings, context);
   if (settings.max_accuracy_drop && settings.min_sqnr) throw InputError("give one budget: max-accuracy-drop or min-sqnr");
   const Dataset* eval = context.quality_data();
@@ -185,6 +195,8 @@ PassResult quantize_int8(Model& model, const QuantizeSettings& options, PassCont
   if (context.calibration.empty())
     throw InputError("quantize needs calibration data (give --data with samples of the model's inputs)");
   const CalibMethod method = parse_calib_method(options.calib);
+  // Callers that skip the pass entry (the planner, sensitivity) get the same float equivalent.
+  dequantize_for_requantization(model, context);
   const double percentile = options.percentile;
   // QuantizeLinear/DequantizeLinear exist from opset 10, per-axis scales from 13. A model the
   // importer could not lift to 13 is quantized at its own opset: per tensor, said once.
