@@ -130,6 +130,7 @@ int remove_activation_qdq_pairs(Graph& g) {
   for (const ValueInfo& o : g.outputs) graph_outputs.insert(o.name);
 
   std::map<std::string, std::string> replace;   // DequantizeLinear output -> float value
+  std::map<std::string, std::string> rename;    // float value -> the graph output name it takes over
   std::vector<bool> drop(g.nodes.size(), false);
   int removed = 0;
   for (size_t i = 0; i < g.nodes.size(); ++i) {
@@ -143,33 +144,47 @@ int remove_activation_qdq_pairs(Graph& g) {
       all_dq = all_dq && dq.op_type == "DequantizeLinear" && dq.domain.empty() && dq.inputs[0] == qv &&
                same_tensor_value(g, input_or_empty(dq, 1), input_or_empty(q, 1)) &&
                same_tensor_value(g, input_or_empty(dq, 2), input_or_empty(q, 2)) &&
-               dq.attr_int("axis", 1) == q.attr_int("axis", 1) && !graph_outputs.count(dq.outputs[0]);
+               dq.attr_int("axis", 1) == q.attr_int("axis", 1);
     }
     if (!all_dq) continue;
+    // A DequantizeLinear that is a graph output (quantize ends a quantized output that way) hands
+    // its name to the float value, which must then be a node's output read by nothing else outside.
+    std::vector<std::string> output_dqs;
+    for (size_t r : readers[qv])
+      if (graph_outputs.count(g.nodes[r].outputs[0])) output_dqs.push_back(g.nodes[r].outputs[0]);
+    const std::string& x = q.inputs[0];
+    if (!output_dqs.empty() && (output_dqs.size() > 1 || g.producer(x) < 0 || graph_outputs.count(x))) continue;
     drop[i] = true;
     for (size_t r : readers[qv]) {
       drop[r] = true;
-      replace[g.nodes[r].outputs[0]] = q.inputs[0];
+      const std::string& out = g.nodes[r].outputs[0];
+      if (graph_outputs.count(out)) rename[x] = out;
+      else replace[out] = x;
     }
     ++removed;
   }
   if (!removed) return 0;
   auto resolve = [&](std::string v) {
     for (auto it = replace.find(v); it != replace.end(); it = replace.find(v)) v = it->second;
-    return v;
+    auto r = rename.find(v);
+    return r == rename.end() ? v : r->second;
   };
   std::vector<Node> kept;
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     if (drop[i]) continue;
     for (std::string& in : g.nodes[i].inputs)
       if (!in.empty()) in = resolve(in);
+    for (std::string& out : g.nodes[i].outputs) {
+      auto r = rename.find(out);
+      if (r != rename.end()) out = r->second;
+    }
     kept.push_back(std::move(g.nodes[i]));
   }
   g.nodes = std::move(kept);
   // Value infos of dropped values would describe integer tensors that no longer exist.
   std::vector<ValueInfo> infos;
   for (ValueInfo& v : g.value_info)
-    if (!replace.count(v.name) && g.producer(v.name) >= 0) infos.push_back(std::move(v));
+    if (!replace.count(v.name) && !rename.count(v.name) && g.producer(v.name) >= 0) infos.push_back(std::move(v));
   g.value_info = std::move(infos);
   return removed;
 }

@@ -8,8 +8,10 @@
 // same per column of B, the matrix operand).
 // Steps: QLinearConv / QLinearMatMul become DequantizeLinear -> Conv / MatMul -> QuantizeLinear;
 // a QuantizeLinear whose every reader is a DequantizeLinear with the same scale and zero point
-// is dropped with them (the activation's rounding is removed; a pair that is a graph output or
-// a graph input's dequantization stays); DequantizeLinear of constants is left to
+// is dropped with them (the activation's rounding is removed; a DequantizeLinear that is a graph
+// output passes its name to the float value; a quantized graph output, whose QuantizeLinear
+// has no DequantizeLinear after it, and a graph input's DequantizeLinear stay); DequantizeLinear
+// of constants is left to
 // fold-constants. The weights keep their INT8 rounding: re-quantizing them loses nothing more
 // at the same scales, but the float model they came from is not recovered.
 // Dynamic quantization (DynamicQuantizeLinear, ConvInteger, MatMulInteger: onnxruntime's

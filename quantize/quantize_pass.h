@@ -22,7 +22,7 @@
 namespace edgepack {
 
 struct QuantizeSettings {
-  std::string calib = "minmax";
+  std::string calib = "mse";
   double percentile = 99.99;
   bool per_channel = true;
   std::string activations = "uint8";
