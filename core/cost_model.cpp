@@ -137,8 +137,11 @@ ModelCost analyze_model(const Model& model) {
     NodeCost nc;
     nc.name = n.name.empty() && !n.outputs.empty() ? n.outputs[0] : n.name;
     nc.op = n.domain.empty() || n.domain == "ai.onnx" ? n.op_type : n.domain + "::" + n.op_type;
-    nc.constant = std::all_of(n.inputs.begin(), n.inputs.end(),
-                              [&](const std::string& in) { return in.empty() || constants.count(in); });
+    // Control flow (If/Loop/Scan) is one runtime node with the MACs of none of its subgraphs:
+    // which branch runs, and how often a body does, is known only at run time.
+    const std::vector<std::string> reads = values_read(n);
+    nc.constant = !is_control_flow_op(n) &&
+                  std::all_of(reads.begin(), reads.end(), [&](const std::string& in) { return constants.count(in) != 0; });
     for (const std::string& out : n.outputs) {
       const Observed* o = out.empty() ? nullptr : observed(out);
       nc.output_shapes.push_back(o ? o->shape : std::vector<int64_t>{});
@@ -182,7 +185,7 @@ ModelCost analyze_model(const Model& model) {
   const int steps = static_cast<int>(g.nodes.size());
   std::map<std::string, int> last_use;
   for (int i = 0; i < steps; ++i)
-    for (const std::string& in : g.nodes[i].inputs) last_use[in] = i;
+    for (const std::string& in : values_read(g.nodes[i])) last_use[in] = i;
   for (const ValueInfo& out : g.outputs) last_use[out.name] = steps;
   int64_t live_bytes = 0, live_elems = 0;
   std::vector<std::pair<int64_t, int64_t>> release(steps + 2);

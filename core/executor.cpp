@@ -24,11 +24,33 @@ void set_threads(int threads) {
   if (auto set_blas = reinterpret_cast<SetThreads>(::dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) set_blas(1);
 }
 
-Executor::Executor(const Model& model) : model_(model) {
-  const Graph& g = model.graph;
-  std::set<std::string> available;
+// What the constructor works out for one graph, so that a run does no look-ups it can avoid.
+struct Executor::GraphPlan {
+  std::vector<const Kernel*> kernels;               // per node; nullptr: control flow, run here
+  std::vector<std::vector<std::string>> release;    // per node: values no later node reads
+};
+
+// The values of one running graph. `outer` is the scope of the node running it (nullptr: the
+// model's graph), so a subgraph reads enclosing values by name without copying them.
+struct Executor::Scope {
+  const Graph& graph;
+  const GraphPlan& plan;
+  std::map<std::string, at::Tensor>& values;
+  const Scope* outer;
+};
+
+Executor::Executor(const Model& model) : model_(model) { main_plan_ = &plan(model.graph, {}); }
+
+Executor::~Executor() = default;
+
+const Executor::GraphPlan& Executor::plan(const Graph& g, const std::set<std::string>& outer) {
+  auto plan = std::make_unique<GraphPlan>();
+  std::set<std::string> available = outer;
   for (const auto& v : g.inputs) available.insert(v.name);
   for (const auto& [name, _] : g.initializers) available.insert(name);
+  // value -> index of the last node that reads it (node count: a graph output, alive to the end).
+  std::map<std::string, size_t> last_consumer;
+  const auto& table = kernels();
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     const Node& n = g.nodes[i];
     if (!is_supported_op(n)) {
@@ -36,21 +58,46 @@ Executor::Executor(const Model& model) : model_(model) {
       throw InputError(fmt::format("unsupported op {}{} (node '{}')", domain, n.op_type,
                                    n.name.empty() ? (n.outputs.empty() ? "" : n.outputs[0]) : n.name));
     }
+    const bool control_flow = is_control_flow_op(n);
+    plan->kernels.push_back(control_flow ? nullptr : &table.at(n.op_type));
     for (const std::string& in : n.inputs) {
       if (in.empty()) continue;
       // Also rejects cycles: a value used before (or without) being produced.
       if (!available.count(in))
         throw InputError(fmt::format("{}: input '{}' is not produced by any earlier node, initializer or graph input",
                                      n.label(), in));
-      last_consumer_[in] = i;
+      last_consumer[in] = i;
+    }
+    if (control_flow) {
+      check_control_flow(n);
+      for (const auto& [attr, a] : n.attrs) {
+        if (a.kind != Attribute::Kind::Graph || !a.g) continue;
+        try {
+          this->plan(*a.g, available);   // checks every read of the subgraph against `available`
+        } catch (const InputError& e) {
+          throw InputError(fmt::format("{}, subgraph '{}': {}", n.label(), attr, e.what()));
+        }
+      }
+      // What the subgraphs read from here must stay alive until this node has run.
+      for (const std::string& v : outer_reads(n)) last_consumer[v] = i;
     }
     for (const std::string& out : n.outputs) available.insert(out);
   }
   for (const auto& out : g.outputs) {
     if (!available.count(out.name))
       throw InputError(fmt::format("graph output '{}' is not produced by any node", out.name));
-    last_consumer_[out.name] = g.nodes.size();  // outputs live to the end
+    last_consumer[out.name] = g.nodes.size();
   }
+  plan->release.resize(g.nodes.size());
+  for (const auto& [name, i] : last_consumer)
+    if (i < g.nodes.size() && !g.is_initializer(name)) plan->release[i].push_back(name);
+  // Outputs nobody reads are dropped at once.
+  for (size_t i = 0; i < g.nodes.size(); ++i)
+    for (const std::string& out : g.nodes[i].outputs)
+      if (!out.empty() && !last_consumer.count(out)) plan->release[i].push_back(out);
+  const GraphPlan& stored = *plan;
+  plans_[&g] = std::move(plan);
+  return stored;
 }
 
 void Executor::set_training(std::map<std::string, at::Tensor> parameters) {
@@ -111,27 +158,55 @@ std::map<std::string, at::Tensor> Executor::run(const std::map<std::string, at::
     if (!values_.count(name) && !g.is_initializer(name))
       throw InputError(fmt::format("'{}' is not an input of the model", name));
 
-  const auto& table = kernels();
+  Scope scope{g, *main_plan_, values_, nullptr};
+  run_nodes(scope);
+  std::map<std::string, at::Tensor> result;
+  for (const auto& out : g.outputs) {
+    auto it = values_.find(out.name);
+    result[out.name] = it != values_.end() ? it->second : initializer(out.name);
+  }
+  if (!keep_all_) values_.clear();
+  return result;
+}
+
+const at::Tensor& Executor::lookup(const Scope& scope, const std::string& name) const {
+  for (const Scope* s = &scope; s; s = s->outer) {
+    auto it = s->values.find(name);
+    if (it != s->values.end()) return it->second;
+    if (s->graph.is_initializer(name)) return s->outer ? s->graph.initializers.at(name) : initializer(name);
+  }
+  // The constructor checked every read, so this is a bug here, not in the model.
+  throw Error(fmt::format("value '{}' is not visible where it is read", name));
+}
+
+void Executor::run_nodes(Scope& scope) {
+  const Graph& g = scope.graph;
+  const bool top = scope.outer == nullptr;   // observer and override see the model's graph only
+  const int64_t opset = model_.opset();
   std::vector<at::Tensor> inputs;
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     const Node& n = g.nodes[i];
     inputs.clear();
     for (const std::string& name : n.inputs) {
       if (name.empty()) { inputs.emplace_back(); continue; }
-      auto it = values_.find(name);
-      if (it != values_.end()) { inputs.push_back(it->second); continue; }
-      const at::Tensor& init = initializer(name);
-      if (observer_) observer_(name, init);
-      inputs.push_back(init);
+      auto it = scope.values.find(name);
+      if (it != scope.values.end()) { inputs.push_back(it->second); continue; }
+      if (top) {
+        const at::Tensor& init = initializer(name);
+        if (observer_) observer_(name, init);
+        inputs.push_back(init);
+      } else {
+        inputs.push_back(lookup(scope, name));
+      }
     }
     std::vector<at::Tensor> outputs;
     std::optional<std::vector<at::Tensor>> replaced;
-    if (override_) replaced = override_(n, inputs);
+    if (top && override_) replaced = override_(n, inputs);
     if (replaced) {
       outputs = std::move(*replaced);
-    } else {
+    } else if (const Kernel* kernel = scope.plan.kernels[i]) {
       try {
-        outputs = table.at(n.op_type)(KernelContext{n, inputs, model_.opset()});
+        outputs = (*kernel)(KernelContext{n, inputs, opset});
       } catch (const InputError& e) {
         throw;
       } catch (const c10::Error& e) {
@@ -140,31 +215,30 @@ std::map<std::string, at::Tensor> Executor::run(const std::map<std::string, at::
       } catch (const std::exception& e) {
         throw Error(fmt::format("{} failed: {}", n.label(), e.what()));
       }
+    } else {
+      outputs = run_control_flow(n, inputs, scope);
     }
     if (outputs.size() < n.outputs.size())
       throw Error(fmt::format("{} produced {} outputs, expected {}", n.label(), outputs.size(), n.outputs.size()));
     for (size_t o = 0; o < n.outputs.size(); ++o) {
       if (n.outputs[o].empty()) continue;
-      if (observer_) observer_(n.outputs[o], outputs[o]);
-      values_[n.outputs[o]] = std::move(outputs[o]);
+      if (top && observer_) observer_(n.outputs[o], outputs[o]);
+      scope.values[n.outputs[o]] = std::move(outputs[o]);
     }
-    if (!keep_all_) {
-      for (const std::string& name : n.inputs) {
-        auto lc = last_consumer_.find(name);
-        if (lc != last_consumer_.end() && lc->second == i) values_.erase(name);
-      }
-      // Outputs nobody reads are dropped at once.
-      for (const std::string& name : n.outputs)
-        if (!name.empty() && !last_consumer_.count(name)) values_.erase(name);
-    }
+    if (!keep_all_ || !top)
+      for (const std::string& name : scope.plan.release[i]) scope.values.erase(name);
   }
-  std::map<std::string, at::Tensor> result;
-  for (const auto& out : g.outputs) {
-    auto it = values_.find(out.name);
-    result[out.name] = it != values_.end() ? it->second : initializer(out.name);
-  }
-  if (!keep_all_) values_.clear();
-  return result;
+}
+
+std::vector<at::Tensor> Executor::run_subgraph(const Graph& g, const Scope& outer, const std::vector<at::Tensor>& inputs) {
+  std::map<std::string, at::Tensor> values;
+  for (size_t k = 0; k < g.inputs.size() && k < inputs.size(); ++k) values[g.inputs[k].name] = inputs[k];
+  Scope scope{g, *plans_.at(&g), values, &outer};
+  run_nodes(scope);
+  std::vector<at::Tensor> outputs;
+  outputs.reserve(g.outputs.size());
+  for (const ValueInfo& out : g.outputs) outputs.push_back(lookup(scope, out.name));
+  return outputs;
 }
 
 std::vector<at::Tensor> Executor::run(const std::vector<at::Tensor>& feeds) {

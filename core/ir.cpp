@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <set>
+
 #include "core/error.h"
 
 namespace edgepack {
@@ -75,6 +77,47 @@ int Graph::producer(const std::string& v) const {
     for (const std::string& o : nodes[i].outputs)
       if (o == v) return static_cast<int>(i);
   return -1;
+}
+
+bool has_subgraphs(const Node& node) {
+  for (const auto& [_, a] : node.attrs)
+    if (a.kind == Attribute::Kind::Graph && a.g) return true;
+  return false;
+}
+
+namespace {
+
+// Adds to `reads` what `g` reads from outside itself.
+void collect_outer_reads(const Graph& g, std::set<std::string>& reads) {
+  std::set<std::string> defined;
+  for (const ValueInfo& v : g.inputs) defined.insert(v.name);
+  for (const auto& [name, _] : g.initializers) defined.insert(name);
+  for (const Node& n : g.nodes) defined.insert(n.outputs.begin(), n.outputs.end());
+  auto note = [&](const std::string& v) {
+    if (!v.empty() && !defined.count(v)) reads.insert(v);
+  };
+  for (const Node& n : g.nodes)
+    for (const std::string& v : values_read(n)) note(v);
+  for (const ValueInfo& v : g.outputs) note(v.name);
+}
+
+}  // namespace
+
+std::vector<std::string> outer_reads(const Node& node) {
+  std::set<std::string> reads;
+  for (const auto& [_, a] : node.attrs)
+    if (a.kind == Attribute::Kind::Graph && a.g) collect_outer_reads(*a.g, reads);
+  return {reads.begin(), reads.end()};
+}
+
+std::vector<std::string> values_read(const Node& node) {
+  std::vector<std::string> out;
+  out.reserve(node.inputs.size());
+  for (const std::string& v : node.inputs)
+    if (!v.empty()) out.push_back(v);
+  if (has_subgraphs(node))
+    for (std::string& v : outer_reads(node)) out.push_back(std::move(v));
+  return out;
 }
 
 int64_t Model::opset() const {

@@ -1,7 +1,8 @@
 // The graph IR every pass works on. A Model owns one Graph; a Graph holds nodes in topological
 // order, typed values (inputs, outputs, inferred value_info) and initializers as at::Tensor.
 // Invariants: every node input is a graph input, an initializer, an earlier node's output, or ""
-// (an omitted optional input); value names are unique.
+// (an omitted optional input); value names are unique. A subgraph's nodes may also read values of
+// the graphs enclosing it (see outer_reads).
 #pragma once
 #include <ATen/core/Tensor.h>
 
@@ -90,6 +91,20 @@ struct Graph {
   // Index of the node producing `v`, or -1.
   int producer(const std::string& v) const;
 };
+
+// Subgraphs (If branches, Loop and Scan bodies) read values of their enclosing graphs by name
+// (ONNX lexical scoping), without listing them as node inputs. Anything that counts the uses of
+// a value, frees it or drops it as unused must count these reads, or it deletes what a branch needs.
+//
+// True when some attribute of `node` holds a graph.
+bool has_subgraphs(const Node& node);
+// The names `node`'s subgraphs read from enclosing scopes, through nested subgraphs too: every
+// value a subgraph node reads (or a subgraph output names) that the subgraph does not define
+// itself (as an input, initializer or node output). Sorted, without duplicates; empty for a
+// node without subgraphs.
+std::vector<std::string> outer_reads(const Node& node);
+// Every value `node` reads: its non-empty inputs, then its outer_reads (a name may repeat).
+std::vector<std::string> values_read(const Node& node);
 
 // A float tensor value of the given dims (Dim{-1, "N"} for a symbol), for graphs built in code.
 ValueInfo float_value(const std::string& name, std::vector<Dim> dims);

@@ -461,7 +461,14 @@ Model import_onnx(onnx::ModelProto proto, const std::string& folder, const Impor
   check_conv_pool_nodes(proto.graph(), {});
   // Some adapters (Softmax 12->13) need the input shapes, so infer before converting too.
   infer();
-  if (options.convert_opset && opset > 0 && opset < kMinOpset) {
+  // The converter's Scan 8->9 adapter drops the batch axis from the graph's inputs and outputs,
+  // so the lifted model no longer takes the data the original did; the executor runs Scan-8.
+  const bool has_batched_scan =
+      opset < 9 && std::any_of(proto.graph().node().begin(), proto.graph().node().end(),
+                               [](const onnx::NodeProto& n) { return n.op_type() == "Scan" && n.domain().empty(); });
+  if (has_batched_scan && options.convert_opset && options.warn)
+    options.warn(fmt::format("opset {} stays: ONNX's version converter would change the inputs of its Scan", opset));
+  if (options.convert_opset && opset > 0 && opset < kMinOpset && !has_batched_scan) {
     if (opset < 7) widen_legacy_prelu_slopes(proto);
     if (opset >= 7 && opset < 10) rewrite_removed_experimental_ops(proto);
     // As high as the converter gets: 13, else the highest opset from 12 down to 10 (where

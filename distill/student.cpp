@@ -26,7 +26,7 @@ std::optional<std::vector<size_t>> branch(const Graph& g, const std::string& ski
     const int p = g.producer(v);
     if (p < 0) return std::nullopt;   // reads a graph input other than the skip
     if (!nodes.insert(static_cast<size_t>(p)).second) continue;
-    for (const std::string& in : g.nodes[p].inputs) todo.push_back(in);
+    for (const std::string& in : values_read(g.nodes[p])) todo.push_back(in);
   }
   if (nodes.empty()) return std::nullopt;
   std::set<std::string> produced;
@@ -34,7 +34,7 @@ std::optional<std::vector<size_t>> branch(const Graph& g, const std::string& ski
     for (const std::string& o : g.nodes[i].outputs) produced.insert(o);
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     if (nodes.count(i)) continue;
-    for (const std::string& in : g.nodes[i].inputs)
+    for (const std::string& in : values_read(g.nodes[i]))   // reads inside subgraphs count too
       if (produced.count(in) && !(i == add && in == out)) return std::nullopt;
   }
   for (const ValueInfo& o : g.outputs)
@@ -53,11 +53,17 @@ std::vector<ResidualBlock> residual_blocks(const Model& model, const std::vector
       shapes[g.nodes[i].outputs[o]] = cost.nodes[i].output_shapes[o];
   for (const ValueInfo* in : g.runtime_inputs()) shapes[in->name] = in->concrete_shape(1);
 
+  // Dropping a block renames its Add's output to the skip in the nodes that read it; a subgraph
+  // reads by name without listing it, so an Add whose output a subgraph reads stays.
+  std::set<std::string> read_in_subgraphs;
+  for (const Node& n : g.nodes)
+    for (std::string& v : outer_reads(n)) read_in_subgraphs.insert(std::move(v));
   std::vector<ResidualBlock> blocks;
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     const Node& n = g.nodes[i];
     if ((n.op_type != "Add" && n.op_type != "Sum") || n.inputs.size() != 2 || !n.domain.empty()) continue;
     if (std::any_of(g.outputs.begin(), g.outputs.end(), [&](const ValueInfo& o) { return o.name == n.outputs[0]; })) continue;
+    if (read_in_subgraphs.count(n.outputs[0])) continue;
     for (int s = 0; s < 2; ++s) {
       const std::string &skip = n.inputs[s], &out = n.inputs[1 - s];
       if (!shapes.count(skip) || !shapes.count(out) || shapes[skip] != shapes[out] || shapes[n.outputs[0]] != shapes[skip]) continue;

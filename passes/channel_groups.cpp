@@ -71,7 +71,7 @@ class Builder {
     for (const ValueInfo* in : g_.runtime_inputs()) shapes_[in->name] = in->concrete_shape(1);
     std::map<std::string, int> uses;
     for (const Node& n : g_.nodes)
-      for (const std::string& in : n.inputs)
+      for (const std::string& in : values_read(n))   // reads inside subgraphs count too
         if (g_.is_initializer(in)) ++uses[in];
     for (const auto& [name, count] : uses)
       if (count > 1) shared_.insert(name);
@@ -184,6 +184,11 @@ class Builder {
     const Node& n = g_.nodes[index];
     const std::string& op = n.op_type;
     if (!n.domain.empty() && n.domain != "ai.onnx") return pin_inputs(n, n.label() + " is outside ai.onnx");
+    // What a subgraph reads keeps its channels: pruning does not look inside If/Loop/Scan.
+    if (has_subgraphs(n)) {
+      for (const std::string& v : values_read(n)) pin(v, n.label() + " reads it, and pruning does not model subgraphs");
+      return;
+    }
     if (op == "Conv") return visit_conv(index);
     if (op == "Gemm") return visit_gemm(n);
     if (op == "MatMul") return visit_matmul(n);
@@ -381,7 +386,7 @@ class Builder {
   bool single_use(const std::string& v) const {
     int uses = 0;
     for (const Node& n : g_.nodes)
-      for (const std::string& in : n.inputs) uses += in == v;
+      for (const std::string& in : values_read(n)) uses += in == v;
     return uses == 1 && !std::any_of(g_.outputs.begin(), g_.outputs.end(), [&](const ValueInfo& o) { return o.name == v; });
   }
 

@@ -33,7 +33,7 @@ FoldBnStats fold_batchnorms(Model& model) {
   Graph& g = model.graph;
   std::map<std::string, int> uses;
   for (const Node& n : g.nodes)
-    for (const auto& in : n.inputs) ++uses[in];
+    for (const auto& in : values_read(n)) ++uses[in];   // reads inside subgraphs count too
   for (const auto& out : g.outputs) ++uses[out.name];
   auto init = [&](const Node& n, size_t i) -> at::Tensor* {
     if (i >= n.inputs.size() || !g.is_initializer(n.inputs[i])) return nullptr;

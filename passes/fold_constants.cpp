@@ -21,7 +21,9 @@ bool is_nondeterministic(const std::string& op) {
 
 int remove_unused_initializers(Graph& graph) {
   std::set<std::string> used;
-  for (const Node& n : graph.nodes) used.insert(n.inputs.begin(), n.inputs.end());
+  // values_read: an initializer read only inside an If branch or Loop body is used too.
+  for (const Node& n : graph.nodes)
+    for (std::string& v : values_read(n)) used.insert(std::move(v));
   for (const auto& v : graph.outputs) used.insert(v.name);
   for (const auto& v : graph.inputs) used.insert(v.name);
   int removed = 0;
@@ -44,7 +46,9 @@ FoldConstantsStats fold_constants(Model& model) {
   std::vector<at::Tensor> inputs;
   at::NoGradGuard no_grad;
   for (Node& n : g.nodes) {
-    bool constant = is_supported_op(n) && !is_nondeterministic(n.op_type);
+    // Control flow is never folded: its kernels are the executor's subgraph runner, and a
+    // constant Loop would be unrolled into initializers of unbounded size.
+    bool constant = is_supported_op(n) && !is_control_flow_op(n) && !is_nondeterministic(n.op_type);
     for (const std::string& in : n.inputs)
       constant = constant && (in.empty() || g.is_initializer(in));
     if (!constant) {
