@@ -71,6 +71,11 @@ at::Tensor array(const NamedArrays& arrays, const std::string& key, const fs::pa
   throw std::runtime_error(fmt::format("{} has no array '{}'", file.string(), key));
 }
 
+// A number of the peer's JSON, NaN when it is missing or null (FX failed, or a map output).
+double number(const nlohmann::json& j, const char* key) {
+  return j.contains(key) && j[key].is_number() ? j[key].get<double>() : NAN;
+}
+
 std::string cell(double v, const char* spec = "{:.1f}") { return std::isnan(v) ? "-" : fmt::format(fmt::runtime(spec), v); }
 
 }  // namespace
@@ -187,7 +192,7 @@ int main(int argc, char** argv) {
     if (have_default && times.size() == 2 && times[0].error.empty() && times[1].error.empty())
       speedup = median_after_warmup(times[0].ms) / median_after_warmup(times[1].ms);
 
-    const double fx = peer.value("fx_sqnr_db", NAN), fx_seconds = peer.value("fx_calib_seconds", NAN);
+    const double fx = number(peer, "fx_sqnr_db"), fx_seconds = number(peer, "fx_calib_seconds");
     nlohmann::json j = {{"what", peer.value("what", "")}, {"fx_sqnr_db", peer.contains("fx_sqnr_db") ? peer["fx_sqnr_db"] : nlohmann::json()},
                         {"fx_error", peer.value("fx_error", "")}, {"ort_int8_speedup", std::isnan(speedup) ? nlohmann::json() : nlohmann::json(speedup)}};
     std::vector<std::string> line = {name};
@@ -203,7 +208,7 @@ int main(int argc, char** argv) {
     line.push_back(cell(fx));
     line.push_back(cell(rows[0].sqnr - fx, "{:+.1f}"));
     line.push_back(cell(rows[0].top1 * 100, "{:.0f}%"));
-    line.push_back(cell(peer.value("fx_top1_agreement", NAN) * 100, "{:.0f}%"));
+    line.push_back(cell(number(peer, "fx_top1_agreement") * 100, "{:.0f}%"));
     line.push_back(cell(rows[0].size_ratio, "{:.2f}"));
     line.push_back(cell(rows[0].seconds / fx_seconds, "{:.2f}"));
     line.push_back(cell(speedup, "{:.2f}x"));

@@ -10,7 +10,7 @@ int equalize_cross_layer(Model& model, int iterations) {
   Graph& g = model.graph;
   std::map<std::string, int> uses;
   for (const Node& n : g.nodes)
-    for (const auto& in : n.inputs) ++uses[in];
+    for (const auto& in : values_read(n)) ++uses[in];   // reads inside If/Loop/Scan bodies count too
   for (const auto& o : g.outputs) ++uses[o.name];
   auto only_reader = [&](const std::string& v) -> Node* {
     if (uses[v] != 1) return nullptr;

@@ -55,7 +55,7 @@ int64_t weight_axis(const Node& n, const Graph& g) {
 std::map<std::string, int> count_uses(const Graph& g) {
   std::map<std::string, int> uses;
   for (const Node& n : g.nodes)
-    for (const auto& in : n.inputs) ++uses[in];
+    for (const auto& in : values_read(n)) ++uses[in];   // reads inside If/Loop/Scan bodies count too
   for (const auto& o : g.outputs) ++uses[o.name];
   return uses;
 }
