@@ -41,8 +41,11 @@ from real_exports import Detector, calibrate_bn, export, smooth_images  # noqa: 
 
 def vit_small():
     # 4 layers of width 192 (ViT-Tiny's width) on 64x64 images, patches of 8.
-    return torchvision.models.VisionTransformer(image_size=64, patch_size=8, num_layers=4, num_heads=3,
-                                                hidden_dim=192, mlp_dim=768, num_classes=100)
+    net = torchvision.models.VisionTransformer(image_size=64, patch_size=8, num_layers=4, num_heads=3,
+                                               hidden_dim=192, mlp_dim=768, num_classes=100)
+    # torchvision zero-initialises the head (its outputs would all be 0, and no SQNR defined).
+    nn.init.normal_(net.heads.head.weight, std=0.05)
+    return net
 
 
 # name -> (builder, image size, what it exercises)
