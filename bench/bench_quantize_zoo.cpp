@@ -48,11 +48,6 @@ std::vector<std::string> split(const std::string& s) {
   return out;
 }
 
-double sqnr_db(const at::Tensor& ref, const at::Tensor& y) {
-  const double noise = (ref.to(at::kDouble) - y.to(at::kDouble)).pow(2).sum().item<double>();
-  return noise == 0 ? INFINITY : 10 * std::log10(ref.to(at::kDouble).pow(2).sum().item<double>() / noise);
-}
-
 // Top-1 agreement for [N, classes] outputs; NaN for maps.
 double top1_agreement(const at::Tensor& ref, const at::Tensor& y) {
   if (ref.dim() != 2) return NAN;

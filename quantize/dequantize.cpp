@@ -50,11 +50,17 @@ at::Tensor dequantized(const at::Tensor& q, const at::Tensor& scale, const at::T
   return (q.to(at::kFloat) - (z.numel() > 1 ? z.reshape(shape) : z.reshape({}))) * s.reshape(shape);
 }
 
-std::string fresh_name(const Graph& g, const std::set<std::string>& taken, const std::string& base) {
-  std::string name = base;
-  for (int k = 1; g.is_initializer(name) || g.find_value(name) || taken.count(name) || g.producer(name) >= 0; ++k)
-    name = fmt::format("{}_{}", base, k);
-  return name;
+// Every value name in the graph (initializers, typed values, node inputs and outputs).
+std::set<std::string> value_names(const Graph& g) {
+  std::set<std::string> names;
+  for (const auto& [name, _] : g.initializers) names.insert(name);
+  for (const auto* list : {&g.inputs, &g.outputs, &g.value_info})
+    for (const ValueInfo& v : *list) names.insert(v.name);
+  for (const Node& n : g.nodes) {
+    names.insert(n.inputs.begin(), n.inputs.end());
+    names.insert(n.outputs.begin(), n.outputs.end());
+  }
+  return names;
 }
 
 Node make(const std::string& op, const std::string& name, std::vector<std::string> inputs, const std::string& output) {
@@ -66,9 +72,10 @@ Node make(const std::string& op, const std::string& name, std::vector<std::strin
 
 // QLinearConv / QLinearMatMul -> DequantizeLinear -> Conv / MatMul -> QuantizeLinear.
 int rewrite_qlinear_ops(Graph& g) {
-  std::set<std::string> taken;
+  std::set<std::string> taken = value_names(g);
   auto fresh = [&](const std::string& base) {
-    std::string name = fresh_name(g, taken, base);
+    std::string name = base;
+    for (int k = 1; taken.count(name); ++k) name = fmt::format("{}_{}", base, k);
     taken.insert(name);
     return name;
   };

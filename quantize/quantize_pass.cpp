@@ -407,6 +407,7 @@ PassResult quantize_int8(Model& model, const QuantizeSettings& options, PassCont
     std::map<std::string, size_t> by_output;      // node output -> index in biases
     for (size_t k = 0; k < biases.size(); ++k) by_output[biases[k].second] = k;
     std::map<std::string, at::Tensor> float_weight;   // by output: the FP32 weight of that node
+    std::map<std::string, at::Tensor> rounding;       // by output: W - W_q, from the first batch on
     for (const Node& n : fp32.graph.nodes)
       if (!n.outputs.empty() && by_output.count(n.outputs[0]) && n.inputs.size() > 1 && fp32.graph.is_initializer(n.inputs[1]))
         float_weight[n.outputs[0]] = fp32.graph.initializers.at(n.inputs[1]);
@@ -420,7 +421,9 @@ PassResult quantize_int8(Model& model, const QuantizeSettings& options, PassCont
       if (w == float_weight.end() || inputs.size() < 2 || !inputs[1].defined()) return std::nullopt;
       Node bare = n;
       bare.inputs.resize(2);
-      const std::vector<at::Tensor> operands = {inputs[0], w->second - inputs[1]};
+      at::Tensor& delta = rounding[n.outputs[0]];
+      if (!delta.defined()) delta = w->second - inputs[1];
+      const std::vector<at::Tensor> operands = {inputs[0], delta};
       const at::Tensor shift = table.at(n.op_type)(KernelContext{bare, operands, model.opset()}).at(0);
       if (shift.dim() < 2) return std::nullopt;
       std::vector<int64_t> dims;

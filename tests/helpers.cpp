@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fmt/format.h>
+
+#include <cmath>
 #include <unistd.h>
 
 #include <fstream>
@@ -33,6 +35,12 @@ static std::string slurp(const fs::path& p) {
   std::stringstream s;
   s << in.rdbuf();
   return s.str();
+}
+
+double sqnr_db(const at::Tensor& ref, const at::Tensor& y) {
+  const at::Tensor r = ref.to(at::kDouble);
+  const double noise = (r - y.to(at::kDouble)).pow(2).sum().item<double>();
+  return noise == 0 ? INFINITY : 10 * std::log10(r.pow(2).sum().item<double>() / noise);
 }
 
 bool near(const at::Tensor& a, const at::Tensor& b, double tol, std::string* why) {

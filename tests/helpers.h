@@ -50,6 +50,8 @@ CliResult run_cli(const std::string& args);
 
 // Same shape and max |a - b| <= tol, compared in double; `why` says what differs when not.
 bool near(const at::Tensor& a, const at::Tensor& b, double tol, std::string* why);
+// 10 log10(sum ref^2 / sum (ref - y)^2) in double; +inf when they are equal.
+double sqnr_db(const at::Tensor& ref, const at::Tensor& y);
 
 // Runs one kernel as the executor calls it: op_type on `inputs` (an undefined tensor = an omitted
 // optional input) with `outputs` outputs, for the op tests (std::logic_error when it returns fewer).

@@ -30,10 +30,6 @@ std::vector<Feeds> batches(int n, uint64_t seed) {
   return out;
 }
 
-double sqnr_db(const at::Tensor& ref, const at::Tensor& y) {
-  return 10 * std::log10(ref.pow(2).mean().item<double>() / (ref - y).pow(2).mean().item<double>());
-}
-
 Model quantized(Model m, std::vector<std::string>* log = nullptr, const std::string& pipeline = "quantize") {
   PassContext ctx;
   ctx.calibration = batches(16, 11);
@@ -164,6 +160,16 @@ TEST_CASE("dequantize: QLinearConv becomes DequantizeLinear -> Conv -> QuantizeL
   const ModelCost cost = analyze_model(qop);
   CHECK(cost.totals.integer_layers == 1);
   CHECK(cost.totals.macs == 3 * 6 * 6 * 2 * 3 * 3);
+}
+
+TEST_CASE("dequantize: a QLinearConv whose weight is a graph input (computed at run time) is one clear error") {
+  Model m = qlinear_conv_model();
+  m.graph.inputs.push_back(tensor_value("w", 3, {3, 2, 3, 3}));   // INT8, fed by the caller
+  m.graph.initializers.erase("w");
+  const std::string err = input_error_of([&] { dequantize(m); });
+  MESSAGE(err);
+  CHECK(err.find("'qconv'") != std::string::npos);
+  CHECK(err.find("computed at run time") != std::string::npos);
 }
 
 TEST_CASE("dequantize refuses dynamic quantization and names the op; inspect counts QDQ layers as integer") {

@@ -123,7 +123,7 @@ TEST_CASE("bias correction charges each layer with its own rounding: on a deep c
     cat(yp, Executor(plain).run(b).at(out));
     cat(yc, Executor(corrected).run(b).at(out));
   }
-  auto sqnr = [&](const at::Tensor& q) { return 10 * std::log10(y.pow(2).mean().item<double>() / (y - q).pow(2).mean().item<double>()); };
+  auto sqnr = [&](const at::Tensor& q) { return sqnr_db(y, q); };
   MESSAGE(fmt::format("8 convs, per-tensor weights: SQNR {:.2f} dB plain, {:.2f} dB corrected", sqnr(yp), sqnr(yc)));
   // Held-out images: the correction may gain little, but never loses more than noise (0.3 dB).
   CHECK(sqnr(yc) >= sqnr(yp) - 0.3);
