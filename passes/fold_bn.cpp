@@ -22,7 +22,7 @@ PassResult fold_bn_pass(Model& model, const NoSettings&, PassContext&) {
 }  // namespace
 
 PassInfo fold_bn_info() {
-  return make_pass("fold-bn", "Fold inference BatchNormalization into the preceding Conv",
+  return make_pass("fold-bn", "Fold inference BatchNormalization into the preceding Conv or ConvTranspose",
                    "W'[c] = W[c] * s[c], b'[c] = (b[c] - mean[c]) * s[c] + beta[c] with s = gamma / sqrt(var + eps), when the "
                    "Conv's weight, bias and the BatchNormalization parameters are constants and the Conv feeds only the "
                    "BatchNormalization. Quantization needs it: per-channel scales must see the folded weights.",
@@ -48,7 +48,7 @@ FoldBnStats fold_batchnorms(Model& model) {
     int p = g.producer(bn.inputs[0]);
     if (p < 0) continue;
     Node& conv = g.nodes[p];
-    if (conv.op_type != "Conv" || uses[conv.outputs[0]] != 1) continue;
+    if ((conv.op_type != "Conv" && conv.op_type != "ConvTranspose") || uses[conv.outputs[0]] != 1) continue;
     at::Tensor* w = init(conv, 1);
     if (!w || uses[conv.inputs[1]] != 1 || (conv.inputs.size() > 2 && !init(conv, 2))) continue;
     at::Tensor *gamma = init(bn, 1), *beta = init(bn, 2), *mean = init(bn, 3), *var = init(bn, 4);
@@ -57,10 +57,23 @@ FoldBnStats fold_batchnorms(Model& model) {
     at::NoGradGuard no_grad;
     const double eps = bn.attr_float("epsilon", 1e-5f);
     at::Tensor s = gamma->to(at::kDouble) / (var->to(at::kDouble) + eps).sqrt();
-    std::vector<int64_t> per_channel(w->dim(), 1);
-    per_channel[0] = -1;
-    at::Tensor b = conv.inputs.size() > 2 ? init(conv, 2)->to(at::kDouble) : at::zeros({w->size(0)}, at::kDouble);
-    at::Tensor new_w = (w->to(at::kDouble) * s.reshape(per_channel)).to(w->scalar_type());
+    // Conv's weight is [C_out, C_in/g, k...]; ConvTranspose's is [C_in, C_out/g, k...], so its
+    // output channel o = group * (C_out/g) + j scales the columns j of each group's rows.
+    const bool transposed = conv.op_type == "ConvTranspose";
+    const int64_t groups = transposed ? conv.attr_int("group", 1) : 1;
+    const int64_t out_channels = transposed ? w->size(1) * groups : w->size(0);
+    if (w->dim() < 2 || s.numel() != out_channels || (transposed && (groups < 1 || w->size(0) % groups))) continue;
+    at::Tensor new_w;
+    if (transposed) {
+      std::vector<int64_t> grouped = {groups, w->size(0) / groups, w->size(1)}, scale = {groups, 1, w->size(1)};
+      for (int64_t d = 2; d < w->dim(); ++d) grouped.push_back(w->size(d)), scale.push_back(1);
+      new_w = (w->to(at::kDouble).reshape(grouped) * s.reshape(scale)).reshape(w->sizes()).to(w->scalar_type());
+    } else {
+      std::vector<int64_t> per_channel(w->dim(), 1);
+      per_channel[0] = -1;
+      new_w = (w->to(at::kDouble) * s.reshape(per_channel)).to(w->scalar_type());
+    }
+    at::Tensor b = conv.inputs.size() > 2 ? init(conv, 2)->to(at::kDouble) : at::zeros({out_channels}, at::kDouble);
     at::Tensor new_b = ((b - mean->to(at::kDouble)) * s + beta->to(at::kDouble)).to(w->scalar_type());
     *w = new_w;
     std::string bias_name = conv.outputs[0] + "_folded_bias";

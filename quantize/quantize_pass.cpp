@@ -25,6 +25,7 @@ namespace {
 struct Target {
   size_t node;            // index in the graph after folding
   int64_t channel_axis;   // output-channel axis of the weight
+  bool per_tensor_only;   // a grouped ConvTranspose: its axis 1 holds C_out/group, not C_out
 };
 
 struct QParams {
@@ -47,6 +48,8 @@ int64_t weight_axis(const Node& n, const Graph& g) {
   const at::Tensor& w = g.initializers.at(n.inputs[1]);
   if (w.scalar_type() != at::kFloat) return -1;
   if (n.op_type == "Conv") return 0;
+  // ConvTranspose's weight is [C_in, C_out/group, k...]: output channels run along axis 1.
+  if (n.op_type == "ConvTranspose" && w.dim() >= 3) return 1;
   if (n.op_type == "Gemm" && !n.attr_int("transA", 0) && w.dim() == 2) return n.attr_int("transB", 0) ? 0 : 1;
   if (n.op_type == "MatMul" && w.dim() == 2) return 1;
   return -1;
@@ -199,7 +202,7 @@ PassResult quantize_int8(Model& model, const QuantizeSettings& options, PassCont
     const Node& n = g.nodes[i];
     if (excluded.count(n.name) || excluded.count(n.op_type) || g.is_initializer(n.inputs[0])) continue;
     int64_t axis = weight_axis(n, g);
-    if (axis >= 0) targets.push_back({i, axis});
+    if (axis >= 0) targets.push_back({i, axis, n.op_type == "ConvTranspose" && n.attr_int("group", 1) != 1});
   }
   // Before calibration, which would otherwise report the NaN it computes from them.
   for (const Target& t : targets) {
@@ -313,8 +316,8 @@ PassResult quantize_int8(Model& model, const QuantizeSettings& options, PassCont
                               v + "_dequantized"));
     renamed[v] = v + "_dequantized";
   };
-  std::map<size_t, int64_t> channel_axis;
-  for (const Target& t : targets) channel_axis[t.node] = t.channel_axis;
+  std::map<size_t, Target> channel_axis;
+  for (const Target& t : targets) channel_axis[t.node] = t;
   for (const ValueInfo& in : g.inputs)
     if (site_set.count(in.name)) emit_qdq(in.name);
   int64_t weight_bytes_before = 0, weight_bytes_after = 0;
@@ -337,22 +340,25 @@ PassResult quantize_int8(Model& model, const QuantizeSettings& options, PassCont
     if (ca != channel_axis.end()) {
       const std::string w = n.inputs[1];
       at::Tensor weight = g.initializers.at(w);
-      const int64_t channels = weight.size(ca->second);
-      const int64_t scale_axis = per_channel ? ca->second : -1;
+      const bool node_per_channel = per_channel && !ca->second.per_tensor_only;
+      const int64_t axis = ca->second.channel_axis;
+      // Output channels: a grouped ConvTranspose has group * C_out/group of them (its bias's length).
+      const int64_t channels = weight.size(axis) * (n.op_type == "ConvTranspose" ? n.attr_int("group", 1) : 1);
+      const int64_t scale_axis = node_per_channel ? axis : -1;
       at::Tensor ws = symmetric_weight_scales(weight, scale_axis);
       if (dequantized_weights.insert(w).second) {
         scales.push_back(w + "_scale");
         std::vector<int64_t> shape(weight.dim(), 1);
-        if (per_channel) shape[scale_axis] = -1;
+        if (node_per_channel) shape[scale_axis] = -1;
         at::Tensor wq = at::clamp(at::round(weight / ws.reshape(shape)), -127, 127).to(at::kChar);
         weight_bytes_before += weight.numel() * 4;
         weight_bytes_after += wq.numel();
         g.initializers[w + "_quantized"] = wq;
-        g.initializers[w + "_scale"] = per_channel ? ws : ws.reshape({});
-        g.initializers[w + "_zero_point"] = per_channel ? at::zeros({channels}, at::kChar) : at::zeros({}, at::kChar);
+        g.initializers[w + "_scale"] = node_per_channel ? ws : ws.reshape({});
+        g.initializers[w + "_zero_point"] = node_per_channel ? at::zeros({weight.size(axis)}, at::kChar) : at::zeros({}, at::kChar);
         Node dq = make_node("DequantizeLinear", w + "_DequantizeLinear", {w + "_quantized", w + "_scale", w + "_zero_point"},
                             w + "_dequantized");
-        if (per_channel) dq.attrs["axis"] = Attribute::of_int(scale_axis);
+        if (node_per_channel) dq.attrs["axis"] = Attribute::of_int(scale_axis);
         nodes.push_back(dq);
       }
       n.inputs[1] = w + "_dequantized";

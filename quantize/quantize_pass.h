@@ -1,14 +1,14 @@
 // quantize: FP32 -> INT8 post-training quantization to ONNX QDQ.
 //   before: X -> Conv(W fp32, B fp32) -> Relu -> Y
 //   after:  X -> Q -> DQ -> Conv(DQ(W int8, per-channel scale), DQ(B int32, scale sx*sw)) -> Relu -> Q -> DQ -> Y
-// Steps: fold constants and BatchNorm; pick Conv/Gemm/MatMul with an initializer weight (minus
+// Steps: fold constants and BatchNorm; pick Conv/ConvTranspose/Gemm/MatMul with an initializer weight (minus
 // `exclude`d names or op types); calibrate the ranges of their activation inputs and outputs
 // (an output followed by its only reader Relu/Clip is calibrated after it, so the activation is
 // fused into the range); weights symmetric int8 per output channel, activations uint8
 // asymmetric or int8 symmetric per tensor, one shared scale across Concat inputs and residual
-// Add operands; bias int32 with scale s_x * s_w. Bias correction
-// (empirical, per output channel) then removes the mean shift that weight rounding causes:
-// b += E[y_fp32] - E[y_int8] over the calibration data.
+// Add operands; bias int32 with scale s_x * s_w. Bias correction (per layer, per output channel)
+// then removes the mean shift that each layer's own weight rounding causes:
+// b += E[op(x_q, W - W_q)] on the inputs x_q the quantized model gives that layer.
 // The file stores INT8 weights (~4x smaller); runtimes fuse the QDQ pattern into integer kernels.
 // Mixed precision: `sensitivity=true` quantizes one layer at a time and reports what each loses
 // on PassContext::eval (else ::train); `max-accuracy-drop=P` then keeps the most sensitive layers
@@ -42,7 +42,7 @@ PassInfo quantize_info();
 // folded; no sensitivity analysis (the pass adds that).
 PassResult quantize_int8(Model& model, const QuantizeSettings& settings, PassContext& context);
 
-// Names of the nodes `quantize` would quantize in `model` (Conv/Gemm/MatMul with a constant
+// Names of the nodes `quantize` would quantize in `model` (Conv/ConvTranspose/Gemm/MatMul with a constant
 // float weight), in graph order; node names are kept by the folding it does first.
 std::vector<std::string> quantizable_nodes(const Model& model);
 

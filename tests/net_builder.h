@@ -23,14 +23,11 @@ class Net {
     channels_["X"] = cin;
   }
   std::string conv(const std::string& x, int64_t cout, const std::string& name, int64_t group = 1) {
-    const int64_t cin = channels_.at(x);
-    m.graph.initializers[name + ".w"] = at::randn({cout, cin / group, 3, 3}) * 0.3;
-    m.graph.initializers[name + ".b"] = at::randn({cout}) * 0.1;
-    Node n = node("Conv", name, {x, name + ".w", name + ".b"});
-    n.attrs["pads"] = Attribute::of_ints({1, 1, 1, 1});
-    n.attrs["kernel_shape"] = Attribute::of_ints({3, 3});
-    if (group > 1) n.attrs["group"] = Attribute::of_int(group);
-    return add_node(std::move(n), cout);
+    return conv_like("Conv", x, {cout, channels_.at(x) / group, 3, 3}, cout, name, group);
+  }
+  // ConvTranspose (kernel 3, stride 1, pads 1: 8x8 stays 8x8); weight [C_in, C_out/group, 3, 3].
+  std::string conv_transpose(const std::string& x, int64_t cout, const std::string& name, int64_t group = 1) {
+    return conv_like("ConvTranspose", x, {channels_.at(x), cout / group, 3, 3}, cout, name, group);
   }
   std::string bn(const std::string& x, const std::string& name) {
     const int64_t c = channels_.at(x);
@@ -66,6 +63,16 @@ class Net {
   Model m;
 
  private:
+  std::string conv_like(const std::string& op, const std::string& x, std::vector<int64_t> weight_shape, int64_t cout,
+                        const std::string& name, int64_t group) {
+    m.graph.initializers[name + ".w"] = at::randn(weight_shape) * 0.3;
+    m.graph.initializers[name + ".b"] = at::randn({cout}) * 0.1;
+    Node n = node(op, name, {x, name + ".w", name + ".b"});
+    n.attrs["pads"] = Attribute::of_ints({1, 1, 1, 1});
+    n.attrs["kernel_shape"] = Attribute::of_ints({3, 3});
+    if (group > 1) n.attrs["group"] = Attribute::of_int(group);
+    return add_node(std::move(n), cout);
+  }
   static ValueInfo info(const std::string& name, const std::vector<int64_t>& dims) {
     ValueInfo v;
     v.name = name;

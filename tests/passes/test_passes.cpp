@@ -8,6 +8,7 @@
 #include "passes/fold_constants.h"
 #include "passes/pipeline.h"
 #include "tests/helpers.h"
+#include "tests/net_builder.h"
 
 using namespace edgepack;
 using namespace edgepack::test;
@@ -70,6 +71,24 @@ TEST_CASE("fold-bn removes BatchNormalization and keeps outputs (atol 1e-5)") {
   CHECK(m.graph.initializers.count("gamma") == 0);
   at::Tensor after = Executor(m).run(std::vector<at::Tensor>{x}).at(0);
   CHECK(all_close(after, before, 1e-4, 1e-5));
+}
+
+TEST_CASE("fold-bn folds BatchNormalization into ConvTranspose, grouped too (atol 1e-5)") {
+  for (int64_t group : {1, 2}) {
+    CAPTURE(group);
+    Net net(4, 7);
+    // A decoder's upsampling + BN (the real detector's head): ConvTranspose -> BN -> Relu.
+    Model m = net.output(net.op("Relu", {net.bn(net.conv_transpose("X", 6, "up", group), "bn")}, "relu"));
+    at::Tensor x = at::randn({2, 4, 8, 8});
+    at::Tensor before = Executor(m).run(std::vector<at::Tensor>{x}).at(0);
+    PassContext ctx;
+    auto reports = run_pipeline(m, parse_pipeline("fold-bn"), ctx);
+    CHECK(count_ops(m, "BatchNormalization") == 0);
+    CHECK(count_ops(m, "ConvTranspose") == 1);
+    CHECK(reports.at(0).result.stats.at("folded_batchnorms") == 1);
+    at::Tensor after = Executor(m).run(std::vector<at::Tensor>{x}).at(0);
+    CHECK(all_close(after, before, 1e-4, 1e-5));
+  }
 }
 
 TEST_CASE("fold-bn leaves a BatchNormalization whose Conv output has other readers") {
