@@ -24,7 +24,7 @@ PassResult fold_bn_pass(Model& model, const NoSettings&, PassContext&) {
 PassInfo fold_bn_info() {
   return make_pass("fold-bn", "Fold inference BatchNormalization into the preceding Conv or ConvTranspose",
                    "W'[c] = W[c] * s[c], b'[c] = (b[c] - mean[c]) * s[c] + beta[c] with s = gamma / sqrt(var + eps), when the "
-                   "Conv's weight, bias and the BatchNormalization parameters are constants and the Conv feeds only the "
+                   "Conv's (or ConvTranspose's) weight, bias and the BatchNormalization parameters are constants and it feeds only the "
                    "BatchNormalization. Quantization needs it: per-channel scales must see the folded weights.",
                    no_options(), &fold_bn_pass);
 }

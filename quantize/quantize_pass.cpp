@@ -25,7 +25,6 @@ namespace {
 struct Target {
   size_t node;            // index in the graph after folding
   int64_t channel_axis;   // output-channel axis of the weight
-  bool per_tensor_only;   // a grouped ConvTranspose: its axis 1 holds C_out/group, not C_out
 };
 
 struct QParams {
@@ -53,6 +52,12 @@ int64_t weight_axis(const Node& n, const Graph& g) {
   if (n.op_type == "Gemm" && !n.attr_int("transA", 0) && w.dim() == 2) return n.attr_int("transB", 0) ? 0 : 1;
   if (n.op_type == "MatMul" && w.dim() == 2) return 1;
   return -1;
+}
+
+// The node's output channels (its bias's length). A grouped ConvTranspose has group * C_out/group
+// of them while its weight's axis 1 holds C_out/group: such a weight gets one scale per tensor.
+int64_t output_channels(const Node& n, const at::Tensor& w, int64_t axis) {
+  return w.size(axis) * (n.op_type == "ConvTranspose" ? n.attr_int("group", 1) : 1);
 }
 
 std::map<std::string, int> count_uses(const Graph& g) {
@@ -202,7 +207,7 @@ PassResult quantize_int8(Model& model, const QuantizeSettings& options, PassCont
     const Node& n = g.nodes[i];
     if (excluded.count(n.name) || excluded.count(n.op_type) || g.is_initializer(n.inputs[0])) continue;
     int64_t axis = weight_axis(n, g);
-    if (axis >= 0) targets.push_back({i, axis, n.op_type == "ConvTranspose" && n.attr_int("group", 1) != 1});
+    if (axis >= 0) targets.push_back({i, axis});
   }
   // Before calibration, which would otherwise report the NaN it computes from them.
   for (const Target& t : targets) {
@@ -316,8 +321,8 @@ PassResult quantize_int8(Model& model, const QuantizeSettings& options, PassCont
                               v + "_dequantized"));
     renamed[v] = v + "_dequantized";
   };
-  std::map<size_t, Target> channel_axis;
-  for (const Target& t : targets) channel_axis[t.node] = t;
+  std::map<size_t, int64_t> channel_axis;
+  for (const Target& t : targets) channel_axis[t.node] = t.channel_axis;
   for (const ValueInfo& in : g.inputs)
     if (site_set.count(in.name)) emit_qdq(in.name);
   int64_t weight_bytes_before = 0, weight_bytes_after = 0;
@@ -340,10 +345,8 @@ PassResult quantize_int8(Model& model, const QuantizeSettings& options, PassCont
     if (ca != channel_axis.end()) {
       const std::string w = n.inputs[1];
       at::Tensor weight = g.initializers.at(w);
-      const bool node_per_channel = per_channel && !ca->second.per_tensor_only;
-      const int64_t axis = ca->second.channel_axis;
-      // Output channels: a grouped ConvTranspose has group * C_out/group of them (its bias's length).
-      const int64_t channels = weight.size(axis) * (n.op_type == "ConvTranspose" ? n.attr_int("group", 1) : 1);
+      const int64_t axis = ca->second, channels = output_channels(n, weight, axis);
+      const bool node_per_channel = per_channel && channels == weight.size(axis);
       const int64_t scale_axis = node_per_channel ? axis : -1;
       at::Tensor ws = symmetric_weight_scales(weight, scale_axis);
       if (dequantized_weights.insert(w).second) {
@@ -355,7 +358,7 @@ PassResult quantize_int8(Model& model, const QuantizeSettings& options, PassCont
         weight_bytes_after += wq.numel();
         g.initializers[w + "_quantized"] = wq;
         g.initializers[w + "_scale"] = node_per_channel ? ws : ws.reshape({});
-        g.initializers[w + "_zero_point"] = node_per_channel ? at::zeros({weight.size(axis)}, at::kChar) : at::zeros({}, at::kChar);
+        g.initializers[w + "_zero_point"] = node_per_channel ? at::zeros({channels}, at::kChar) : at::zeros({}, at::kChar);
         Node dq = make_node("DequantizeLinear", w + "_DequantizeLinear", {w + "_quantized", w + "_scale", w + "_zero_point"},
                             w + "_dequantized");
         if (node_per_channel) dq.attrs["axis"] = Attribute::of_int(scale_axis);

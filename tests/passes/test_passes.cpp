@@ -38,6 +38,19 @@ Model conv_bn_model() {
   return m;
 }
 
+// Runs fold-bn on `m` and checks that it folded exactly one BatchNormalization into the one
+// `conv_op`, and that the outputs on `x` stay within atol 1e-5; `m` is left folded for the caller.
+void check_one_bn_folded(Model& m, const at::Tensor& x, const std::string& conv_op) {
+  const at::Tensor before = Executor(m).run(std::vector<at::Tensor>{x}).at(0);
+  PassContext ctx;
+  auto reports = run_pipeline(m, parse_pipeline("fold-bn"), ctx);
+  CHECK(count_ops(m, "BatchNormalization") == 0);
+  CHECK(count_ops(m, conv_op) == 1);
+  CHECK(reports.at(0).result.stats.at("folded_batchnorms") == 1);
+  const at::Tensor after = Executor(m).run(std::vector<at::Tensor>{x}).at(0);
+  CHECK(all_close(after, before, 1e-4, 1e-5));
+}
+
 }  // namespace
 
 TEST_SUITE("passes") {
@@ -61,16 +74,8 @@ TEST_CASE("pipeline errors name the column and what exists") {
 
 TEST_CASE("fold-bn removes BatchNormalization and keeps outputs (atol 1e-5)") {
   Model m = conv_bn_model();
-  at::Tensor x = at::randn({1, 3, 8, 8});
-  at::Tensor before = Executor(m).run(std::vector<at::Tensor>{x}).at(0);
-  PassContext ctx;
-  auto reports = run_pipeline(m, parse_pipeline("fold-bn"), ctx);
-  CHECK(count_ops(m, "BatchNormalization") == 0);
-  CHECK(count_ops(m, "Conv") == 1);
-  CHECK(reports.at(0).result.stats.at("folded_batchnorms") == 1);
+  check_one_bn_folded(m, at::randn({1, 3, 8, 8}), "Conv");
   CHECK(m.graph.initializers.count("gamma") == 0);
-  at::Tensor after = Executor(m).run(std::vector<at::Tensor>{x}).at(0);
-  CHECK(all_close(after, before, 1e-4, 1e-5));
 }
 
 TEST_CASE("fold-bn folds BatchNormalization into ConvTranspose, grouped too (atol 1e-5)") {
@@ -79,15 +84,7 @@ TEST_CASE("fold-bn folds BatchNormalization into ConvTranspose, grouped too (ato
     Net net(4, 7);
     // A decoder's upsampling + BN (the real detector's head): ConvTranspose -> BN -> Relu.
     Model m = net.output(net.op("Relu", {net.bn(net.conv_transpose("X", 6, "up", group), "bn")}, "relu"));
-    at::Tensor x = at::randn({2, 4, 8, 8});
-    at::Tensor before = Executor(m).run(std::vector<at::Tensor>{x}).at(0);
-    PassContext ctx;
-    auto reports = run_pipeline(m, parse_pipeline("fold-bn"), ctx);
-    CHECK(count_ops(m, "BatchNormalization") == 0);
-    CHECK(count_ops(m, "ConvTranspose") == 1);
-    CHECK(reports.at(0).result.stats.at("folded_batchnorms") == 1);
-    at::Tensor after = Executor(m).run(std::vector<at::Tensor>{x}).at(0);
-    CHECK(all_close(after, before, 1e-4, 1e-5));
+    check_one_bn_folded(m, at::randn({2, 4, 8, 8}), "ConvTranspose");
   }
 }
 
