@@ -66,10 +66,12 @@ int64_t product(std::vector<int64_t>::const_iterator begin, std::vector<int64_t>
 int weight_input(const Node& n) {
   static const std::map<std::string, int> index = {{"Conv", 1}, {"ConvTranspose", 1}, {"Gemm", 1}, {"MatMul", 1},
                                                    {"ConvInteger", 1}, {"MatMulInteger", 1}, {"QLinearConv", 3},
-                                                   {"QLinearMatMul", 3}};
+                                                   {"QLinearMatMul", 3}, {"LSTM", 1}, {"GRU", 1}, {"RNN", 1}};
   auto it = n.domain.empty() ? index.find(n.op_type) : index.end();
   return it == index.end() ? -1 : it->second;
 }
+
+bool is_recurrent(const std::string& op) { return op == "LSTM" || op == "GRU" || op == "RNN"; }
 
 int64_t count_macs(const Node& n, const ValueTable& seen) {
   auto shape = [&](int input) -> const std::vector<int64_t>* {
@@ -91,10 +93,15 @@ int64_t count_macs(const Node& n, const ValueTable& seen) {
   if (op == "ConvTranspose" && w->size() >= 2) return product(x->begin(), x->end()) * product(w->begin() + 1, w->end());
   if (op == "Gemm" && x->size() == 2) return out_elems() * (*x)[n.attr_int("transA", 0) ? 0 : 1];
   if ((op == "MatMul" || op == "MatMulInteger" || op == "QLinearMatMul") && !x->empty()) return out_elems() * x->back();
+  // Every step of every sequence meets each weight of W [D, G*H, I] and R [D, G*H, H] once.
+  const auto* r = shape(2);
+  if (is_recurrent(op) && x->size() == 3 && r)
+    return (*x)[0] * (*x)[1] * (product(w->begin(), w->end()) + product(r->begin(), r->end()));
   return 0;
 }
 
 bool computes_in_integers(const Node& n, const Graph& g) {
+  if (is_recurrent(n.op_type)) return false;   // ONNX has no integer recurrent layer
   if (n.op_type != "Conv" && n.op_type != "ConvTranspose" && n.op_type != "Gemm" && n.op_type != "MatMul") return true;
   const int p = n.inputs.size() > 1 ? g.producer(n.inputs[1]) : -1;
   return p >= 0 && g.nodes[p].op_type == "DequantizeLinear" && g.is_initializer(g.nodes[p].inputs[0]);

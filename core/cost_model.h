@@ -12,7 +12,8 @@
 //   in_elems * prod(W.shape[1:]); Gemm and (batched) MatMul out_elems * K. Every other op
 //   counts 0: its cost is its memory traffic, which the bandwidth bound covers. The integer
 //   forms count the same: QLinearConv and ConvInteger as Conv, QLinearMatMul and MatMulInteger
-//   as MatMul.
+//   as MatMul. LSTM / GRU / RNN: T*N * (elements of W + elements of R) (each step of each
+//   sequence meets every input and recurrent weight once, in every direction).
 // - Integer layers: weighted layers (MACs > 0) that compute in integers: QLinearConv,
 //   QLinearMatMul, ConvInteger, MatMulInteger, and Conv/ConvTranspose/Gemm/MatMul whose weight
 //   is a DequantizeLinear of a constant (QDQ, which runtimes fuse into integer kernels).

@@ -90,6 +90,7 @@ class Builder {
     int64_t offset = 0, channels = 0;
     std::string tensor;
     int64_t dim = 0;
+    std::vector<int64_t> rows;   // the channel (0 .. channels-1) of each position along `dim`; empty = position c is channel c
   };
   struct Slice {
     std::string tensor;
@@ -168,8 +169,8 @@ class Builder {
     if (t.size(d) != static_cast<int64_t>(ids.size())) return pin_ids(ids, n.label() + ": constant operand of another width");
     slice(tensor, d, ids, n);
   }
-  Ids new_source(const Node& n, int64_t channels, const std::string& tensor, int64_t dim) {
-    Source s{n.name.empty() ? n.outputs[0] : n.name, static_cast<int64_t>(parent_.size()), channels, tensor, dim};
+  Ids new_source(const Node& n, int64_t channels, const std::string& tensor, int64_t dim, std::vector<int64_t> rows = {}) {
+    Source s{n.name.empty() ? n.outputs[0] : n.name, static_cast<int64_t>(parent_.size()), channels, tensor, dim, std::move(rows)};
     Ids ids(static_cast<size_t>(channels));
     for (int64_t c = 0; c < channels; ++c) {
       ids[c] = s.offset + c;
@@ -193,9 +194,17 @@ class Builder {
     if (op == "Gemm") return visit_gemm(n);
     if (op == "MatMul") return visit_matmul(n);
     if (op == "Gather" && visit_embedding(n)) return;
+    if (op == "LSTM" || op == "GRU" || op == "RNN") return visit_recurrent(index);
+    for (const std::string& v : n.inputs)
+      if (shape_of_.count(v)) return visit_shape_read(n, v);
     bool any = false;
     for (const std::string& v : n.inputs) any = any || tracked(v);
     if (!any) return;
+    if (op == "Shape") {   // exporters read the batch size: fine, as long as no one reads the channel count
+      if (n.has("start") || n.has("end")) return pin_inputs(n, n.label() + " reads part of a shape");
+      shape_of_[n.outputs[0]] = n.inputs[0];
+      return;
+    }
     if (is_elementwise_binary(op)) return visit_elementwise(n);
     if (op == "Concat") return visit_concat(n);
     const std::string& x = n.inputs[0];
@@ -230,7 +239,9 @@ class Builder {
       }
       return track(n.outputs[0], *in, axis);
     }
+    if (op == "Transpose" || op == "Squeeze" || op == "Unsqueeze") return visit_moved_axis(n, *in);
     if (op == "Reshape" && visit_shuffle(index, *in)) return;
+    if (op == "Reshape" && axis_of(x) == rank_of(x) - 1) return visit_reshape_last(n, *in);
     if (op == "Flatten" || op == "Reshape") return visit_flatten(n, *in);
     pin_inputs(n, n.label() + " is not modelled by channel pruning");
   }
@@ -247,7 +258,7 @@ class Builder {
       if (!in) return;
       slice(w, 0, *in, n);
       if (!b.empty()) slice(b, 0, *in, n);
-      depthwise_.emplace_back(index, n.inputs[0]);
+      attribute_fixes_.push_back({index, "group", n.inputs[0]});
       return track(n.outputs[0], *in, 1);
     }
     if (in) {
@@ -288,6 +299,152 @@ class Builder {
     Ids out = new_source(n, g_.initializers.at(w).size(1), w, 1);
     slice(w, 1, out, n);
     track(n.outputs[0], std::move(out), rank - 1);
+  }
+
+  // LSTM / GRU / RNN: H hidden units, a source (the layout is in channel_groups.h).
+  void visit_recurrent(size_t index) {
+    const Node& n = g_.nodes[index];
+    auto input = [&](size_t i) { return i < n.inputs.size() ? n.inputs[i] : std::string(); };
+    const std::string x = input(0), w = input(1), r = input(2), b = input(3);
+    if (!is_const(w) || !is_const(r) || (!b.empty() && !is_const(b))) return pin_inputs(n, n.label() + " has runtime weights");
+    const at::Tensor& weight = g_.initializers.at(w);
+    const int64_t gates = n.op_type == "LSTM" ? 4 : n.op_type == "GRU" ? 3 : 1;
+    const int64_t hidden = g_.initializers.at(r).size(2);
+    if (weight.dim() != 3 || weight.size(1) != gates * hidden) return pin_inputs(n, n.label() + ": weights of an unexpected shape");
+    if (const Ids* in = tracked(x)) {
+      if (axis_of(x) != rank_of(x) - 1) return pin_inputs(n, n.label() + " reads channels on another axis");
+      slice(w, 2, *in, n);
+    }
+    if (excluded(n)) return;
+    // Positions k*H + h of `blocks` stacked blocks of H (one per gate, or per gate and half).
+    auto stacked = [&](int64_t blocks) {
+      std::vector<int64_t> rows;
+      for (int64_t k = 0; k < blocks; ++k)
+        for (int64_t h = 0; h < hidden; ++h) rows.push_back(h);
+      return rows;
+    };
+    Ids units = new_source(n, hidden, w, 1, stacked(gates));
+    auto of = [&](const std::vector<int64_t>& rows) {
+      Ids ids;
+      for (int64_t h : rows) ids.push_back(units[h]);
+      return ids;
+    };
+    slice(w, 1, of(stacked(gates)), n);
+    slice(r, 1, of(stacked(gates)), n);
+    slice(r, 2, units, n);
+    if (!b.empty()) slice(b, 1, of(stacked(2 * gates)), n);
+    std::string carrier;   // an output carrying the units: `hidden_size` follows it
+    for (size_t o = 0; o < n.outputs.size(); ++o)
+      if (!n.outputs[o].empty()) {
+        track(n.outputs[o], units, o == 0 ? 3 : 2);
+        if (carrier.empty()) carrier = n.outputs[o];
+      }
+    if (carrier.empty()) return pin_ids(units, n.label() + " has no outputs");
+    attribute_fixes_.push_back({index, "hidden_size", carrier});
+    // Initial states (5; LSTM's cell 6) and peepholes (LSTM 7).
+    for (size_t i : {size_t{5}, size_t{6}, size_t{7}}) {
+      const std::string v = input(i);
+      if (v.empty()) continue;
+      if (is_const(v)) {
+        slice(v, i == 7 ? 1 : 2, i == 7 ? of(stacked(3)) : units, n);
+      } else if (i != 7 && is_zero_state(v)) {
+        zero_states_.push_back({index, i, carrier});
+      } else {
+        pin(v, n.label() + " has a runtime initial state");
+        return pin_ids(units, n.label() + " has a runtime initial state or peepholes");
+      }
+    }
+  }
+  // A value that is all zeros whatever the input: ConstantOfShape with value 0 (or none),
+  // through Slice / Identity / Reshape / Expand / Squeeze / Unsqueeze / Transpose of it.
+  bool is_zero_state(const std::string& v) const {
+    const int p = g_.producer(v);
+    if (p < 0) return false;
+    const Node& n = g_.nodes[p];
+    if (n.op_type == "ConstantOfShape") return !n.has("value") || n.attr("value").t.eq(0).all().item<bool>();
+    static const std::set<std::string> views = {"Slice", "Identity", "Reshape", "Expand", "Squeeze", "Unsqueeze", "Transpose"};
+    return n.domain.empty() && views.count(n.op_type) && is_zero_state(n.inputs[0]);
+  }
+
+  // A node reading the Shape of a channel-carrying value: a Gather of other entries (the batch
+  // size, the sequence length) does not see the channel count; anything else pins the value.
+  void visit_shape_read(const Node& n, const std::string& shape_value) {
+    const std::string& value = shape_of_.at(shape_value);
+    if (n.op_type == "Gather" && n.inputs[0] == shape_value && n.inputs.size() > 1 && is_const(n.inputs[1])) {
+      const at::Tensor idx = g_.initializers.at(n.inputs[1]).to(at::kLong).flatten();
+      const int64_t rank = rank_of(value), axis = axis_of(value);
+      bool reads_channels = false;
+      for (int64_t k = 0; k < idx.numel(); ++k) {
+        const int64_t i = idx[k].item<int64_t>();
+        reads_channels = reads_channels || (i < 0 ? i + rank : i) == axis;
+      }
+      if (!reads_channels) return;
+    }
+    pin(value, n.label() + " reads the channel count");
+  }
+
+  // Transpose, Squeeze, Unsqueeze: the same channels on the axis they move to.
+  void visit_moved_axis(const Node& n, const Ids& in) {
+    const std::string& x = n.inputs[0];
+    const int64_t axis = axis_of(x), in_rank = rank_of(x), out_rank = rank_of(n.outputs[0]);
+    if (in_rank < 0 || out_rank < 0) return pin_inputs(n, n.label() + ": operand of unknown shape");
+    int64_t moved = -1;
+    if (n.op_type == "Transpose") {
+      std::vector<int64_t> perm = n.attr_ints("perm");
+      if (perm.empty())
+        for (int64_t d = in_rank - 1; d >= 0; --d) perm.push_back(d);
+      moved = std::find(perm.begin(), perm.end(), axis) - perm.begin();
+    } else {
+      std::vector<int64_t> axes = n.attr_ints("axes");
+      if (n.inputs.size() > 1 && !n.inputs[1].empty()) {
+        if (!is_const(n.inputs[1])) return pin_inputs(n, n.label() + " has runtime axes");
+        const at::Tensor a = g_.initializers.at(n.inputs[1]).to(at::kLong).contiguous();
+        axes.assign(a.data_ptr<int64_t>(), a.data_ptr<int64_t>() + a.numel());
+      }
+      const bool squeeze = n.op_type == "Squeeze";
+      if (squeeze && axes.empty())   // every size-1 dim
+        for (int64_t d = 0; d < in_rank; ++d)
+          if ((*shape(x))[d] == 1) axes.push_back(d);
+      for (int64_t& a : axes) a += a < 0 ? (squeeze ? in_rank : out_rank) : 0;
+      if (squeeze) {
+        if (std::count(axes.begin(), axes.end(), axis)) return pin_inputs(n, n.label() + " squeezes the channel axis");
+        moved = axis - std::count_if(axes.begin(), axes.end(), [&](int64_t a) { return a < axis; });
+      } else {
+        for (int64_t p = 0, d = 0; p < out_rank; ++p) {   // output position p holds input dim d unless inserted
+          if (std::count(axes.begin(), axes.end(), p)) continue;
+          if (d++ == axis) moved = p;
+        }
+      }
+    }
+    if (moved < 0 || moved >= out_rank) return pin_inputs(n, n.label() + " moves the channels in a way pruning does not model");
+    track(n.outputs[0], in, moved);
+  }
+
+  // A Reshape of a value whose channels are on its last axis that keeps that axis ([T,N,H] ->
+  // [T*N,H]) or merges it with the one before ([T,N,D,H] -> [T,N,D*H]: position d*H + h is
+  // channel h of direction d, as a bidirectional LSTM's output is read).
+  void visit_reshape_last(const Node& n, const Ids& in) {
+    const auto* is = shape(n.inputs[0]);
+    const auto* os = shape(n.outputs[0]);
+    if (!is || !os || os->empty() || is->size() < 2) return pin_inputs(n, n.label() + " reshapes the channels");
+    const int64_t c = is->back();
+    Ids out;
+    if (os->back() == c) {
+      out = in;
+    } else if (os->size() + 1 == is->size() && std::equal(os->begin(), os->end() - 1, is->begin()) &&
+               os->back() == (*is)[is->size() - 2] * c) {
+      for (int64_t k = 0; k < (*is)[is->size() - 2]; ++k) out.insert(out.end(), in.begin(), in.end());
+    } else {
+      return pin_inputs(n, n.label() + " reshapes the channels");
+    }
+    if (!is_const(n.inputs[1])) return pin_inputs(n, n.label() + " has a runtime shape");
+    const at::Tensor target = g_.initializers.at(n.inputs[1]);
+    if (target.numel() != static_cast<int64_t>(os->size())) return pin_inputs(n, n.label() + " reshapes the channels");
+    if (target[-1].item<int64_t>() > 0) {   // -1 is inferred; a written size follows the kept channels
+      if (shared_.count(n.inputs[1])) return pin_inputs(n, n.label() + " shares its shape constant");
+      shape_fixes_.push_back({n.inputs[1], target.numel() - 1, n.outputs[0], 1});
+    }
+    track(n.outputs[0], std::move(out), static_cast<int64_t>(os->size()) - 1);
   }
 
   // An embedding: Gather(table [V,C] constant, ids at runtime) -> [..., C]. Each column of the
@@ -464,7 +621,12 @@ class Builder {
       ChannelGroup& grp = out.groups[source_group[s]];
       grp.sources.push_back(sources_[s].name);
       ChannelGroup::Filter f{sources_[s].tensor, sources_[s].dim, {}};
-      for (int64_t c = 0; c < sources_[s].channels; ++c) f.units.push_back(ref[sources_[s].offset + c].group < 0 ? -1 : ref[sources_[s].offset + c].index);
+      const Source& src = sources_[s];
+      auto unit = [&](int64_t c) { return ref[src.offset + c].group < 0 ? int64_t{-1} : ref[src.offset + c].index; };
+      if (src.rows.empty())
+        for (int64_t c = 0; c < src.channels; ++c) f.units.push_back(unit(c));
+      else
+        for (int64_t c : src.rows) f.units.push_back(unit(c));
       grp.filters.push_back(std::move(f));
     }
     auto to_map = [&](const Ids& ids) {
@@ -492,7 +654,8 @@ class Builder {
     }
     out.value_axis = std::move(axis_);
     out.shape_fixes = shape_fixes_;
-    out.depthwise = depthwise_;
+    out.attribute_fixes = attribute_fixes_;
+    out.zero_states = zero_states_;
     return out;
   }
 
@@ -507,9 +670,11 @@ class Builder {
   std::set<size_t> consumed_;       // nodes handled as part of a pattern
   std::map<std::string, Ids> channels_;
   std::map<std::string, int64_t> axis_;
+  std::map<std::string, std::string> shape_of_;   // Shape output -> the channel-carrying value it reads
   std::vector<Slice> slices_;
   std::vector<ChannelGroups::ShapeFix> shape_fixes_;
-  std::vector<std::pair<size_t, std::string>> depthwise_;
+  std::vector<ChannelGroups::AttributeFix> attribute_fixes_;
+  std::vector<ChannelGroups::ZeroState> zero_states_;
 };
 
 }  // namespace

@@ -11,6 +11,19 @@
 //   LayerNormalization over the channel axis alone (transformers' [N,T,C]): scale, bias
 //   depthwise Conv weight dim 0 and bias                                        (pass through)
 //   Conv weight dim 1, Gemm/MatMul weight input dim                            (the sinks)
+//   Transpose / Squeeze / Unsqueeze move the channel axis; a Reshape that keeps the last
+//   (channel) axis, or merges it with the one before ([T,N,2,H] -> [T,N,2H]), follows it
+//   Shape of a channel-carrying value, read only by Gathers of other entries (an exporter's
+//   batch size): untouched; any other reader of that shape pins the channels
+// A recurrent layer (LSTM, GRU, RNN; G = 4, 3, 1 gates; D directions) is a source of H
+// channels, its hidden units. Unit h owns, in every direction:
+//   W [D, G*H, I] and R [D, G*H, H] rows g*H + h of every gate g; R column h (the state it
+//   reads back); B [D, 2*G*H] entries (k*G + g)*H + h; LSTM's peepholes P [D, 3H] entries
+//   g*H + h; constant initial states [D, N, H] position h; position h on the last axis of Y
+//   [T, D, N, H] and of Y_h / Y_c [D, N, H]; the `hidden_size` attribute is the kept count.
+//   Its input X [T, N, I] is a sink (W dim 2). A runtime initial state that is all zeros (an
+//   exporter's ConstantOfShape(0) -> Slice) is dropped when H changes, which ONNX defines
+//   as the same zeros; any other runtime state pins the layer's units.
 // Channels are coupled channel by channel (a union-find over every source channel):
 //   residual Add/Sum/Mul: position p of one operand with position p of the other;
 //   grouped Conv (G groups of m): local channel j of every group, as input and as output, so
@@ -84,8 +97,23 @@ struct ChannelGroups {
     int64_t divisor = 1;                // the entry is the kept count / divisor (a shuffle's C/G)
   };
   std::vector<ShapeFix> shape_fixes;
-  // Depthwise Convs whose `group` attribute must equal the kept channel count of `value`.
-  std::vector<std::pair<size_t, std::string>> depthwise;   // node index, its input
+  // Attributes that spell a channel count: node `node`'s `attr` must equal the kept channel
+  // count of `value` (a depthwise Conv's `group`: its input; a recurrent layer's `hidden_size`:
+  // one of its outputs).
+  struct AttributeFix {
+    size_t node = 0;
+    std::string attr;
+    std::string value;
+  };
+  std::vector<AttributeFix> attribute_fixes;
+  // Zero initial states of recurrent layers (node index, input index), dropped when the
+  // layer's hidden size changes (the state's producer chain is then dead and removed).
+  struct ZeroState {
+    size_t node = 0;
+    size_t input = 0;
+    std::string hidden;                 // an output of the node carrying its units
+  };
+  std::vector<ZeroState> zero_states;
   std::map<std::string, ChannelMap> value_channels;   // every tracked runtime value
   std::map<std::string, int64_t> value_axis;          // its channel axis
 

@@ -9,7 +9,9 @@
 // Besides the weights, three things spell a channel count and follow it:
 //   a constant Reshape target (Flatten as [N, C*H*W], a shuffle's [N,G,C/G,H,W]): its entry is
 //     the kept size of the value it shapes / divisor (C*H*W -> C'*H*W, C/G -> C'/G);
-//   a depthwise Conv's `group`: the kept channel count of its input;
+//   a depthwise Conv's `group`: the kept channel count of its input; a recurrent layer's
+//     `hidden_size`: the kept count of its units (its zero initial state, an exporter's
+//     ConstantOfShape chain of the old size, is dropped: omitted, it is the same zeros);
 //   the inferred shapes (value_info) of resized values: dropped, the exporter re-infers them.
 #include <ATen/ATen.h>
 #include <fmt/format.h>
@@ -18,6 +20,7 @@
 
 #include "core/error.h"
 #include "passes/channel_groups.h"
+#include "passes/fold_constants.h"
 
 namespace edgepack {
 namespace {
@@ -57,8 +60,18 @@ void remove_channels(Model& model, const ChannelGroups& groups, const KeepMasks&
     t = t.clone();   // copies of a Model share tensors: writing in place would change the others
     t[fix.position] = kept_positions(groups.value_channels.at(fix.value), keep) / fix.divisor;
   }
-  for (const auto& [node, value] : groups.depthwise)
-    g.nodes.at(node).attrs["group"] = Attribute::of_int(kept_positions(groups.value_channels.at(value), keep));
+  for (const auto& fix : groups.attribute_fixes)
+    g.nodes.at(fix.node).attrs[fix.attr] = Attribute::of_int(kept_positions(groups.value_channels.at(fix.value), keep));
+  bool dropped = false;
+  for (const auto& z : groups.zero_states) {
+    const ChannelMap& map = groups.value_channels.at(z.hidden);
+    if (kept_positions(map, keep) == static_cast<int64_t>(map.size())) continue;
+    auto& inputs = g.nodes.at(z.node).inputs;
+    if (z.input < inputs.size()) inputs[z.input].clear();   // an omitted initial state is zeros
+    while (!inputs.empty() && inputs.back().empty()) inputs.pop_back();
+    dropped = true;
+  }
+  if (dropped) remove_dead_nodes(g);
   // Inferred shapes of resized values are stale; the exporter re-infers what it needs.
   std::set<std::string> resized;
   for (const auto& [value, map] : groups.value_channels)

@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <set>
 
 #include "core/error.h"
@@ -35,6 +36,30 @@ int remove_unused_initializers(Graph& graph) {
       ++removed;
     }
   }
+  return removed;
+}
+
+int remove_dead_nodes(Graph& graph) {
+  int removed = 0;
+  std::set<std::string> gone;   // outputs of dropped nodes: their value_info goes too
+  for (bool changed = true; changed;) {
+    std::set<std::string> read;
+    for (const Node& n : graph.nodes)
+      for (std::string& v : values_read(n)) read.insert(std::move(v));
+    for (const auto& v : graph.outputs) read.insert(v.name);
+    auto dead = [&](const Node& n) {
+      return std::none_of(n.outputs.begin(), n.outputs.end(), [&](const std::string& o) { return !o.empty() && read.count(o); });
+    };
+    const size_t before = graph.nodes.size();
+    for (const Node& n : graph.nodes)
+      if (dead(n)) gone.insert(n.outputs.begin(), n.outputs.end());
+    graph.nodes.erase(std::remove_if(graph.nodes.begin(), graph.nodes.end(), dead), graph.nodes.end());
+    changed = graph.nodes.size() != before;
+    removed += static_cast<int>(before - graph.nodes.size());
+  }
+  auto& vi = graph.value_info;
+  vi.erase(std::remove_if(vi.begin(), vi.end(), [&](const ValueInfo& v) { return gone.count(v.name) != 0; }), vi.end());
+  if (removed) remove_unused_initializers(graph);
   return removed;
 }
 

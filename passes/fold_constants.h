@@ -18,6 +18,10 @@ struct FoldConstantsStats {
 FoldConstantsStats fold_constants(Model& model);
 // Drops initializers that no node, graph output or graph input refers to.
 int remove_unused_initializers(Graph& graph);
+// Drops nodes none of whose outputs is read (by a node, a subgraph or a graph output), until
+// none is left, then the initializers they alone read. Returns the number of nodes dropped.
+// ONNX inference ops have no side effects, so an unread node changes nothing.
+int remove_dead_nodes(Graph& graph);
 
 PassInfo fold_constants_info();
 

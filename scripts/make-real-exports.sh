@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes the corpus of real torch.onnx exports for tests (scripts/real_exports.py): MobileNetV3-small
-# (opset 17), ResNet-18 (opset 11), a small DBNet-style detector (opset 11) and a tiny ViT (opset
-# 17), with seeded random weights, and their calibration images (calib_224/_det/_64.npz). Takes ~15 s on 2 cores.
+# (opset 17), ResNet-18 (opset 11), a small DBNet-style detector (opset 11), a tiny ViT (opset
+# 17) and two CRNN text recognizers (LSTM, GRU; opset 13), with seeded random weights, and their
+# calibration images (calib_224/_det/_64.npz). Takes ~15 s on 2 cores.
 # Does nothing when every file exists and is newer than scripts/real_exports.py, unless --force.
 # Needs Debian's python3-torch, python3-torchvision and python3-onnx (no C++ build).
 #
@@ -20,7 +21,7 @@ for a in "$@"; do
 done
 
 script=scripts/real_exports.py
-files=(mobilenet_v3_small.onnx resnet18_op11.onnx detector_op11.onnx detector_op9.onnx vit_tiny.onnx encoder_scripted.pt encoder_io.npz calib_224.npz calib_det.npz calib_64.npz)
+files=(mobilenet_v3_small.onnx resnet18_op11.onnx detector_op11.onnx detector_op9.onnx vit_tiny.onnx crnn_lstm.onnx crnn_gru.onnx encoder_scripted.pt encoder_io.npz calib_224.npz calib_det.npz calib_64.npz)
 fresh=1
 for f in "${files[@]}"; do
   if [ ! -f "$out/$f" ] || [ ! "$out/$f" -nt "$script" ]; then fresh=0; break; fi

@@ -16,6 +16,11 @@ Writes to OUT_DIR:
                            batch_first; forward(src, mask=None, src_key_padding_mask=None)), in eval
                            mode, whose scripted graph holds PyTorch's fused inference fast paths
   encoder_io.npz           "src": float32 [16,10,32] and "expected": the module's outputs for them
+  crnn_lstm.onnx           a small CRNN text recognizer (convs collapsing the height, 2-layer
+                           bidirectional LSTM, 37-way per-column logits), opset 13,
+                           "image" [N,1,32,W] -> "logits" [W/4,N,37]; its LSTMs start from
+                           ConstantOfShape zeros, as torch.onnx writes them
+  crnn_gru.onnx            the same recognizer with a 2-layer unidirectional GRU
   calib_224.npz            "input": float32 [32,3,224,224], smooth ImageNet-normalized images
   calib_64.npz             "input": float32 [16,3,64,64], for the ViT
   calib_det.npz            "image": float32 [16,3,320,320], same kind of images
@@ -110,6 +115,23 @@ class Detector(nn.Module):
             F.interpolate(o4, scale_factor=8.0, mode="nearest"),
         ], dim=1)
         return torch.sigmoid(self.head(fused))
+
+
+class CRNN(nn.Module):
+    """A CRNN text-line recognizer: convs collapse the height, a recurrent net reads the columns."""
+
+    def __init__(self, cell, bidirectional, hidden=48, classes=37):
+        super().__init__()
+        self.features = nn.Sequential(conv_bn_relu(1, 32), nn.MaxPool2d(2), conv_bn_relu(32, 64), nn.MaxPool2d(2),
+                                      nn.Conv2d(64, 64, (8, 1)), nn.ReLU())
+        rnn = nn.LSTM if cell == "lstm" else nn.GRU
+        self.rnn = rnn(64, hidden, num_layers=2, bidirectional=bidirectional)
+        self.head = nn.Linear(hidden * (2 if bidirectional else 1), classes)
+
+    def forward(self, x):                           # [N,1,32,W]
+        f = self.features(x).squeeze(2)             # [N,64,W/4]
+        y, _ = self.rnn(f.permute(2, 0, 1))         # [W/4,N,D*hidden]
+        return self.head(y)
 
 
 def calibrate_bn(model, images, batch, passes):
@@ -234,6 +256,17 @@ def main():
     np.savez(p + ".tmp.npz", src=src.numpy(), expected=expected)
     os.replace(p + ".tmp.npz", p)
     report(p, t0)
+
+    torch.manual_seed(5)   # its own seed: the models above keep their weights
+    lines = torch.rand(8, 1, 32, 64)
+    for name, cell, bidirectional in (("crnn_lstm.onnx", "lstm", True), ("crnn_gru.onnx", "gru", False)):
+        net = CRNN(cell, bidirectional)
+        calibrate_bn(net, lines.numpy(), batch=8, passes=1)
+        p = os.path.join(out, name)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")   # torch warns that an LSTM's batch size is dynamic
+            export(net, lines[:1], p, 13, "image", "logits", {0: "N", 3: "W"}, {0: "T", 1: "N"})
+        report(p, t0)
 
 
 if __name__ == "__main__":

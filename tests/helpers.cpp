@@ -9,6 +9,7 @@
 #include <cmath>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -117,6 +118,10 @@ std::string conformance_dir() {
   const fs::path dir = env && *env ? fs::path(env) : fs::path(EDGEPACK_CONFORMANCE_DIR);
   std::error_code ec;
   return fs::is_directory(dir, ec) ? fs::canonical(dir).string() : "";
+}
+
+int count_ops(const Model& m, const std::string& op) {
+  return static_cast<int>(std::count_if(m.graph.nodes.begin(), m.graph.nodes.end(), [&](const Node& n) { return n.op_type == op; }));
 }
 
 bool all_close(const at::Tensor& a, const at::Tensor& b, double rtol, double atol, std::string* why) {

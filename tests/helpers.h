@@ -89,6 +89,9 @@ bool in_ci();
     }                                                                                                 \
   } while (0)
 
+// Nodes of `op` type in the top-level graph.
+int count_ops(const Model& m, const std::string& op);
+
 // |a-b| <= atol + rtol*|b| elementwise (b is the reference); shapes must match.
 bool all_close(const at::Tensor& a, const at::Tensor& b, double rtol, double atol, std::string* why = nullptr);
 

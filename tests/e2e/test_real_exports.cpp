@@ -18,6 +18,8 @@
 #include "core/model_loader.h"
 #include "core/npy.h"
 #include "core/onnx_import.h"
+#include "passes/channel_groups.h"
+#include "passes/fold_constants.h"
 #include "passes/pipeline.h"
 #include "tests/helpers.h"
 #include "tests/ort_bridge.h"
@@ -269,6 +271,73 @@ TEST_CASE("pruned MobileNetV3 (shared SE biases with value_info) passes strict O
   REQUIRE_MESSAGE(ort[0].error.empty(), ort[0].error);
   const at::Tensor ours = Executor(import_onnx(pruned.string())).run(std::vector<at::Tensor>{x}).at(0);
   CHECK(all_close(ort[0].outputs.at(0), ours, 1e-3, 1e-4));
+}
+
+TEST_CASE("CRNN recognizers (bidirectional LSTM, GRU; torch.onnx's zero states): hidden units prune as groups; zero units removed keep the logits (atol 1e-5); valid, onnxruntime agrees") {
+  if (!have_corpus()) return;
+  if (!fs::exists(kReal / "crnn_lstm.onnx")) {
+    FAIL_CHECK("data/real/crnn_lstm.onnx is missing: run scripts/make-real-exports.sh --force");
+    return;
+  }
+  TempDir tmp;
+  at::manual_seed(8);
+  const at::Tensor x = at::rand({1, 1, 32, 64});
+  for (const auto& [file, cell] : {std::pair<std::string, std::string>{"crnn_lstm.onnx", "LSTM"}, {"crnn_gru.onnx", "GRU"}}) {
+    CAPTURE(file);
+    // The CLI at half the channels: both recurrent layers keep 24 of 48 units.
+    const fs::path pruned = tmp / file;
+    auto j = json_of(run_cli(fmt::format("-q prune {} -o {} --ratio 0.5 --input-shape image:1x1x32x64 --json", q(kReal / file), q(pruned))));
+    CHECK(j["stats"]["macs_after"].get<double>() < 0.35 * j["stats"]["macs_before"].get<double>());
+    const Model p = import_onnx(pruned.string());
+    CHECK(count_ops(p, cell) == 2);
+    for (const Node& n : p.graph.nodes)
+      if (n.op_type == cell) CHECK(n.attr_int("hidden_size", 0) == 24);
+    CHECK(count_ops(p, "ConstantOfShape") == 0);   // the zero states of the old size are dropped
+    CHECK(strict_inference_error(pruned).empty());
+    if (onnxruntime_available()) {
+      const auto ort = run_onnxruntime({{pruned.string(), {{"image", x}}}});
+      REQUIRE_MESSAGE(ort[0].error.empty(), ort[0].error);
+      CHECK(all_close(ort[0].outputs.at(0), Executor(p).run(std::vector<at::Tensor>{x}).at(0), 1e-3, 1e-4));
+    }
+
+    // Units 3, 17 and 40 of the first layer carry nothing (zero rows of every gate and
+    // direction, zero biases): removing them, and their columns in the second layer's
+    // input weights (both directions' halves when bidirectional), keeps the logits.
+    Model m = import_onnx((kReal / file).string());
+    fold_constants(m);
+    m.graph.inputs[0].shape = std::vector<Dim>{Dim{1, ""}, Dim{1, ""}, Dim{32, ""}, Dim{64, ""}};
+    const Node& first = *std::find_if(m.graph.nodes.begin(), m.graph.nodes.end(), [&](const Node& n) { return n.op_type == cell; });
+    const int64_t H = 48, G = cell == "LSTM" ? 4 : 3;
+    for (int64_t h : {3, 17, 40})
+      for (int64_t gate = 0; gate < G; ++gate) {
+        m.graph.initializers.at(first.inputs[1]).select(1, gate * H + h).zero_();
+        m.graph.initializers.at(first.inputs[2]).select(1, gate * H + h).zero_();
+        for (int64_t half : {0, 1}) m.graph.initializers.at(first.inputs[3]).select(1, (half * G + gate) * H + h).zero_();
+      }
+    const ChannelGroups groups = analyze_channel_groups(m);
+    int group = -1;
+    for (size_t g = 0; g < groups.groups.size(); ++g)
+      if (groups.groups[g].sources.at(0) == first.name) group = static_cast<int>(g);
+    REQUIRE(group >= 0);
+    REQUIRE(groups.groups[group].prunable());
+    const auto& units = groups.groups[group].filters.at(0).units;   // W rows: gate 0 first
+    std::vector<bool> keep(groups.groups[group].channels, true);
+    for (int64_t h : {3, 17, 40}) keep.at(units.at(h)) = false;
+    Model removed = m;
+    remove_channels(removed, groups, {{group, keep}});
+    CHECK(removed.graph.initializers.at(first.inputs[1]).size(1) == G * 45);
+    std::string why;
+    CHECK_MESSAGE(all_close(Executor(removed).run(std::vector<at::Tensor>{x}).at(0), Executor(m).run(std::vector<at::Tensor>{x}).at(0),
+                            0, 1e-5, &why), why);
+
+    // Taylor importance trains through the recurrent layers (their backward pass).
+    Model t = m;
+    PassContext ctx;
+    for (int k = 0; k < 2; ++k) ctx.calibration.push_back({{"image", at::rand({1, 1, 32, 64})}});
+    run_pipeline(t, parse_pipeline("prune{ratio=0.25 criterion=taylor}"), ctx);
+    for (const Node& n : t.graph.nodes)
+      if (n.op_type == cell) CHECK(n.attr_int("hidden_size", 0) == 36);
+  }
 }
 
 TEST_CASE("tiny ViT (opset 17): label-free INT8 keeps its logits (SQNR > 20 dB); quantized and pruned files are valid and run in onnxruntime") {

@@ -15,10 +15,6 @@ using namespace edgepack::test;
 
 namespace {
 
-int count_ops(const Model& m, const std::string& op) {
-  return static_cast<int>(std::count_if(m.graph.nodes.begin(), m.graph.nodes.end(), [&](const Node& n) { return n.op_type == op; }));
-}
-
 // tiny_conv_model with a BatchNormalization between Conv and Relu, random statistics.
 Model conv_bn_model() {
   Model m = tiny_conv_model(3);

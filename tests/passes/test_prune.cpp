@@ -41,6 +41,55 @@ Model prune(const Model& m, const std::string& pipeline) {
 
 int64_t dim(const Model& m, const std::string& tensor, int64_t d) { return m.graph.initializers.at(tensor).size(d); }
 
+// X [T,3,I] (T dynamic) -> `op` (H = 8 hidden units, `directions` 1 or 2) -> Y [T,D,N,H] -> Squeeze (D = 1)
+// or Transpose + Reshape [0,0,-1] (D = 2) -> MatMul [D*H, C] -> [T,N,C]. Its initial state is
+// ConstantOfShape(Concat([D], Shape(X)[1], [H])), zeros, as torch.onnx writes it; an LSTM reads
+// it as its cell too and has peepholes.
+Model recurrent_net(const std::string& op, int64_t directions) {
+  at::manual_seed(23);
+  const int64_t N = 3, I = 6, H = 8, C = 4, D = directions, G = op == "LSTM" ? 4 : op == "GRU" ? 3 : 1;
+  Model m;
+  m.opsets[""] = 14;
+  Graph& g = m.graph;
+  g.inputs.push_back(ValueInfo{"X", 1, std::vector<Dim>{Dim{-1, "T"}, Dim{N, ""}, Dim{I, ""}}});
+  g.outputs.push_back(ValueInfo{"out", 1, std::vector<Dim>{Dim{-1, "T"}, Dim{N, ""}, Dim{C, ""}}});
+  auto& w = g.initializers;
+  w["W"] = at::randn({D, G * H, I}) * 0.4;
+  w["R"] = at::randn({D, G * H, H}) * 0.4;
+  w["B"] = at::randn({D, 2 * G * H}) * 0.1;
+  w["head"] = at::randn({D * H, C}) * 0.5;
+  w["batch_at"] = at::tensor(std::vector<int64_t>{1}, at::kLong);
+  w["dirs"] = at::tensor(std::vector<int64_t>{D}, at::kLong);
+  w["hidden"] = at::tensor(std::vector<int64_t>{H}, at::kLong);
+  g.nodes.push_back(make_node("Shape", {"X"}, "x_shape"));
+  g.nodes.push_back(make_node("Gather", {"x_shape", "batch_at"}, "batch"));
+  Node concat = make_node("Concat", {"dirs", "batch", "hidden"}, "state_shape");
+  concat.attrs["axis"] = Attribute::of_int(0);
+  g.nodes.push_back(concat);
+  g.nodes.push_back(make_node("ConstantOfShape", {"state_shape"}, "zeros"));
+  Node rnn = make_node(op, {"X", "W", "R", "B", "", "zeros"}, "Y");
+  rnn.attrs["hidden_size"] = Attribute::of_int(H);
+  if (D == 2) rnn.attrs["direction"] = Attribute::of_string("bidirectional");
+  if (op == "LSTM") {
+    w["peep"] = at::randn({D, 3 * H}) * 0.2;
+    rnn.inputs.insert(rnn.inputs.end(), {"zeros", "peep"});
+  }
+  rnn.outputs.push_back("Y_h");
+  g.nodes.push_back(rnn);
+  if (D == 1) {
+    w["axes"] = at::tensor(std::vector<int64_t>{1}, at::kLong);
+    g.nodes.push_back(make_node("Squeeze", {"Y", "axes"}, "seq"));
+  } else {
+    Node t = make_node("Transpose", {"Y"}, "Y_t");
+    t.attrs["perm"] = Attribute::of_ints({0, 2, 1, 3});
+    g.nodes.push_back(t);
+    w["merge"] = at::tensor(std::vector<int64_t>{0, 0, -1}, at::kLong);
+    g.nodes.push_back(make_node("Reshape", {"Y_t", "merge"}, "seq"));
+  }
+  g.nodes.push_back(make_node("MatMul", {"seq", "head"}, "out"));
+  return m;
+}
+
 }  // namespace
 
 TEST_SUITE("prune") {
@@ -165,6 +214,74 @@ TEST_CASE("activation importance removes the channels that never fire") {
   auto mask = keep_top(imp.at(conv3), 4);
   CHECK_FALSE(mask[0]);
   CHECK_FALSE(mask[3]);
+}
+
+TEST_CASE("LSTM, GRU and RNN hidden units are a group: every gate's rows, R's columns, B, peepholes and hidden_size follow; zero units removed keep the outputs (atol 1e-5)") {
+  for (const std::string op : {"LSTM", "GRU", "RNN"})
+    for (int64_t directions : {1, 2}) {
+      CAPTURE(op);
+      CAPTURE(directions);
+      const int64_t H = 8, G = op == "LSTM" ? 4 : op == "GRU" ? 3 : 1, D = directions;
+      Model m = recurrent_net(op, directions);
+      // Units 2 and 5 carry nothing: zero rows in every gate and direction, zero biases. From
+      // a zero state they stay 0 (LSTM: g = tanh(0) = 0 keeps c = 0; GRU: h~ = 0, h = z*0;
+      // RNN: tanh(0)), so removing them changes no output.
+      auto& w = m.graph.initializers;
+      for (int64_t h : {2, 5})
+        for (int64_t gate = 0; gate < G; ++gate) {
+          w.at("W").select(1, gate * H + h).zero_();
+          w.at("R").select(1, gate * H + h).zero_();
+          for (int64_t half : {0, 1}) w.at("B").select(1, (half * G + gate) * H + h).zero_();
+        }
+      const ChannelGroups groups = analyze_channel_groups(m);
+      const ChannelGroup& grp = group_of(groups, "Y");
+      REQUIRE(grp.prunable());
+      CHECK(grp.channels == H);
+      CHECK(group_of(groups, "out").blocked.find("graph output") != std::string::npos);
+      // Its MACs: every step of every sequence meets each weight of W and R once (T = 1, N = 3).
+      const ModelCost cost = analyze_model(m);
+      for (const NodeCost& c : cost.nodes)
+        if (c.op == op) CHECK(c.macs == 3 * (w.at("W").numel() + w.at("R").numel()));
+
+      Model p = prune(m, "prune{ratio=0.25}");   // round(0.25 * 8) = 2 units: the zero ones
+      CHECK(dim(p, "W", 1) == G * 6);
+      CHECK(dim(p, "W", 2) == 6);   // the input width stays
+      CHECK(dim(p, "R", 1) == G * 6);
+      CHECK(dim(p, "R", 2) == 6);
+      CHECK(dim(p, "B", 1) == 2 * G * 6);
+      CHECK(dim(p, "head", 0) == D * 6);
+      if (op == "LSTM") CHECK(dim(p, "peep", 1) == 18);
+      const Node& rnn = *std::find_if(p.graph.nodes.begin(), p.graph.nodes.end(), [&](const Node& n) { return n.op_type == op; });
+      CHECK(rnn.attr_int("hidden_size", 0) == 6);
+      // The zero state of the old size is dropped (omitted, it is the same zeros), and so is
+      // the chain that built it.
+      if (op == "LSTM") CHECK((rnn.inputs.size() == 8 && rnn.inputs[5].empty() && rnn.inputs[6].empty()));   // P stays
+      else CHECK(rnn.inputs.size() == 4);
+      CHECK(count_ops(p, "ConstantOfShape") == 0);
+      CHECK(count_ops(p, "Shape") == 0);
+      const at::Tensor x = at::randn({7, 3, 6});
+      std::string why;
+      CHECK_MESSAGE(all_close(run_one(p, x), run_one(m, x), 0, 1e-5, &why), why);
+      TempDir tmp;
+      const std::string path = (tmp / "rnn.onnx").string();
+      save_onnx(p, path);   // onnx::checker + strict shape inference
+      if (onnxruntime_available()) {
+        const auto ort = run_onnxruntime({{path, {{"X", x}}}});
+        REQUIRE_MESSAGE(ort[0].error.empty(), ort[0].error);
+        CHECK_MESSAGE(all_close(ort[0].outputs.at(0), run_one(p, x), 1e-4, 1e-5, &why), why);
+      }
+    }
+}
+
+TEST_CASE("a recurrent layer whose initial state is fed at run time keeps its units, and says why") {
+  Model m = recurrent_net("GRU", 1);
+  m.graph.inputs.push_back(ValueInfo{"h0", 1, std::vector<Dim>{Dim{1, ""}, Dim{3, ""}, Dim{8, ""}}});
+  for (Node& n : m.graph.nodes)
+    if (n.op_type == "GRU") n.inputs[5] = "h0";
+  const ChannelGroups groups = analyze_channel_groups(m);
+  const ChannelGroup& grp = group_of(groups, "Y");
+  CHECK_FALSE(grp.prunable());
+  CHECK(grp.blocked.find("runtime initial state") != std::string::npos);
 }
 
 TEST_CASE("unstructured pruning meets the ratio exactly; N:M holds the pattern") {

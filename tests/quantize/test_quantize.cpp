@@ -20,10 +20,6 @@ using namespace edgepack::test;
 
 namespace {
 
-int count_ops(const Model& m, const std::string& op) {
-  return static_cast<int>(std::count_if(m.graph.nodes.begin(), m.graph.nodes.end(), [&](const Node& n) { return n.op_type == op; }));
-}
-
 std::vector<std::map<std::string, at::Tensor>> batches(int n, uint64_t seed) {
   at::manual_seed(seed);
   std::vector<std::map<std::string, at::Tensor>> out;

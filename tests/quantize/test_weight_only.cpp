@@ -69,10 +69,6 @@ std::vector<std::map<std::string, at::Tensor>> block_batches(int n, uint64_t see
   return out;
 }
 
-int count_ops(const Model& m, const std::string& op) {
-  return static_cast<int>(std::count_if(m.graph.nodes.begin(), m.graph.nodes.end(), [&](const Node& n) { return n.op_type == op; }));
-}
-
 PassResult quantize_block(Model& m, const std::string& options) {
   PassContext ctx;
   ctx.calibration = block_batches(16, 100);
