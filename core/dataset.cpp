@@ -106,7 +106,7 @@ void Dataset::validate(const Model& model) const {
     }
     const at::Tensor& t = it->second;
     const std::string what = fmt::format("'{}' array '{}'", source, v->name);
-    if (v->elem_type != 0 && onnx_from_scalar_type(t.scalar_type()) != v->elem_type)
+    if (v->elem_type != 0 && !holds_onnx_type(t.scalar_type(), v->elem_type))
       throw InputError(fmt::format("{} is {} but graph input '{}' expects {}", what, type_name(t), v->name,
                                    onnx_type_name(v->elem_type)));
     if (t.dim() == 0) throw InputError(what + " is a scalar; its first dimension must be the sample index");

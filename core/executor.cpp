@@ -136,7 +136,7 @@ std::map<std::string, at::Tensor> Executor::run(const std::map<std::string, at::
     auto it = feeds.find(in->name);
     if (it == feeds.end()) throw InputError(fmt::format("graph input '{}' was not given", in->name));
     const at::Tensor& t = it->second;
-    if (in->elem_type != 0 && onnx_from_scalar_type(t.scalar_type()) != in->elem_type)
+    if (in->elem_type != 0 && !holds_onnx_type(t.scalar_type(), in->elem_type))
       throw InputError(fmt::format("input '{}' has type {} but the model expects {}", in->name,
                                    onnx_type_name(onnx_from_scalar_type(t.scalar_type())),
                                    onnx_type_name(in->elem_type)));

@@ -79,13 +79,17 @@ void graph_to_proto(const Graph& g, onnx::GraphProto* p, const ExternalHook& ext
     for (const auto& o : n.outputs) np->add_output(o);
     for (const auto& [name, a] : n.attrs) attribute_to_proto(name, a, np->add_attribute());
   }
-  std::map<std::string, int32_t> four_bit;   // initializers the IR holds in int8/uint8
-  for (const ValueInfo& v : g.value_info)
-    if (is_onnx_4bit(v.elem_type) && g.is_initializer(v.name)) four_bit[v.name] = v.elem_type;
+  // Initializers the IR holds in another type than the file's: 4-bit in int8/uint8, UINT16/32/64
+  // widened (core/tensor_proto.h); their declared type says which.
+  std::map<std::string, int32_t> narrow;
+  for (const auto* list : {&g.value_info, &g.inputs})
+    for (const ValueInfo& v : *list)
+      if ((is_onnx_4bit(v.elem_type) || is_onnx_wide_unsigned(v.elem_type)) && g.is_initializer(v.name)) narrow[v.name] = v.elem_type;
   for (const auto& [name, t] : g.initializers) {
     onnx::TensorProto* tp = p->add_initializer();
-    auto fb = four_bit.find(name);
-    if (fb != four_bit.end()) tensor_to_proto_4bit(t, fb->second, name, tp);
+    auto it = narrow.find(name);
+    if (it != narrow.end() && is_onnx_4bit(it->second)) tensor_to_proto_4bit(t, it->second, name, tp);
+    else if (it != narrow.end()) tensor_to_proto_narrow(t, it->second, name, tp);
     else if (!external || !external(name, t, tp)) tensor_to_proto(t, name, tp);
   }
   for (const auto& v : g.inputs) value_info_to_proto(v, p->add_input());

@@ -84,8 +84,9 @@ Graph graph_from_proto(const onnx::GraphProto& g, const ExternalDataBase& base) 
   if (g.sparse_initializer_size() > 0) throw InputError("sparse initializers are not supported");
   for (const auto& t : g.initializer()) {
     graph.initializers[t.name()] = tensor_from_proto(t, base);
-    // The IR holds 4-bit values in int8/uint8; the value's type remembers the file's.
-    if (is_onnx_4bit(t.data_type())) {
+    // The IR holds 4-bit values in int8/uint8 and UINT16/32/64 widened; the value's type
+    // remembers the file's.
+    if (is_onnx_4bit(t.data_type()) || is_onnx_wide_unsigned(t.data_type())) {
       ValueInfo info{t.name(), t.data_type(), std::vector<Dim>{}};
       for (int64_t d : t.dims()) info.shape->push_back(Dim{d, ""});
       graph.value_info.push_back(std::move(info));

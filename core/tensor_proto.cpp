@@ -28,6 +28,9 @@ at::ScalarType scalar_type_from_onnx(int32_t elem_type, const std::string& what)
     case onnx::TensorProto::INT32: return at::kInt;
     case onnx::TensorProto::INT64: return at::kLong;
     case onnx::TensorProto::BOOL: return at::kBool;
+    case onnx::TensorProto::UINT16: return at::kInt;   // widened (tensor_proto.h)
+    case onnx::TensorProto::UINT32:
+    case onnx::TensorProto::UINT64: return at::kLong;
     default:
       throw InputError(fmt::format("{}: element type {} is not supported", what, onnx_type_name(elem_type)));
   }
@@ -47,6 +50,32 @@ int32_t onnx_from_scalar_type(at::ScalarType t) {
     case at::kBool: return onnx::TensorProto::BOOL;
     default: throw Error(fmt::format("tensor type {} has no ONNX equivalent", c10::toString(t)));
   }
+}
+
+at::Tensor to_onnx_type(const at::Tensor& t, int32_t elem_type, const std::string& what) {
+  const at::ScalarType type = scalar_type_from_onnx(elem_type, what);
+  if (elem_type != kOnnxUint16 && elem_type != kOnnxUint32) return t.to(type);
+  const int64_t mask = elem_type == kOnnxUint16 ? 0xFFFF : 0xFFFFFFFFLL;
+  return t.to(at::kLong).bitwise_and(mask).to(type);
+}
+
+bool holds_onnx_type(at::ScalarType t, int32_t elem_type) {
+  if (is_onnx_4bit(elem_type)) return t == (elem_type == kOnnxInt4 ? at::kChar : at::kByte);
+  try {
+    return scalar_type_from_onnx(elem_type, "") == t;
+  } catch (const InputError&) {
+    return false;
+  }
+}
+
+void tensor_to_proto_narrow(const at::Tensor& t, int32_t elem_type, const std::string& name, onnx::TensorProto* proto) {
+  const at::ScalarType narrow = elem_type == kOnnxUint16 ? at::kShort : elem_type == kOnnxUint32 ? at::kInt : at::kLong;
+  const at::Tensor c = t.to(narrow).contiguous();   // two's complement: the low bits are the unsigned value
+  proto->Clear();
+  proto->set_name(name);
+  proto->set_data_type(elem_type);
+  for (int64_t d : t.sizes()) proto->add_dims(d);
+  proto->set_raw_data(std::string(static_cast<const char*>(c.data_ptr()), c.numel() * c.element_size()));
 }
 
 const char* onnx_type_name(int32_t elem_type) {
@@ -195,9 +224,43 @@ at::Tensor tensor_from_proto_4bit(const onnx::TensorProto& proto, const External
 
 }  // namespace
 
+namespace {
+
+// UINT16/32/64: the file's bits read as the signed type of the same width, then widened.
+at::Tensor tensor_from_proto_wide_unsigned(const onnx::TensorProto& proto, const ExternalDataBase& base, const std::string& what) {
+  const int32_t elem_type = proto.data_type();
+  const at::ScalarType bits_type = elem_type == kOnnxUint16 ? at::kShort : elem_type == kOnnxUint32 ? at::kInt : at::kLong;
+  std::vector<int64_t> dims(proto.dims().begin(), proto.dims().end());
+  const int64_t numel = checked_numel(dims, what);
+  const int64_t elem = static_cast<int64_t>(c10::elementSize(bits_type));
+  if (numel > std::numeric_limits<int64_t>::max() / elem) throw InputError(what + ": dimensions overflow");
+  at::Tensor bits;
+  auto from_bytes = [&](const std::string& raw) {
+    if (static_cast<int64_t>(raw.size()) != numel * elem)
+      throw InputError(fmt::format("{}: holds {} bytes but its shape needs {}", what, raw.size(), numel * elem));
+    at::Tensor t = at::empty(dims, at::TensorOptions().dtype(bits_type));
+    if (numel) std::memcpy(t.data_ptr(), raw.data(), numel * elem);
+    return t;
+  };
+  if (proto.data_location() == onnx::TensorProto::EXTERNAL) bits = from_bytes(read_external(external_region(proto, base, numel * elem, what), what));
+  else if (proto.has_raw_data()) bits = from_bytes(proto.raw_data());
+  else if (elem_type == kOnnxUint16) bits = from_field(proto.int32_data(), at::kInt, at::kInt, dims, numel, what);   // values, not bits
+  else bits = from_field(proto.uint64_data(), at::kLong, at::kLong, dims, numel, what);
+  if (elem_type == kOnnxUint64) {
+    if (numel && bits.lt(0).any().item<bool>())
+      throw InputError(fmt::format("{}: UINT64 values of 2^63 and above are not supported (edgepack holds UINT64 in int64)", what));
+    return bits;
+  }
+  const int64_t mask = elem_type == kOnnxUint16 ? 0xFFFF : 0xFFFFFFFFLL;
+  return bits.to(elem_type == kOnnxUint16 ? at::kInt : at::kLong).bitwise_and(mask);
+}
+
+}  // namespace
+
 at::Tensor tensor_from_proto(const onnx::TensorProto& proto, const ExternalDataBase& base) {
   const std::string what = fmt::format("tensor '{}'", proto.name());
   if (is_onnx_4bit(proto.data_type())) return tensor_from_proto_4bit(proto, base, what);
+  if (is_onnx_wide_unsigned(proto.data_type())) return tensor_from_proto_wide_unsigned(proto, base, what);
   at::ScalarType type = scalar_type_from_onnx(proto.data_type(), what);
   std::vector<int64_t> dims(proto.dims().begin(), proto.dims().end());
   int64_t numel = checked_numel(dims, what);

@@ -39,6 +39,22 @@ at::Tensor unpack_4bit(const at::Tensor& packed, int64_t count, bool is_signed);
 // Encodes int8 values in [-8, 7] (INT4) or uint8 in [0, 15] (UINT4) packed, as `elem_type`.
 void tensor_to_proto_4bit(const at::Tensor& t, int32_t elem_type, const std::string& name, onnx::TensorProto* proto);
 
+// Unsigned 16/32/64-bit element types, which LibTorch 1.13 cannot hold. The IR holds them
+// widened to a signed type that holds every value: UINT16 in int32, UINT32 in int64, UINT64 in
+// int64 (values of 2^63 and above are refused when read). A graph value's declared type
+// remembers the narrow one (the importer adds value_info for such initializers), and writers
+// narrow again. Kernels compute on the widened values: results that overflow the narrow type are
+// wrapped only by a Cast to it (to_onnx_type).
+constexpr int32_t kOnnxUint16 = 4, kOnnxUint32 = 12, kOnnxUint64 = 13;
+inline bool is_onnx_wide_unsigned(int32_t t) { return t == kOnnxUint16 || t == kOnnxUint32 || t == kOnnxUint64; }
+// `t` converted to ONNX type `elem_type` as the IR holds it: a plain cast, except that the wide
+// unsigned types wrap modulo 2^16 / 2^32 (a float is truncated toward zero first, as Cast does).
+at::Tensor to_onnx_type(const at::Tensor& t, int32_t elem_type, const std::string& what);
+// Whether a tensor of `t` is how the IR holds a value of ONNX type `elem_type`.
+bool holds_onnx_type(at::ScalarType t, int32_t elem_type);
+// Encodes a widened tensor as its narrow unsigned `elem_type` (raw_data, little endian).
+void tensor_to_proto_narrow(const at::Tensor& t, int32_t elem_type, const std::string& name, onnx::TensorProto* proto);
+
 // ONNX element type <-> torch scalar type. Throws InputError for types we cannot hold.
 at::ScalarType scalar_type_from_onnx(int32_t elem_type, const std::string& what);
 int32_t onnx_from_scalar_type(at::ScalarType t);

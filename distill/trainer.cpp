@@ -16,7 +16,7 @@
 #include "distill/data_parallel.h"
 #include "distill/forward.h"
 #include "distill/losses.h"
-#include "distill/progress.h"
+#include "core/progress.h"
 #include "distill/teacher.h"
 
 namespace edgepack::distill {

@@ -191,7 +191,7 @@ void register_elementwise(KernelTable& t) {
   };
   t["Cast"] = [](const KernelContext& c) {
     const auto to = static_cast<int32_t>(c.node.attr("to").i);
-    return one(c.in(0).to(scalar_type_from_onnx(to, c.node.label())));
+    return one(to_onnx_type(c.in(0), to, c.node.label()));
   };
   t["CastLike"] = [](const KernelContext& c) { return one(c.in(0).to(c.in(1).scalar_type())); };
   t["QuantizeLinear"] = quantize_linear;

@@ -45,6 +45,67 @@ TEST_CASE("tensor_proto round trips every supported type, raw and typed encoding
   CHECK_THROWS_AS(tensor_from_proto(huge), InputError);
 }
 
+TEST_CASE("UINT16/32/64 tensors are held widened (int32/int64): raw and typed encodings, wrap on Cast, files keep the narrow type") {
+  // Raw little-endian bits, values at the top of each range.
+  onnx::TensorProto u16;
+  u16.set_name("u16");
+  u16.set_data_type(onnx::TensorProto::UINT16);
+  u16.add_dims(3);
+  const uint16_t a[3] = {0, 40000, 65535};
+  u16.set_raw_data(std::string(reinterpret_cast<const char*>(a), sizeof a));
+  at::Tensor t16 = tensor_from_proto(u16);
+  CHECK((t16.scalar_type() == at::kInt));
+  CHECK(t16.equal(at::tensor({0, 40000, 65535}, at::kInt)));
+  onnx::TensorProto u32;
+  u32.set_data_type(onnx::TensorProto::UINT32);
+  u32.add_dims(2);
+  for (uint64_t v : {7ull, 4000000000ull}) u32.add_uint64_data(v);   // typed: uint64_data
+  at::Tensor t32 = tensor_from_proto(u32);
+  CHECK((t32.scalar_type() == at::kLong));
+  CHECK(t32.equal(at::tensor({int64_t{7}, int64_t{4000000000}}, at::kLong)));
+  // Back to the narrow type, bit for bit.
+  onnx::TensorProto again;
+  tensor_to_proto_narrow(t16, onnx::TensorProto::UINT16, "u16", &again);
+  CHECK(again.data_type() == onnx::TensorProto::UINT16);
+  CHECK(again.raw_data() == u16.raw_data());
+  // UINT64 at or above 2^63 does not fit int64: refused, naming the tensor.
+  onnx::TensorProto u64;
+  u64.set_name("big");
+  u64.set_data_type(onnx::TensorProto::UINT64);
+  u64.add_dims(1);
+  u64.add_uint64_data(uint64_t{1} << 63);
+  CHECK_THROWS_WITH_AS(tensor_from_proto(u64), doctest::Contains("'big': UINT64 values of 2^63"), InputError);
+  // Cast to a wide unsigned type wraps modulo 2^16 / 2^32 and truncates floats, as ONNX's Cast.
+  CHECK(to_onnx_type(at::tensor({70000, -1}, at::kInt), onnx::TensorProto::UINT16, "cast").equal(at::tensor({4464, 65535}, at::kInt)));
+  CHECK(to_onnx_type(at::tensor({3.9f, 65536.5f}), onnx::TensorProto::UINT16, "cast").equal(at::tensor({3, 0}, at::kInt)));
+  CHECK(to_onnx_type(at::tensor({int64_t{-1}}, at::kLong), onnx::TensorProto::UINT32, "cast").equal(at::tensor({int64_t{4294967295}}, at::kLong)));
+
+  // A model: UINT32 input + Cast(UINT16 initializer -> UINT32) -> Max -> UINT32 output. The
+  // file written keeps the initializer UINT16 (onnx::checker and strict inference run on save).
+  Model m;
+  m.opsets[""] = 14;
+  m.graph.inputs.push_back(ValueInfo{"x", onnx::TensorProto::UINT32, std::vector<Dim>{Dim{3, ""}}});
+  m.graph.outputs.push_back(ValueInfo{"y", onnx::TensorProto::UINT32, std::vector<Dim>{Dim{3, ""}}});
+  m.graph.initializers["c"] = t16;
+  m.graph.value_info.push_back(ValueInfo{"c", onnx::TensorProto::UINT16, std::vector<Dim>{Dim{3, ""}}});
+  Node cast = make_node("Cast", {"c"}, "c32");
+  cast.attrs["to"] = Attribute::of_int(onnx::TensorProto::UINT32);
+  m.graph.nodes = {cast, make_node("Max", {"x", "c32"}, "y")};
+  TempDir tmp;
+  const std::string path = (tmp / "u.onnx").string();
+  save_onnx(m, path);
+  onnx::ModelProto proto;
+  REQUIRE(proto.ParseFromString(read_file(path, "model")));
+  REQUIRE(proto.graph().initializer_size() == 1);
+  CHECK(proto.graph().initializer(0).data_type() == onnx::TensorProto::UINT16);
+  Model back = import_onnx(path);
+  CHECK(back.graph.initializers.at("c").equal(t16));
+  const at::Tensor x = at::tensor({int64_t{4000000000}, int64_t{1}, int64_t{70000}}, at::kLong);
+  CHECK(Executor(back).run(std::vector<at::Tensor>{x}).at(0).equal(at::tensor({int64_t{4000000000}, int64_t{40000}, int64_t{70000}}, at::kLong)));
+  // The executor takes the widened type for a UINT32 input, and names the type otherwise.
+  CHECK_THROWS_WITH_AS(Executor(back).run(std::vector<at::Tensor>{x.to(at::kInt)}), doctest::Contains("expects UINT32"), InputError);
+}
+
 TEST_CASE("import -> export -> import keeps the graph and its outputs") {
   TempDir tmp;
   Model m = tiny_conv_model();

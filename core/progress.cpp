@@ -1,4 +1,4 @@
-#include "distill/progress.h"
+#include "core/progress.h"
 
 #include <fmt/format.h>
 
@@ -7,7 +7,7 @@
 #include <algorithm>
 #include <cstdio>
 
-namespace edgepack::distill {
+namespace edgepack {
 
 Progress::Progress(std::string label, int64_t total, bool quiet)
     : label_(std::move(label)), total_(std::max<int64_t>(total, 1)), quiet_(quiet), tty_(::isatty(STDERR_FILENO) != 0),
@@ -32,12 +32,16 @@ void Progress::update(int64_t done, const std::string& status) {
   if (tty_) fmt::print(stderr, "\r{}\x1b[K", line(done, status));
   else fmt::print(stderr, "{}\n", line(done, status));
   std::fflush(stderr);
+  printed_ = true;
 }
 
 void Progress::finish(const std::string& status) {
   if (quiet_) return;
+  // A log gets no line for work that ended before anyone would wait for it.
+  const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  if (!tty_ && !printed_ && elapsed < 2) return;
   fmt::print(stderr, "{}{}\n", tty_ ? "\r\x1b[K" : "", line(total_, status));
   std::fflush(stderr);
 }
 
-}  // namespace edgepack::distill
+}  // namespace edgepack

@@ -1,11 +1,12 @@
 // Progress on stderr for long loops: a bar redrawn in place on a terminal, plain lines at most
-// every few seconds (and at the end) when stderr is a file or pipe, nothing when quiet.
+// every few seconds (and at the end, unless all of it took under 2 s) when stderr is a file or
+// pipe, nothing when quiet.
 #pragma once
 #include <chrono>
 #include <cstdint>
 #include <string>
 
-namespace edgepack::distill {
+namespace edgepack {
 
 class Progress {
  public:
@@ -21,7 +22,8 @@ class Progress {
   std::string label_;
   int64_t total_;
   bool quiet_, tty_;
+  bool printed_ = false;
   std::chrono::steady_clock::time_point start_, last_;
 };
 
-}  // namespace edgepack::distill
+}  // namespace edgepack
