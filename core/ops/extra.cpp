@@ -4,6 +4,7 @@
 //    ScatterElements (and the opset 9-10 Scatter), ScatterND, GatherND, Compress, Unique, MaxUnpool;
 //  - math: Det, Asinh, Acosh, Atanh, IsInf, Shrink, BitShift (ReduceLogSum is in reduce.cpp),
 //    MeanVarianceNormalization;
+//  - signal processing: DFT, STFT, MelWeightMatrix (audio front ends);
 //  - integer / quantized: DynamicQuantizeLinear, MatMulInteger, ConvInteger, QLinearMatMul,
 //    QLinearConv;
 //  - sampling and detection: GridSample, RoiAlign, NonMaxSuppression.
@@ -30,8 +31,9 @@
 //    bilinearly weighted corner values; NMS: scores strictly above score_threshold, IoU strictly
 //    above iou_threshold suppresses, ties in score keep the lower box index first). Both run on
 //    the CPU in float32 and are not differentiable.
-//  - BitShift works on the unsigned types the runtime holds (uint8); uint16/32/64 tensors do not
-//    load (core/tensor_proto.cpp).
+//  - BitShift works on uint8 and on the widened uint16/32/64 (core/tensor_proto.h): their values
+//    are never negative, so the right shift is logical; a left shift past the narrow width is
+//    not wrapped.
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -673,6 +675,97 @@ std::vector<at::Tensor> non_max_suppression(const KernelContext& c) {
   return one(at::tensor(out, at::kLong).reshape({-1, 3}).to(c.in(0).device()));
 }
 
+// ---------------------------------------------------------------------------------------------
+// Signal processing (opset 17): DFT, STFT, MelWeightMatrix. A signal's last dimension is 1 (real)
+// or 2 (real, imaginary); outputs always end in 2. The windows are in shape.cpp.
+
+at::Tensor as_complex(const KernelContext& c, const at::Tensor& x) {
+  if (x.dim() < 2 || (x.size(-1) != 1 && x.size(-1) != 2))
+    fail(c.node, fmt::format("the signal's last dimension must be 1 (real) or 2 (complex), got shape [{}]", fmt::join(x.sizes(), ",")));
+  // Transformed in double, returned in the input's type: a float32 FFT leaves ~1e-5 of rounding
+  // where the exact spectrum is 0 (ONNX's reference, numpy, computes in double).
+  const at::Tensor f = x.to(at::kDouble);
+  if (x.size(-1) == 1) return at::complex(f.select(-1, 0), at::zeros_like(f.select(-1, 0)));
+  return at::view_as_complex(f.contiguous());
+}
+
+at::Tensor from_complex(const at::Tensor& z, at::ScalarType type) { return at::view_as_real(z.contiguous()).to(type); }
+
+// An optional scalar input, or `fallback` when it is omitted or empty.
+int64_t optional_scalar_int(const KernelContext& c, size_t i, const char* what, int64_t fallback) {
+  return c.has(i) && c.in(i).numel() > 0 ? scalar_int(c, i, what) : fallback;
+}
+
+// y[k] = sum_n x[n] e^(-2 pi i k n / N) along `axis` (inverse: e^(+...) / N), x zero-padded or
+// truncated to N = dft_length; onesided keeps k <= N/2 (the rest mirror a real signal's).
+std::vector<at::Tensor> dft(const KernelContext& c) {
+  const at::Tensor& x = c.in(0);
+  const at::Tensor z = as_complex(c, x);
+  const int64_t axis = norm_axis(c.node, c.node.attr_int("axis", 1), x.dim());
+  if (axis == x.dim() - 1) fail(c.node, "axis must not be the last (real/imaginary) dimension");
+  const int64_t n = optional_scalar_int(c, 1, "dft_length", z.size(axis));
+  if (n < 1) fail(c.node, fmt::format("dft_length must be positive, got {}", n));
+  const bool inverse = c.node.attr_int("inverse", 0) != 0, onesided = c.node.attr_int("onesided", 0) != 0;
+  if (inverse && onesided) fail(c.node, "an inverse onesided DFT is not supported");
+  at::Tensor y = inverse ? at::fft_ifft(z, n, axis) : at::fft_fft(z, n, axis);
+  if (onesided) y = y.narrow(axis, 0, n / 2 + 1);
+  return one(from_complex(y, x.scalar_type()));
+}
+
+// signal [B, L, 1|2] -> [B, frames, bins, 2]: frame f is signal[f*step, f*step + length) times the
+// window, transformed; frames = 1 + (L - length) / step; bins = length / 2 + 1 when onesided.
+std::vector<at::Tensor> stft(const KernelContext& c) {
+  const at::Tensor& x = c.in(0);
+  if (x.dim() != 3) fail(c.node, fmt::format("the signal must be [batch, length, 1 or 2], got rank {}", x.dim()));
+  const at::Tensor z = as_complex(c, x);
+  const int64_t step = scalar_int(c, 1, "frame_step");
+  const at::Tensor window = c.has(2) && c.in(2).numel() > 0 ? c.in(2).reshape({-1}) : at::Tensor();
+  const int64_t length = optional_scalar_int(c, 3, "frame_length", window.defined() ? window.numel() : -1);
+  if (length < 1) fail(c.node, "needs a window or a frame_length");
+  if (window.defined() && window.numel() != length)
+    fail(c.node, fmt::format("window of {} points for frames of {}", window.numel(), length));
+  if (step < 1) fail(c.node, fmt::format("frame_step must be positive, got {}", step));
+  if (length > z.size(1)) fail(c.node, fmt::format("frames of {} exceed the signal's {} samples", length, z.size(1)));
+  at::Tensor frames = z.unfold(1, length, step);   // [B, frames, length]
+  if (window.defined()) frames = frames * window.to(at::kDouble);
+  at::Tensor y = at::fft_fft(frames, c10::nullopt, -1);
+  if (c.node.attr_int("onesided", 1) != 0) y = y.narrow(-1, 0, length / 2 + 1);
+  return one(from_complex(y, x.scalar_type()));
+}
+
+// [dft_length/2 + 1, num_mel_bins] triangular filters, as ONNX's reference computes them:
+// num_mel_bins + 2 points equally spaced on the mel scale (mel = 2595 log10(1 + hz/700), step =
+// span / (num_mel_bins + 2)), each mapped to bin floor((dft_length + 1) * hz / sample_rate);
+// filter i rises from point i to point i+1 and falls to point i+2.
+std::vector<at::Tensor> mel_weight_matrix(const KernelContext& c) {
+  const int64_t mels = scalar_int(c, 0, "num_mel_bins"), dft_length = scalar_int(c, 1, "dft_length");
+  const int64_t rate = scalar_int(c, 2, "sample_rate");
+  const double lo = c.in(3).reshape({-1})[0].item<double>(), hi = c.in(4).reshape({-1})[0].item<double>();
+  if (mels < 1 || dft_length < 1 || rate < 1)
+    fail(c.node, fmt::format("num_mel_bins, dft_length and sample_rate must be positive, got {}, {}, {}", mels, dft_length, rate));
+  if (lo < 0 || hi <= lo) fail(c.node, fmt::format("needs 0 <= lower_edge_hertz < upper_edge_hertz, got {} and {}", lo, hi));
+  const int64_t bins = dft_length / 2 + 1;
+  auto mel = [](double hz) { return 2595 * std::log10(1 + hz / 700); };
+  const double step = (mel(hi) - mel(lo)) / static_cast<double>(mels + 2);
+  std::vector<int64_t> point(static_cast<size_t>(mels + 2));
+  for (int64_t k = 0; k < mels + 2; ++k) {
+    const double hz = 700 * (std::pow(10.0, (static_cast<double>(k) * step + mel(lo)) / 2595) - 1);
+    point[k] = static_cast<int64_t>(std::floor(static_cast<double>(dft_length + 1) * hz / static_cast<double>(rate)));
+  }
+  at::Tensor w = at::zeros({bins, mels}, at::kDouble);
+  auto a = w.accessor<double, 2>();
+  auto set = [&](int64_t j, int64_t i, double v) {
+    if (j >= 0 && j < bins) a[j][i] = v;
+  };
+  for (int64_t i = 0; i < mels; ++i) {
+    const int64_t left = point[i], center = point[i + 1], right = point[i + 2];
+    if (center == left) set(center, i, 1);
+    for (int64_t j = left; center > left && j <= center; ++j) set(j, i, double(j - left) / double(center - left));
+    for (int64_t j = center; right > center && j < right; ++j) set(j, i, double(right - j) / double(right - center));
+  }
+  return one(w.to(scalar_type_from_onnx(static_cast<int32_t>(c.node.attr_int("output_datatype", 1)), "output_datatype")));
+}
+
 }  // namespace
 
 void register_extra(KernelTable& t) {
@@ -700,6 +793,9 @@ void register_extra(KernelTable& t) {
   t["IsInf"] = is_inf;
   t["Shrink"] = shrink;
   t["BitShift"] = bit_shift;
+  t["DFT"] = dft;
+  t["STFT"] = stft;
+  t["MelWeightMatrix"] = mel_weight_matrix;
   t["MeanVarianceNormalization"] = mean_variance_normalization;
 
   t["DynamicQuantizeLinear"] = dynamic_quantize_linear;

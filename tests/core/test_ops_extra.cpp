@@ -275,6 +275,55 @@ TEST_CASE("Shrink: lambd and bias") {
   CHECK(same(run1("Shrink", {x}, {{"lambd", f(1.0f)}}), f32({-2, 0, 0, 0, 2})));
 }
 
+TEST_CASE("DFT: real and complex signals against the defining sum, dft_length padding, onesided, inverse round trip") {
+  const at::Tensor x = randn({2, 6, 1}, 41);   // two real signals of 6 samples
+  const int64_t N = 8;                          // zero-padded to 8
+  at::Tensor want = at::zeros({2, N / 2 + 1, 2}, at::kDouble);
+  for (int64_t b = 0; b < 2; ++b)
+    for (int64_t k = 0; k <= N / 2; ++k)
+      for (int64_t n = 0; n < 6; ++n) {
+        const double angle = -2 * M_PI * double(k * n) / double(N), v = x[b][n][0].item<double>();
+        want[b][k][0] += v * std::cos(angle);
+        want[b][k][1] += v * std::sin(angle);
+      }
+  const at::Tensor got = run1("DFT", {x, at::scalar_tensor(N, at::kLong)}, {{"axis", i(1)}, {"onesided", i(1)}});
+  CHECK(got.sizes() == at::IntArrayRef({2, 5, 2}));
+  CHECK(close(got, want.to(at::kFloat)));
+  // A complex signal along axis 2 (of [1, 3, 5, 2]), then back: the inverse divides by N.
+  const at::Tensor zc = randn({1, 3, 5, 2}, 42);
+  const at::Tensor spectrum = run1("DFT", {zc}, {{"axis", i(2)}});
+  CHECK(close(run1("DFT", {spectrum}, {{"axis", i(2)}, {"inverse", i(1)}}), zc));
+  CHECK_THROWS_AS(run1("DFT", {randn({4, 3}, 1)}, {{"axis", i(0)}}), InputError);   // last dim 3: neither real nor complex
+}
+
+TEST_CASE("STFT: frames times the window, each transformed; frame count and onesided bins") {
+  const at::Tensor signal = randn({1, 20, 1}, 43);
+  const int64_t step = 4, length = 8;
+  const at::Tensor window = at::hann_window(length, at::kFloat);
+  const at::Tensor got = run1("STFT", {signal, at::scalar_tensor(step, at::kLong), window});
+  const int64_t frames = 1 + (20 - length) / step;   // 4
+  REQUIRE(got.sizes() == at::IntArrayRef({1, frames, length / 2 + 1, 2}));
+  for (int64_t f = 0; f < frames; ++f) {
+    at::Tensor frame = signal.slice(1, f * step, f * step + length) * window.reshape({1, length, 1});   // [1, 8, 1]
+    CHECK(close(got.select(1, f), run1("DFT", {frame, at::scalar_tensor(length, at::kLong)}, {{"axis", i(1)}, {"onesided", i(1)}})));
+  }
+  // frame_length without a window; two-sided.
+  const at::Tensor two = run1("STFT", {signal, at::scalar_tensor(step, at::kLong), at::Tensor(), at::scalar_tensor(length, at::kLong)},
+                              {{"onesided", i(0)}});
+  CHECK(two.sizes() == at::IntArrayRef({1, frames, length, 2}));
+  CHECK_THROWS_AS(run1("STFT", {signal, at::scalar_tensor(step, at::kLong), window, at::scalar_tensor(6, at::kLong)}), InputError);
+}
+
+TEST_CASE("MelWeightMatrix: ONNX's worked example (8 mel bins, 16-point DFT, 8192 Hz)") {
+  const at::Tensor got = run1("MelWeightMatrix", {at::scalar_tensor(8, at::kInt), at::scalar_tensor(16, at::kInt), at::scalar_tensor(8192, at::kInt),
+                                                  scalar_f(0), scalar_f(4096)});
+  // The expected matrix of ONNX's MelWeightMatrix test: ones at (0,0) (0,1) (1,2) (1,3) (2,4)
+  // (3,5) (4,6) (5,7), zeros elsewhere, rows 6-8 empty.
+  at::Tensor want = at::zeros({9, 8});
+  for (auto [r, col] : std::vector<std::pair<int64_t, int64_t>>{{0, 0}, {0, 1}, {1, 2}, {1, 3}, {2, 4}, {3, 5}, {4, 6}, {5, 7}}) want[r][col] = 1;
+  CHECK(same(got, want));
+}
+
 TEST_CASE("BitShift on uint8: LEFT and RIGHT") {
   const at::Tensor x = u8({16, 4, 1}, {3});
   const at::Tensor y = u8({1, 2, 3}, {3});
