@@ -33,6 +33,7 @@ void add_prune(CLI::App& app, Action& action, const Globals& globals);
 void add_distill(CLI::App& app, Action& action, const Globals& globals);
 void add_compress(CLI::App& app, Action& action, const Globals& globals);
 void add_report(CLI::App& app, Action& action, const Globals& globals);
+void add_bench(CLI::App& app, Action& action, const Globals& globals);
 
 // Aligned columns, two spaces apart; the first row is the header.
 std::string format_table(const std::vector<std::vector<std::string>>& rows, const std::vector<bool>& right_aligned);

@@ -31,7 +31,8 @@ int main(int argc, char** argv) {
   edgepack::register_all_passes();
   google::protobuf::SetLogHandler(silence_protobuf);
   CLI::App app{"edgepack: turns a large trained model into small, fast artifacts for edge devices.\n"
-               "Exit codes: 0 done, 1 runtime failure, 2 usage or bad input, 3 a gate not met."};
+               "Exit codes: 0 done, 1 runtime failure, 2 usage or bad input, 3 a gate not met.",
+               "edgepack"};   // named: usage lines say "edgepack prune", not the path it was run by
   app.set_version_flag("--version", std::string("edgepack ") + EDGEPACK_VERSION);
   app.require_subcommand(1);
   app.fallthrough();   // --threads and -q also after the subcommand (subcommands inherit this)
@@ -43,6 +44,7 @@ int main(int argc, char** argv) {
   edgepack::cli::Action action;
   edgepack::cli::add_inspect(app, action, globals);
   edgepack::cli::add_run(app, action, globals);
+  edgepack::cli::add_bench(app, action, globals);
   edgepack::cli::add_targets(app, action, globals);
   edgepack::cli::add_passes(app, action, globals);
   edgepack::cli::add_eval(app, action, globals);

@@ -5,6 +5,8 @@
 #include <onnx/onnx_pb.h>
 #include <unistd.h>
 
+#include <nlohmann/json.hpp>
+
 #include "core/file_util.h"
 #include "core/tensor_proto.h"
 #include "core/onnx_export.h"
@@ -55,6 +57,47 @@ TEST_CASE("run binds inputs, prints outputs and saves them as TensorProto files"
     at::Tensor ref = at::relu(at::conv2d(x, m.graph.initializers.at("W"), m.graph.initializers.at("B"), 1, 1));
     CHECK(all_close(y, ref, 1e-5, 1e-6));
   }
+}
+
+TEST_CASE("bench: JSON fields, the interleaved ratio of --compare, a table for people; bad options are one line, exit 2") {
+  TempDir tmp;
+  const std::string a = (tmp / "a.onnx").string(), b = (tmp / "b.onnx").string();
+  save_onnx(tiny_conv_model(), a);
+  save_onnx(tiny_conv_model(2, 3, 16), b);
+  CliResult r = run_cli(fmt::format("bench {} --compare {} --warmup 1 --repeat 3 --json", q(a), q(b)));
+  CAPTURE(r.err);
+  REQUIRE(r.exit_code == 0);
+  const auto j = nlohmann::json::parse(r.out);
+  CHECK(j["repeat"] == 3);
+  CHECK(j["threads"].get<int>() >= 1);
+  REQUIRE(j["models"].size() == 2);
+  for (const auto& m : j["models"]) {
+    CHECK(m["times_ms"].size() == 3);
+    CHECK(m["batch"] == 1);
+    CHECK(m["median_ms"].get<double>() > 0);
+    CHECK(m["min_ms"].get<double>() <= m["median_ms"].get<double>());
+  }
+  CHECK(j["models"][0]["speedup_vs_first"].get<double>() == 1.0);
+  CHECK(j["models"][1]["weight_bytes"] == (16 * 3 * 9 + 16) * 4);
+  CHECK(j["models"][1]["speedup_vs_first"].get<double>() ==
+        doctest::Approx(j["models"][0]["median_ms"].get<double>() / j["models"][1]["median_ms"].get<double>()));
+
+  r = run_cli(fmt::format("-q bench {} --compare {} --repeat 2", q(a), q(b)));
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find("batch 1, ") != std::string::npos);
+  CHECK(r.out.find("samples/s") != std::string::npos);
+  CHECK((r.out.find("x faster") != std::string::npos || r.out.find("x slower") != std::string::npos));
+  CHECK(r.err.empty());
+
+  // --threads after the subcommand, and usage that names the program, not its path.
+  r = run_cli(fmt::format("bench {} --repeat 1 --threads 1 --json", q(a)));
+  CHECK(r.exit_code == 0);
+  CHECK(nlohmann::json::parse(r.out)["threads"] == 1);
+  CHECK(run_cli("bench --help").out.find("Usage: edgepack bench") != std::string::npos);
+
+  check_clean_error(run_cli(fmt::format("bench {} --repeat 0", q(a))), 2, "--repeat");
+  check_clean_error(run_cli(fmt::format("bench {} --batch 4", q(a))), 2, "fixed batch of 1; --batch 4");
+  check_clean_error(run_cli(fmt::format("bench {}", q((tmp / "missing.onnx").string()))), 2, "missing.onnx");
 }
 
 TEST_CASE("bad model files: missing, empty, not ONNX, truncated") {
