@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "cli/commands.h"
+#include "core/human_format.h"
 #include "core/dataset.h"
 #include "core/error.h"
 #include "core/executor.h"
@@ -115,8 +116,8 @@ int distill_model(const DistillArgs& a, const Globals& globals) {
   const double teacher_params = stats.at("teacher.params");
   for (const auto& r : rows)
     table.push_back({r["stage"].get<std::string>(),
-                     fmt::format("{:.0f} ({:.1f}%)", r["params"].get<double>(), 100 * r["params"].get<double>() / teacher_params),
-                     fmt::format("{:.4g}", r["macs"].get<double>()),
+                     fmt::format("{} ({:.1f}%)", grouped(r["params"].get<double>()), 100 * r["params"].get<double>() / teacher_params),
+                     human_count(r["macs"].get<double>()),
                      r["accuracy"].is_null() ? "-" : fmt::format("{:.2f}%", 100 * r["accuracy"].get<double>())});
   if (lm)
     for (size_t i = 0; i < rows.size(); ++i)

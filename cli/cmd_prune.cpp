@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "cli/commands.h"
+#include "core/human_format.h"
 #include "core/dataset.h"
 #include "core/error.h"
 #include "core/evaluate.h"
@@ -144,20 +145,20 @@ int prune_model(const PruneArgs& a, const Globals& globals) {
   fmt::print("  pipeline        {}\n", print_pipeline(canonicalize(pipeline)));
   if (details.contains("layer_ratios")) fmt::print("  layer ratios    {}\n", details["layer_ratios"].get<std::string>());
   if (stats.count("macs_before")) {
-    fmt::print("  channels        {} of {} prunable removed ({} of {} layer groups prunable)\n", stats.at("channels_removed"),
-               stats.at("prunable_channels"), stats.at("prunable_groups"), stats.at("groups"));
-    fmt::print("  MACs            {:.4g} -> {:.4g} ({:.1f}%)\n", stats.at("macs_before"), stats.at("macs_after"),
+    fmt::print("  channels        {} of {} prunable removed ({} of {} layer groups prunable)\n", grouped(stats.at("channels_removed")),
+               grouped(stats.at("prunable_channels")), grouped(stats.at("prunable_groups")), grouped(stats.at("groups")));
+    fmt::print("  MACs            {} -> {} ({:.1f}%)\n", human_count(stats.at("macs_before")), human_count(stats.at("macs_after")),
                100 * stats.at("macs_after") / std::max(1.0, stats.at("macs_before")));
-    fmt::print("  params          {:.4g} -> {:.4g} ({:.1f}%)\n", stats.at("params_before"), stats.at("params_after"),
+    fmt::print("  params          {} -> {} ({:.1f}%)\n", human_count(stats.at("params_before")), human_count(stats.at("params_after")),
                100 * stats.at("params_after") / std::max(1.0, stats.at("params_before")));
   } else {
-    for (const auto& [k, v] : stats) fmt::print("  {:<15} {}\n", k, v);
+    for (const auto& [k, v] : stats) fmt::print("  {:<15} {}\n", k, grouped(v));
   }
   for (const auto& g : groups_json)
     if (!g["prunable"].get<bool>() && !globals.quiet)
       fmt::print("  kept whole      {} ({} channels): {}\n", g["label"].get<std::string>(), g["channels"].get<int64_t>(),
                  g["blocked"].get<std::string>());
-  fmt::print("  file size       {:.1f} KiB -> {:.1f} KiB\n", in_bytes / 1024.0, out_bytes / 1024.0);
+  fmt::print("  file size       {} -> {}\n", human_bytes(double(in_bytes)), human_bytes(double(out_bytes)));
   if (before)
     fmt::print("  accuracy        {:.2f}% -> {:.2f}% ({:+.2f} points) on {}\n", 100 * *before, 100 * *after,
                100 * (*after - *before), eval->source);

@@ -115,7 +115,7 @@ int quantize_weights(const QuantizeArgs& a, const Globals& globals) {
     fmt::print("  largest weight  {}\n", human_bytes(static_cast<double>(r.streamed->largest_weight_bytes)));
   } else {
     if (!a.data.empty()) fmt::print("  calibration     {} samples from {}\n", r.calibration_samples, a.data);
-    for (const auto& [k, v] : r.steps.back().result.stats) fmt::print("  {:<22} {}\n", k, v);
+    for (const auto& [k, v] : r.steps.back().result.stats) fmt::print("  {:<22} {}\n", k, grouped(v));
   }
   fmt::print("  file size       {} -> {} ({})\n", human_bytes(static_cast<double>(r.input_bytes)),
              human_bytes(static_cast<double>(r.output_bytes)), size_change(double(r.input_bytes), double(r.output_bytes)));
@@ -173,7 +173,7 @@ int quantize_model(const QuantizeArgs& a, const Globals& globals) {
   fmt::print("quantized {} -> {}\n", a.model, a.output);
   fmt::print("  pipeline        {}\n", print_pipeline(canonicalize(pipeline)));
   fmt::print("  calibration     {} samples from {}\n", data.samples, a.data);
-  for (const auto& [k, v] : stats) fmt::print("  {:<22} {}\n", k, v);
+  for (const auto& [k, v] : stats) fmt::print("  {:<22} {}\n", k, grouped(v));
   fmt::print("  file size       {} -> {} ({})\n", human_bytes(double(in_bytes)), human_bytes(double(out_bytes)),
              size_change(double(in_bytes), double(out_bytes)));
   return 0;

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "core/human_format.h"
 #include "core/error.h"
 #include "core/file_util.h"
 #include "core/host_profile.h"
@@ -97,7 +98,7 @@ int measure(const TargetsArgs& args, const Globals& globals) {
     fmt::print("host: {}\n", host.name);
     std::vector<std::vector<std::string>> rows = {{"figure", "value", "confidence", "source"}};
     auto row = [&rows](const char* name, const Figure& f, const char* unit) {
-      rows.push_back({name, fmt::format("{:.4g} {}", f.value, unit), f.confidence, f.source});
+      rows.push_back({name, fmt::format("{} {}", grouped(f.value), unit), f.confidence, f.source});
     };
     row("fp32", *host.fp32_tops, "TOPS");
     row("int8", host.int8_tops, "TOPS");

@@ -34,7 +34,11 @@ std::string human_ms(double ms) {
 }
 
 std::string grouped(double v) {
-  if (std::abs(v) >= 1e18 || v != std::floor(v)) return fmt::format("{:.3g}", v);
+  if (std::abs(v) >= 1e18 || !std::isfinite(v)) return fmt::format("{:.3g}", v);
+  if (v != std::floor(v)) {
+    if (std::abs(v) < 999.5) return fmt::format("{:.3g}", v);
+    v = std::round(v);   // 24110.5 reads as 24,111, not 2.41e+04
+  }
   const auto i = static_cast<long long>(v);
   std::string digits = std::to_string(i < 0 ? -i : i);
   for (int k = static_cast<int>(digits.size()) - 3; k > 0; k -= 3) digits.insert(static_cast<size_t>(k), ",");

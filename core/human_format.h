@@ -9,7 +9,7 @@ namespace edgepack {
 std::string human_count(double v);
 std::string human_bytes(double v);
 std::string human_ms(double ms);
-// Non-integers keep 3 significant digits.
+// Non-integers below 1000 keep 3 significant digits; larger ones are rounded to an integer.
 std::string grouped(double v);
 // "3.98x smaller", "1.01x larger" or "same size": how `after` compares with `before`.
 std::string size_change(double before, double after);

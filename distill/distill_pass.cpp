@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "core/cost_model.h"
+#include "core/human_format.h"
 #include "core/dataset.h"
 #include "core/error.h"
 #include "core/evaluate.h"
@@ -162,8 +163,8 @@ PassResult distill(Model& model, const DistillSettings& o, PassContext& ctx) {
       }
       if (ctx.log) {
         const ModelCost c = analyze_model(student);
-        ctx.log(fmt::format("distill: stage {}/{}: student {} params, {} MACs; {} epochs", k, stages, c.totals.params,
-                            c.totals.macs, t.epochs));
+        ctx.log(fmt::format("distill: stage {}/{}: student {} params, {} MACs; {} epoch{}", k, stages, grouped(double(c.totals.params)),
+                            human_count(double(c.totals.macs)), t.epochs, t.epochs == 1 ? "" : "s"));
       }
       train(student, *ctx.train, t, &previous);
       if (!dir.empty() && leader) save_onnx(student, (dir / "student.onnx").string());

@@ -29,7 +29,9 @@ std::string stats_text(const json& p) {
   std::vector<std::string> parts;
   for (auto it = s->begin(); it != s->end(); ++it)
     parts.push_back(it.key() + "=" +
-                    (it->is_string() ? it->get<std::string>() : it->dump(-1, ' ', false, json::error_handler_t::replace)));
+                    (it->is_string()   ? it->get<std::string>()
+                     : it->is_number() ? grouped(it->get<double>())   // folded_batchnorms=2, not 2.0
+                                       : it->dump(-1, ' ', false, json::error_handler_t::replace)));
   return fmt::format("{}", fmt::join(parts, ", "));
 }
 
@@ -60,10 +62,10 @@ std::string verdict_detail(const std::optional<bool>& v, const std::vector<GateR
   for (const GateRow& g : gates)
     if (g.passed == false) failed.push_back(fmt::format("{} {} > {}", g.name, g.value, g.limit));
   if (!failed.empty())
-    return fmt::format("{} of {} gates not met: {}", failed.size(), gates.size(), fmt::join(failed, "; "));
+    return fmt::format("{} of {} gate{} not met: {}", failed.size(), gates.size(), gates.size() == 1 ? "" : "s", fmt::join(failed, "; "));
   if (v == false) return "the run is marked failing";
   if (gates.empty()) return "no gates set";
-  return fmt::format("all {} gates met", gates.size());
+  return gates.size() == 1 ? "the gate is met" : fmt::format("all {} gates met", gates.size());
 }
 
 std::string target_title(const json& m) {

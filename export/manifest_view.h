@@ -31,7 +31,8 @@ std::vector<GateRow> gate_rows(const json& m);
 // unknown when neither says.
 std::optional<bool> verdict(const std::optional<bool>& passed, const std::vector<GateRow>& gates);
 
-// "1 of 2 gates not met: max-latency-ms 41.2 ms > 33 ms" / "all 2 gates met" / "no gates set".
+// "1 of 2 gates not met: max-latency-ms 41.2 ms > 33 ms" / "all 2 gates met" / "the gate is met" /
+// "no gates set".
 std::string verdict_detail(const std::optional<bool>& v, const std::vector<GateRow>& gates);
 
 // ---------------------------------------------------------------------------------------------

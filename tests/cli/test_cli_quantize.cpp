@@ -1,5 +1,7 @@
 // `edgepack quantize` and `edgepack passes` end to end: exit codes, files written, JSON fields.
 #include <doctest/doctest.h>
+
+#include <regex>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -7,6 +9,7 @@
 #include "core/onnx_import.h"
 #include "core/onnx_export.h"
 #include "tests/helpers.h"
+#include "tests/net_builder.h"
 
 using namespace edgepack;
 using namespace edgepack::test;
@@ -29,6 +32,29 @@ TEST_CASE("quantize writes a checked INT8 model and reports it as JSON") {
   CHECK(j["output_bytes"].get<double>() < j["input_bytes"].get<double>() / 2.5);
   Model m = import_onnx((tmp / "int8.onnx").string());   // passes onnx::checker
   CHECK((m.graph.initializers.at("W_quantized").scalar_type() == at::kChar));
+}
+
+TEST_CASE("human output: counts print as integers, MACs and sizes with units, no exponents") {
+  TempDir tmp;
+  save_onnx(residual_net(), (tmp / "fp.onnx").string());   // conv, BN, residual Add, Gemm
+  write_npz((tmp / "calib.npz").string(), {{"X", at::randn({8, 3, 8, 8})}});
+  // A count printed as a float ("2.0") that no unit follows; "4.0 KiB" is a size.
+  const std::regex float_count(R"(\b[0-9]+\.0\b(?! ?(B|KiB|MiB|GiB|%|x|ms|s)\b))"), exponent(R"([0-9]e[+-][0-9])");
+  for (const std::string args : {fmt::format("quantize {} -o {} --data {}", q(tmp / "fp.onnx"), q(tmp / "q.onnx"), q(tmp / "calib.npz")),
+                                 fmt::format("prune {} -o {} --ratio 0.5", q(tmp / "fp.onnx"), q(tmp / "p.onnx")),
+                                 fmt::format("inspect {}", q(tmp / "fp.onnx"))}) {
+    CAPTURE(args);
+    const CliResult r = run_cli(args);
+    CAPTURE(r.out);
+    REQUIRE(r.exit_code == 0);
+    CHECK_FALSE(std::regex_search(r.out, float_count));   // was: folded_batchnorms=2.0, quantized_nodes 1.0
+    CHECK_FALSE(std::regex_search(r.out, exponent));      // was: MACs 1.218e+07
+  }
+  const CliResult pruned = run_cli(fmt::format("prune {} -o {} --ratio 0.5", q(tmp / "fp.onnx"), q(tmp / "p2.onnx")));
+  CAPTURE(pruned.out);
+  CHECK(std::regex_search(pruned.out, std::regex(R"(MACs {12}[0-9.]+ K -> [0-9.]+ K \([0-9]+\.[0-9]%\))")));
+  CHECK(std::regex_search(pruned.out, std::regex(R"(channels {8}[0-9]+ of [0-9]+ prunable removed)")));
+  CHECK(std::regex_search(pruned.out, std::regex(R"(file size {7}[0-9.]+ KiB -> [0-9.]+ KiB)")));
 }
 
 TEST_CASE("quantize refuses bad options, bad data and overwriting its input") {
