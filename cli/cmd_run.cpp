@@ -1,9 +1,11 @@
-// edgepack run MODEL [--input-shape NAME:DIMS ...] --input FILE.pb [--input NAME=FILE.pb ...] [--save-outputs DIR]
+// edgepack run MODEL [--input-shape NAME:DIMS ...] --input FILE.pb [--input NAME=FILE.pb ...] [--save-outputs DIR] [--json]
 #include <ATen/ATen.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
 #include <filesystem>
+#include <nlohmann/json.hpp>
+#include <onnx/onnx_pb.h>
 
 #include "cli/commands.h"
 #include "core/error.h"
@@ -23,6 +25,7 @@ struct RunArgs {
   std::vector<std::string> inputs;
   std::string save_outputs;
   int show = 5;
+  bool json = false;
 };
 
 std::string preview(const at::Tensor& t, int count) {
@@ -78,14 +81,37 @@ int run_model(const RunArgs& args, const Globals& globals) {
     fs::create_directories(args.save_outputs, ec);
     if (ec) throw Error(fmt::format("cannot create '{}': {}", args.save_outputs, ec.message()));
   }
+  nlohmann::json j = {{"model", args.model}, {"outputs", nlohmann::json::array()}};
   for (size_t k = 0; k < model.graph.outputs.size(); ++k) {
-    const std::string& name = model.graph.outputs[k].name;
-    const at::Tensor& t = outputs.at(name);
-    fmt::print("{} {} [{}]: {}\n", name, c10::toString(t.scalar_type()), fmt::join(t.sizes(), "x"),
-               preview(t, args.show));
-    if (!args.save_outputs.empty())
-      write_tensor_file(output_path(k), t, name);
+    const ValueInfo& info = model.graph.outputs[k];
+    const at::Tensor& t = outputs.at(info.name);
+    if (!args.save_outputs.empty()) {
+      // A UINT16/32/64 output is held widened; the file gets the declared type back.
+      onnx::TensorProto proto;
+      if (is_onnx_wide_unsigned(info.elem_type)) tensor_to_proto_narrow(t, info.elem_type, info.name, &proto);
+      else tensor_to_proto(t, info.name, &proto);
+      write_file_atomic(output_path(k), proto.SerializeAsString());
+    }
+    if (!args.json) {
+      fmt::print("{} {} [{}]: {}\n", info.name, c10::toString(t.scalar_type()), fmt::join(t.sizes(), "x"), preview(t, args.show));
+      continue;
+    }
+    nlohmann::json o = {{"name", info.name},
+                        {"type", onnx_type_name(info.elem_type ? info.elem_type : onnx_from_scalar_type(t.scalar_type()))},
+                        {"shape", t.sizes().vec()}};
+    const at::Tensor flat = t.reshape({-1});
+    const at::Tensor head = flat.slice(0, 0, std::min<int64_t>(args.show, flat.numel())).to(at::kDouble).contiguous();
+    o["first"] = std::vector<double>(head.data_ptr<double>(), head.data_ptr<double>() + head.numel());
+    if (flat.numel() > 0 && t.scalar_type() != at::kBool) {
+      const at::Tensor d = flat.to(at::kDouble);
+      o["min"] = d.min().item<double>();
+      o["max"] = d.max().item<double>();
+      o["mean"] = d.mean().item<double>();
+    }
+    if (!args.save_outputs.empty()) o["file"] = output_path(k);
+    j["outputs"].push_back(std::move(o));
   }
+  if (args.json) fmt::print("{}\n", j.dump(2));
   return 0;
 }
 
@@ -100,7 +126,8 @@ void add_run(CLI::App& app, Action& action, const Globals& globals) {
                   "Input tensor file (.pb TensorProto); binds to the graph inputs in order, or NAME=FILE.pb")
       ->required();
   cmd->add_option("--save-outputs", args->save_outputs, "Write output_K.pb (TensorProto) per graph output into DIR");
-  cmd->add_option("--show", args->show, "Values to print per output")->capture_default_str();
+  cmd->add_option("--show", args->show, "Values to print per output")->check(at_least(0))->capture_default_str();
+  cmd->add_flag("--json", args->json, "Print each output's name, type, shape, first values, min, max and mean as JSON");
   cmd->callback([&action, &globals, args] { action = [args, &globals] { return run_model(*args, globals); }; });
 }
 

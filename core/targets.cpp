@@ -445,8 +445,37 @@ void apply_target_file(std::vector<TargetProfile>& targets, const std::string& p
   targets = std::move(updated);
 }
 
+std::vector<std::string> configured_target_files() {
+  const char* env = std::getenv("EDGEPACK_TARGETS");
+  std::vector<std::string> files;
+  if (!env || !*env) return files;
+  std::string list = env;
+  for (size_t start = 0; start <= list.size();) {
+    const size_t end = std::min(list.find(':', start), list.size());
+    const std::string entry = list.substr(start, end - start);
+    start = end + 1;
+    if (entry.empty()) continue;
+    std::error_code ec;
+    if (std::filesystem::is_directory(entry, ec)) {
+      std::vector<std::string> found;
+      for (const auto& e : std::filesystem::directory_iterator(entry, ec)) {
+        const std::string ext = to_lower(e.path().extension().string());
+        if (e.is_regular_file() && (ext == ".json" || ext == ".yaml" || ext == ".yml")) found.push_back(e.path().string());
+      }
+      std::sort(found.begin(), found.end());
+      files.insert(files.end(), found.begin(), found.end());
+    } else if (std::filesystem::exists(entry, ec)) {
+      files.push_back(entry);
+    } else {
+      throw InputError(fmt::format("EDGEPACK_TARGETS names '{}', which does not exist", entry));
+    }
+  }
+  return files;
+}
+
 std::vector<TargetProfile> load_targets(const std::string& user_file) {
   std::vector<TargetProfile> targets = builtin_targets();
+  for (const std::string& file : configured_target_files()) apply_target_file(targets, file);
   if (!user_file.empty()) apply_target_file(targets, user_file);
   return targets;
 }

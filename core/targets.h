@@ -96,8 +96,13 @@ const std::vector<TargetProfile>& builtin_targets();
 // types and unknown enum values are InputErrors naming the file, the profile id and the key.
 void apply_target_file(std::vector<TargetProfile>& targets, const std::string& path);
 
-// Built-ins, then `user_file` applied when not empty.
+// Built-ins, then the user's configuration: each entry of $EDGEPACK_TARGETS (paths joined by ':';
+// a folder stands for its *.json, *.yaml and *.yml files in name order), then `user_file` when
+// not empty. Later files override earlier ones key by key.
 std::vector<TargetProfile> load_targets(const std::string& user_file = "");
+// The files $EDGEPACK_TARGETS names, expanded as above (InputError for an entry that does not
+// exist); empty when it is unset.
+std::vector<std::string> configured_target_files();
 
 // InputError listing the known ids when `id` is not among `targets`.
 const TargetProfile& find_target(const std::vector<TargetProfile>& targets, const std::string& id);

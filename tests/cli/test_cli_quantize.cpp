@@ -40,7 +40,7 @@ TEST_CASE("human output: counts print as integers, MACs and sizes with units, no
   write_npz((tmp / "calib.npz").string(), {{"X", at::randn({8, 3, 8, 8})}});
   // A count printed as a float ("2.0") that no unit follows; "4.0 KiB" is a size.
   const std::regex float_count(R"(\b[0-9]+\.0\b(?! ?(B|KiB|MiB|GiB|%|x|ms|s)\b))"), exponent(R"([0-9]e[+-][0-9])");
-  for (const std::string args : {fmt::format("quantize {} -o {} --data {}", q(tmp / "fp.onnx"), q(tmp / "q.onnx"), q(tmp / "calib.npz")),
+  for (const std::string& args : {fmt::format("quantize {} -o {} --data {}", q(tmp / "fp.onnx"), q(tmp / "q.onnx"), q(tmp / "calib.npz")),
                                  fmt::format("prune {} -o {} --ratio 0.5", q(tmp / "fp.onnx"), q(tmp / "p.onnx")),
                                  fmt::format("inspect {}", q(tmp / "fp.onnx"))}) {
     CAPTURE(args);

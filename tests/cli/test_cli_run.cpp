@@ -100,6 +100,45 @@ TEST_CASE("bench: JSON fields, the interleaved ratio of --compare, a table for p
   check_clean_error(run_cli(fmt::format("bench {}", q((tmp / "missing.onnx").string()))), 2, "missing.onnx");
 }
 
+TEST_CASE("run --json: each output's name, type, shape, first values and range; a UINT16 output is saved as UINT16") {
+  TempDir tmp;
+  save_onnx(tiny_conv_model(), (tmp / "tiny.onnx").string());
+  write_tensor_file((tmp / "x.pb").string(), at::randn({1, 3, 8, 8}), "X");
+  CliResult r = run_cli(fmt::format("run {} --input {} --show 3 --json --save-outputs {}", q(tmp / "tiny.onnx"), q(tmp / "x.pb"), q(tmp / "out")));
+  CAPTURE(r.err);
+  REQUIRE(r.exit_code == 0);
+  const auto j = nlohmann::json::parse(r.out);
+  REQUIRE(j["outputs"].size() == 1);
+  const auto& y = j["outputs"][0];
+  CHECK(y["name"] == "Y");
+  CHECK(y["type"] == "FLOAT");
+  CHECK(y["shape"] == nlohmann::json::array({1, 4, 8, 8}));
+  CHECK(y["first"].size() == 3);
+  const at::Tensor saved = read_tensor_file((tmp / "out" / "output_0.pb").string());
+  CHECK(y["first"][0].get<double>() == doctest::Approx(saved.reshape({-1})[0].item<double>()));
+  CHECK(y["min"].get<double>() == doctest::Approx(saved.min().item<double>()));
+  CHECK(y["max"].get<double>() == doctest::Approx(saved.max().item<double>()));
+  CHECK(y["min"].get<double>() <= y["mean"].get<double>());
+
+  // Cast(X -> UINT16): held widened in int32, written back as UINT16.
+  Model m;
+  m.opsets[""] = 13;
+  m.graph.inputs.push_back(float_value("X", {Dim{3, ""}}));
+  m.graph.outputs.push_back(ValueInfo{"Y", onnx::TensorProto::UINT16, std::vector<Dim>{Dim{3, ""}}});
+  Node cast = make_node("Cast", {"X"}, "Y");
+  cast.attrs["to"] = Attribute::of_int(onnx::TensorProto::UINT16);
+  m.graph.nodes.push_back(cast);
+  save_onnx(m, (tmp / "cast.onnx").string());
+  write_tensor_file((tmp / "v.pb").string(), at::tensor({1.5f, 70000.f, 3.f}), "X");
+  r = run_cli(fmt::format("run {} --input {} --json --save-outputs {}", q(tmp / "cast.onnx"), q(tmp / "v.pb"), q(tmp / "cast_out")));
+  REQUIRE(r.exit_code == 0);
+  CHECK(nlohmann::json::parse(r.out)["outputs"][0]["type"] == "UINT16");
+  onnx::TensorProto proto;
+  REQUIRE(proto.ParseFromString(read_file((tmp / "cast_out" / "output_0.pb").string(), "tensor")));
+  CHECK(proto.data_type() == onnx::TensorProto::UINT16);
+  CHECK(read_tensor_file((tmp / "cast_out" / "output_0.pb").string()).equal(at::tensor({1, 4464, 3}, at::kInt)));   // 70000 mod 2^16
+}
+
 TEST_CASE("bad model files: missing, empty, not ONNX, truncated") {
   TempDir tmp;
   save_onnx(tiny_conv_model(), (tmp / "tiny.onnx").string());

@@ -2,6 +2,8 @@
 // and overriding profiles, and the errors a bad file must give.
 #include <doctest/doctest.h>
 
+#include <cstdlib>
+
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
@@ -130,6 +132,28 @@ TEST_CASE("a YAML file adds a profile and overrides part of a built-in one") {
   CHECK(rpi.int8_tops.source == builtin.int8_tops.source);
   CHECK(rpi.name == builtin.name);
   CHECK(builtin.bandwidth_gbps.value == 17);  // the built-ins themselves are untouched
+}
+
+TEST_CASE("EDGEPACK_TARGETS adds device files to every load: files and folders in order, --target-file last") {
+  TempDir tmp;
+  fs::create_directories(tmp / "devices");
+  write_text(tmp / "devices" / "a.json", R"({"targets": [{"id": "cam-a", "name": "Camera A", "int8_tops": 2, "int8_kind": "dense",
+    "bandwidth_gbps": 8, "ram_mb": 1024, "power_w": 3}]})");
+  write_text(tmp / "devices" / "b.yaml", "targets:\n  - id: cam-a\n    ram_mb: 2048\n");   // overrides a.json (name order)
+  write_text(tmp / "devices" / "notes.txt", "not a device file");
+  write_text(tmp / "last.json", R"({"targets": [{"id": "cam-a", "ram_mb": 4096}]})");
+  const std::string list = (tmp / "devices").string() + ":" + (tmp / "last.json").string();
+  setenv("EDGEPACK_TARGETS", list.c_str(), 1);
+  CHECK(configured_target_files().size() == 3);
+  CHECK(find_target(load_targets(), "cam-a").ram_mb.value == 4096);
+  setenv("EDGEPACK_TARGETS", (tmp / "devices").string().c_str(), 1);
+  CHECK(find_target(load_targets(), "cam-a").ram_mb.value == 2048);
+  CHECK(find_target(load_targets((tmp / "last.json").string()), "cam-a").ram_mb.value == 4096);
+  setenv("EDGEPACK_TARGETS", (tmp / "nowhere").string().c_str(), 1);
+  CHECK(contains(input_error([&] { load_targets(); }), "EDGEPACK_TARGETS names"));
+  unsetenv("EDGEPACK_TARGETS");
+  CHECK(configured_target_files().empty());
+  CHECK(contains(input_error([&] { find_target(load_targets(), "cam-a"); }), "unknown target 'cam-a'"));
 }
 
 TEST_CASE("a JSON file adds and overrides profiles the same way") {
