@@ -22,7 +22,6 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <limits>
 #include <optional>
 
@@ -34,6 +33,7 @@
 #include "core/onnx_export.h"
 #include "passes/fold_constants.h"
 #include "passes/pipeline.h"
+#include "bench/bench_cli.h"
 #include "tests/helpers.h"
 #include "tests/ort_bridge.h"
 
@@ -101,102 +101,103 @@ int main(int argc, char** argv) {
     ::execv("/proc/self/exe", argv);  // returns only on failure: go on with the default policy
   }
   int threads = 2, repeat = 30, calib_runs = 3;
-  for (int i = 1; i + 1 < argc; ++i) {
-    if (!std::strcmp(argv[i], "--threads")) threads = std::atoi(argv[++i]);
-    else if (!std::strcmp(argv[i], "--repeat")) repeat = std::atoi(argv[++i]);
-    else if (!std::strcmp(argv[i], "--calib-runs")) calib_runs = std::max(1, std::atoi(argv[++i]));
-  }
-  const fs::path data = fs::path(EDGEPACK_SOURCE_DIR) / "data" / "mnist";
-  if (!fs::exists(data / "teacher.onnx") || !onnxruntime_available()) {
-    fmt::print(stderr, "bench_quantize: needs data/mnist/teacher.onnx (scripts/make-mnist-teacher.sh) and onnxruntime-node\n");
-    return 2;
-  }
-  set_threads(threads);
-  TempDir tmp;
-  Model teacher = import_onnx((data / "teacher.onnx").string());
-  Dataset train = load_dataset((data / "train.npz").string(), teacher, DatasetOptions{256});
-  Dataset test = load_dataset((data / "test.npz").string(), teacher);
-  std::vector<std::map<std::string, at::Tensor>> calib;
-  for (int64_t s = 0; s < train.samples; s += 32) calib.push_back(train.batch(s, 32).feeds);
-
-  const double fp32 = evaluate(teacher, test).accuracy.value();
-  fmt::print("MNIST teacher, {} test digits, calibration on {} training digits\n", test.samples, train.samples);
-  fmt::print("{:<80} {:>9} {:>12} {:>14}\n", "model", "top-1 %", "drop (pts)", "calib ms/sample");
-  fmt::print("{:<80} {:>9.2f} {:>12} {:>14}\n", "FP32", 100 * fp32, "-", "-");
-  // `quantize` with its default options; the calibration-time ratio to PyTorch is taken on it.
-  const std::string default_pipeline = "quantize";   // the defaults: mse ranges, per-layer bias correction
-  double default_seconds = 0;
-  Model best;
-  for (const std::string pipeline : {"quantize{calib=minmax bias-correction=false}", "quantize{calib=minmax}",
-                                     "quantize{calib=percentile}", "quantize{calib=entropy}", "quantize{calib=mse}", "quantize",
-                                     "quantize{calib=minmax per-channel=false bias-correction=false}",
-                                     "quantize{calib=minmax per-channel=false bias-correction=false equalize=true}",
-                                     "quantize{calib=minmax per-channel=false equalize=true}"}) {
-    auto [q, seconds] = quantize(teacher, calib, pipeline, calib_runs);
-    const double acc = evaluate(q, test).accuracy.value();
-    fmt::print("{:<80} {:>9.2f} {:>+12.2f} {:>14.3f}\n", pipeline, 100 * acc, 100 * (fp32 - acc), 1000 * seconds / train.samples);
-    if (pipeline == "quantize{calib=percentile}") best = q;
-    if (pipeline == default_pipeline) default_seconds = seconds;
-  }
-  if (auto peer = run_pytorch_peer(data, train.samples, threads, calib_runs)) {
-    const std::string engine = peer->at("engine");
-    const double acc = peer->at("int8_accuracy"), peer_fp32 = peer->at("fp32_accuracy");
-    const double per_sample = peer->at("calib_seconds_per_sample");
-    // Debian's torch has no FBGEMM kernels: the qconfig is still fbgemm's, the kernels oneDNN's.
-    const std::string label = engine == "fbgemm" ? "PyTorch FX PTQ (fbgemm, per-channel)"
-                                                 : fmt::format("PyTorch FX PTQ (fbgemm, per-channel; {} kernels)", engine);
-    fmt::print("{:<80} {:>9.2f} {:>+12.2f} {:>14.3f}\n", label, 100 * acc, 100 * (peer_fp32 - acc), 1000 * per_sample);
-    // The drop is against PyTorch's own FP32 run; it must be ours, or the weights did not load as we run them.
-    if (std::abs(peer_fp32 - fp32) > 1e-9)
-      fmt::print("warning: PyTorch's FP32 rebuild scores {:.2f}%, not {:.2f}%\n", 100 * peer_fp32, 100 * fp32);
-    fmt::print("\ncalibration + rewrite time per sample, ours ({}) / PyTorch FX (calibration + convert_fx): {:.2f}\n",
-               default_pipeline, default_seconds / train.samples / per_sample);
-  }
-  save_onnx(teacher, (tmp / "teacher.onnx").string());
-  save_onnx(best, (tmp / "teacher.int8.onnx").string());
-  fmt::print("\nsize: INT8 / FP32 file bytes = {:.3f}\n",
-             double(fs::file_size(tmp / "teacher.int8.onnx")) / fs::file_size(tmp / "teacher.onnx"));
-
-  // ResNet-style: light ResNet-50 with seeded weights, calibrated on random images.
-  std::vector<std::pair<std::string, std::string>> models = {{"mnist teacher", "teacher"}};
-  std::map<std::string, std::vector<std::pair<std::string, at::Tensor>>> inputs;
-  const std::string input = teacher.graph.runtime_inputs()[0]->name;
-  inputs["teacher"] = {{input, test.batch(0, 1).feeds.at(input)}};
-  inputs["teacher64"] = {{input, test.batch(0, 64).feeds.at(input)}};
-  std::string root = conformance_dir();
-  if (!root.empty()) {
-    Model resnet = import_onnx(root + "/light/light_resnet50.onnx");
-    fold_constants(resnet);
-    randomize_weights(resnet, 7);
-    const std::string rin = resnet.graph.runtime_inputs()[0]->name;
-    std::vector<std::map<std::string, at::Tensor>> rcalib;
-    at::manual_seed(1);
-    for (int i = 0; i < 4; ++i) rcalib.push_back({{rin, at::rand({1, 3, 224, 224})}});
-    save_onnx(resnet, (tmp / "resnet.onnx").string());
-    save_onnx(quantize(resnet, rcalib, "quantize{calib=percentile}").first, (tmp / "resnet.int8.onnx").string());
-    inputs["resnet"] = {{rin, at::rand({1, 3, 224, 224})}};
-  }
-  std::vector<OrtJob> jobs;
-  std::vector<std::string> labels;
-  auto add = [&](const std::string& label, const std::string& file, const std::string& in) {
-    jobs.push_back({(tmp / (file + ".onnx")).string(), inputs.at(in)});
-    jobs.push_back({(tmp / (file + ".int8.onnx")).string(), inputs.at(in)});
-    labels.push_back(label);
-  };
-  add("mnist teacher, batch 1", "teacher", "teacher");
-  add("mnist teacher, batch 64", "teacher", "teacher64");
-  if (!root.empty()) add("light ResNet-50 (random weights), batch 1", "resnet", "resnet");
-  auto ort = run_onnxruntime(jobs, threads, repeat + 1);
-  fmt::print("\nonnxruntime-node latency, {} thread(s), median of {} runs\n", threads, repeat);
-  fmt::print("{:<44} {:>10} {:>10} {:>14}\n", "model", "FP32 ms", "INT8 ms", "INT8 speed-up");
-  for (size_t i = 0; i < labels.size(); ++i) {
-    const auto &f = ort[2 * i], &q = ort[2 * i + 1];
-    if (!f.error.empty() || !q.error.empty()) {
-      fmt::print("{:<44} error: {}{}\n", labels[i], f.error, q.error);
-      continue;
+  CLI::App app{"INT8 on the MNIST teacher vs PyTorch FX PTQ: accuracy, calibration time and onnxruntime speed", "bench_quantize"};
+  app.add_option("--threads", threads, "Intra-op threads")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--repeat", repeat, "Timed runs per measurement")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--calib-runs", calib_runs, "Calibration runs timed per method")->check(CLI::PositiveNumber)->capture_default_str();
+  return edgepack::bench::run_bench(app, argc, argv, [&]() -> int {
+    const fs::path data = fs::path(EDGEPACK_SOURCE_DIR) / "data" / "mnist";
+    if (!fs::exists(data / "teacher.onnx") || !onnxruntime_available()) {
+      fmt::print(stderr, "bench_quantize: needs data/mnist/teacher.onnx (scripts/make-mnist-teacher.sh) and onnxruntime-node\n");
+      return 2;
     }
-    const double a = median_after_warmup(f.ms), b = median_after_warmup(q.ms);
-    fmt::print("{:<44} {:>10.3f} {:>10.3f} {:>13.2f}x\n", labels[i], a, b, a / b);
-  }
-  return 0;
+    set_threads(threads);
+    TempDir tmp;
+    Model teacher = import_onnx((data / "teacher.onnx").string());
+    Dataset train = load_dataset((data / "train.npz").string(), teacher, DatasetOptions{256});
+    Dataset test = load_dataset((data / "test.npz").string(), teacher);
+    std::vector<std::map<std::string, at::Tensor>> calib;
+    for (int64_t s = 0; s < train.samples; s += 32) calib.push_back(train.batch(s, 32).feeds);
+
+    const double fp32 = evaluate(teacher, test).accuracy.value();
+    fmt::print("MNIST teacher, {} test digits, calibration on {} training digits\n", test.samples, train.samples);
+    fmt::print("{:<80} {:>9} {:>12} {:>14}\n", "model", "top-1 %", "drop (pts)", "calib ms/sample");
+    fmt::print("{:<80} {:>9.2f} {:>12} {:>14}\n", "FP32", 100 * fp32, "-", "-");
+    // `quantize` with its default options; the calibration-time ratio to PyTorch is taken on it.
+    const std::string default_pipeline = "quantize";   // the defaults: mse ranges, per-layer bias correction
+    double default_seconds = 0;
+    Model best;
+    for (const std::string pipeline : {"quantize{calib=minmax bias-correction=false}", "quantize{calib=minmax}",
+                                       "quantize{calib=percentile}", "quantize{calib=entropy}", "quantize{calib=mse}", "quantize",
+                                       "quantize{calib=minmax per-channel=false bias-correction=false}",
+                                       "quantize{calib=minmax per-channel=false bias-correction=false equalize=true}",
+                                       "quantize{calib=minmax per-channel=false equalize=true}"}) {
+      auto [q, seconds] = quantize(teacher, calib, pipeline, calib_runs);
+      const double acc = evaluate(q, test).accuracy.value();
+      fmt::print("{:<80} {:>9.2f} {:>+12.2f} {:>14.3f}\n", pipeline, 100 * acc, 100 * (fp32 - acc), 1000 * seconds / train.samples);
+      if (pipeline == "quantize{calib=percentile}") best = q;
+      if (pipeline == default_pipeline) default_seconds = seconds;
+    }
+    if (auto peer = run_pytorch_peer(data, train.samples, threads, calib_runs)) {
+      const std::string engine = peer->at("engine");
+      const double acc = peer->at("int8_accuracy"), peer_fp32 = peer->at("fp32_accuracy");
+      const double per_sample = peer->at("calib_seconds_per_sample");
+      // Debian's torch has no FBGEMM kernels: the qconfig is still fbgemm's, the kernels oneDNN's.
+      const std::string label = engine == "fbgemm" ? "PyTorch FX PTQ (fbgemm, per-channel)"
+                                                   : fmt::format("PyTorch FX PTQ (fbgemm, per-channel; {} kernels)", engine);
+      fmt::print("{:<80} {:>9.2f} {:>+12.2f} {:>14.3f}\n", label, 100 * acc, 100 * (peer_fp32 - acc), 1000 * per_sample);
+      // The drop is against PyTorch's own FP32 run; it must be ours, or the weights did not load as we run them.
+      if (std::abs(peer_fp32 - fp32) > 1e-9)
+        fmt::print("warning: PyTorch's FP32 rebuild scores {:.2f}%, not {:.2f}%\n", 100 * peer_fp32, 100 * fp32);
+      fmt::print("\ncalibration + rewrite time per sample, ours ({}) / PyTorch FX (calibration + convert_fx): {:.2f}\n",
+                 default_pipeline, default_seconds / train.samples / per_sample);
+    }
+    save_onnx(teacher, (tmp / "teacher.onnx").string());
+    save_onnx(best, (tmp / "teacher.int8.onnx").string());
+    fmt::print("\nsize: INT8 / FP32 file bytes = {:.3f}\n",
+               double(fs::file_size(tmp / "teacher.int8.onnx")) / fs::file_size(tmp / "teacher.onnx"));
+
+    // ResNet-style: light ResNet-50 with seeded weights, calibrated on random images.
+    std::vector<std::pair<std::string, std::string>> models = {{"mnist teacher", "teacher"}};
+    std::map<std::string, std::vector<std::pair<std::string, at::Tensor>>> inputs;
+    const std::string input = teacher.graph.runtime_inputs()[0]->name;
+    inputs["teacher"] = {{input, test.batch(0, 1).feeds.at(input)}};
+    inputs["teacher64"] = {{input, test.batch(0, 64).feeds.at(input)}};
+    std::string root = conformance_dir();
+    if (!root.empty()) {
+      Model resnet = import_onnx(root + "/light/light_resnet50.onnx");
+      fold_constants(resnet);
+      randomize_weights(resnet, 7);
+      const std::string rin = resnet.graph.runtime_inputs()[0]->name;
+      std::vector<std::map<std::string, at::Tensor>> rcalib;
+      at::manual_seed(1);
+      for (int i = 0; i < 4; ++i) rcalib.push_back({{rin, at::rand({1, 3, 224, 224})}});
+      save_onnx(resnet, (tmp / "resnet.onnx").string());
+      save_onnx(quantize(resnet, rcalib, "quantize{calib=percentile}").first, (tmp / "resnet.int8.onnx").string());
+      inputs["resnet"] = {{rin, at::rand({1, 3, 224, 224})}};
+    }
+    std::vector<OrtJob> jobs;
+    std::vector<std::string> labels;
+    auto add = [&](const std::string& label, const std::string& file, const std::string& in) {
+      jobs.push_back({(tmp / (file + ".onnx")).string(), inputs.at(in)});
+      jobs.push_back({(tmp / (file + ".int8.onnx")).string(), inputs.at(in)});
+      labels.push_back(label);
+    };
+    add("mnist teacher, batch 1", "teacher", "teacher");
+    add("mnist teacher, batch 64", "teacher", "teacher64");
+    if (!root.empty()) add("light ResNet-50 (random weights), batch 1", "resnet", "resnet");
+    auto ort = run_onnxruntime(jobs, threads, repeat + 1);
+    fmt::print("\nonnxruntime-node latency, {} thread(s), median of {} runs\n", threads, repeat);
+    fmt::print("{:<44} {:>10} {:>10} {:>14}\n", "model", "FP32 ms", "INT8 ms", "INT8 speed-up");
+    for (size_t i = 0; i < labels.size(); ++i) {
+      const auto &f = ort[2 * i], &q = ort[2 * i + 1];
+      if (!f.error.empty() || !q.error.empty()) {
+        fmt::print("{:<44} error: {}{}\n", labels[i], f.error, q.error);
+        continue;
+      }
+      const double a = median_after_warmup(f.ms), b = median_after_warmup(q.ms);
+      fmt::print("{:<44} {:>10.3f} {:>10.3f} {:>13.2f}x\n", labels[i], a, b, a / b);
+    }
+    return 0;
+  });
 }

@@ -27,7 +27,6 @@
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
-#include <cstring>
 #include <fstream>
 #include <functional>
 
@@ -38,6 +37,7 @@
 #include "distill/data_parallel.h"
 #include "distill/trainer.h"
 #include "samples/mnist/mnist_model.h"
+#include "bench/bench_cli.h"
 #include "tests/helpers.h"
 
 using namespace edgepack;
@@ -223,111 +223,113 @@ int main(int argc, char** argv) {
   Setup s;
   std::string worker_out;
   bool ranks = true;
-  for (int i = 1; i < argc; ++i) {
-    auto next = [&]() -> const char* { return i + 1 < argc ? argv[++i] : ""; };
-    if (!std::strcmp(argv[i], "--threads")) s.threads = std::atoi(next());
-    else if (!std::strcmp(argv[i], "--batch")) s.batch = std::atoll(next());
-    else if (!std::strcmp(argv[i], "--steps")) s.steps = std::atoll(next());
-    else if (!std::strcmp(argv[i], "--warmup")) s.warmup = std::atoll(next());
-    else if (!std::strcmp(argv[i], "--repeat")) s.repeat = std::atoll(next());
-    else if (!std::strcmp(argv[i], "--rank-worker")) worker_out = next();
-    else if (!std::strcmp(argv[i], "--no-ranks")) ranks = false;
-  }
-  if (s.threads < 1 || s.batch < 1 || s.steps < 1 || s.warmup < 1 || s.repeat < 1) {
-    fmt::print(stderr, "bench_trainer: --threads, --batch, --steps, --warmup and --repeat must be positive\n");
-    return 2;
-  }
-  if (!fs::exists(kData / "teacher.onnx") || !fs::exists(kData / "train.npz")) {
-    fmt::print(stderr, "bench_trainer: needs data/mnist/{{teacher.onnx,train.npz}} (scripts/make-mnist-teacher.sh)\n");
-    return 2;
-  }
-  try {
-    if (!worker_out.empty()) return rank_worker(s, worker_out);
-
-    set_threads(s.threads);
-    torch::manual_seed(1);
-    const std::string load_before = load_note();
-    const Model teacher = import_onnx((kData / "teacher.onnx").string());
-    const Dataset all = load_dataset((kData / "train.npz").string(), teacher,
-                                     DatasetOptions{std::max(s.steps, s.warmup) * s.batch});
-    const Dataset warm = first(all, s.warmup * s.batch), timed = first(all, s.steps * s.batch);
-    const torch::Tensor input = timed.inputs.begin()->second, labels = timed.labels;
-
-    struct Row {
-      std::string name;
-      std::function<double()> run;
-      std::vector<double> sps;
-    };
-    std::vector<double> setup;  // seconds of each labels-row train() call outside its steps
-    TorchSide torch_eval(teacher, s, false), torch_eval_kd(teacher, s, false), torch_train(teacher, s, true);
-    std::vector<Row> rows = {
-        {"ours (distill::train), labels", [&] { return ours(teacher, timed, s, false, nullptr, &setup); }, {}},
-        {"torch::nn eval(), labels", [&] { return torch_eval.run(input, labels, s.steps, s, false); }, {}},
-        {"ours (distill::train), KD", [&] { return ours(teacher, timed, s, true); }, {}},
-        {"torch::nn eval(), KD", [&] { return torch_eval_kd.run(input, labels, s.steps, s, true); }, {}},
-        {"torch::nn train() (batch-stat BN, dropout), labels", [&] { return torch_train.run(input, labels, s.steps, s, false); }, {}},
-    };
-    // Warm-up: oneDNN primitive caches, allocator, thread pool.
-    ours(teacher, warm, s, false);
-    ours(teacher, warm, s, true);
-    torch_eval.run(warm.inputs.begin()->second, warm.labels, s.warmup, s, false);
-    torch_eval_kd.run(warm.inputs.begin()->second, warm.labels, s.warmup, s, true);
-    torch_train.run(warm.inputs.begin()->second, warm.labels, s.warmup, s, false);
-    for (int64_t r = 0; r < s.repeat; ++r)
-      for (Row& row : rows) row.sps.push_back(row.run());
-
-    // Per-block ratios (torch / ours in the same repetition): less sensitive to load drift.
-    auto pair_ratio = [&](size_t o, size_t t) {
-      std::vector<double> v;
-      for (int64_t r = 0; r < s.repeat; ++r) v.push_back(rows[t].sps[r] / rows[o].sps[r]);
-      return median(v);
-    };
-    fmt::print("Trainer throughput, MNIST teacher CNN (207 k params), batch {}, AdamW, {} thread(s), {} samples of "
-               "data/mnist/train.npz;\n{} warm-up steps, then {} blocks of {} steps per row (interleaved), medians\n",
-               s.batch, s.threads, timed.samples, s.warmup, s.repeat, s.steps);
-    fmt::print("{:<52} {:>11} {:>9}   {}\n", "trainer", "samples/s", "ms/step", "blocks (samples/s)");
-    for (const Row& r : rows) {
-      std::vector<std::string> b;
-      for (double v : r.sps) b.push_back(fmt::format("{:.0f}", v));
-      const double m = median(r.sps);
-      fmt::print("{:<52} {:>11.0f} {:>9.2f}   {}\n", r.name, m, 1000.0 * s.batch / m, fmt::join(b, " "));
+  CLI::App app{"Training speed of our LibTorch trainer vs PyTorch on the MNIST teacher, one and two ranks", "bench_trainer"};
+  bool no_ranks = false;
+  app.add_option("--threads", s.threads, "Intra-op threads")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--batch", s.batch, "Samples per step")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--steps", s.steps, "Training steps timed")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--warmup", s.warmup, "Untimed steps first")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--repeat", s.repeat, "Repetitions")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--rank-worker", worker_out, "(internal) run as a Gloo rank, writing results here");
+  app.add_flag("--no-ranks", no_ranks, "Skip the two-rank (Gloo) measurement");
+  return edgepack::bench::run_bench(app, argc, argv, [&]() -> int {
+    ranks = !no_ranks;
+    if (s.threads < 1 || s.batch < 1 || s.steps < 1 || s.warmup < 1 || s.repeat < 1) {
+      fmt::print(stderr, "bench_trainer: --threads, --batch, --steps, --warmup and --repeat must be positive\n");
+      return 2;
     }
-    fmt::print("overhead (torch::nn eval() samples/s / ours): labels {:.2f}x (per-block median {:.2f}x), "
-               "KD {:.2f}x (per-block {:.2f}x); goal <= 1.2x\n",
-               median(rows[1].sps) / median(rows[0].sps), pair_ratio(0, 1), median(rows[3].sps) / median(rows[2].sps),
-               pair_ratio(2, 3));
-    fmt::print("(torch::nn train() mode / ours: {:.2f}x, not the same arithmetic)\n", median(rows[4].sps) / median(rows[0].sps));
-    fmt::print("ours, once per train() call outside the steps (parameters, executor, settings digest, write-back): "
-               "{:.0f} ms median\n", 1000 * median(setup));
+    if (!fs::exists(kData / "teacher.onnx") || !fs::exists(kData / "train.npz")) {
+      fmt::print(stderr, "bench_trainer: needs data/mnist/{{teacher.onnx,train.npz}} (scripts/make-mnist-teacher.sh)\n");
+      return 2;
+    }
+    try {
+      if (!worker_out.empty()) return rank_worker(s, worker_out);
 
-    if (ranks) {
-      TempDir tmp;
-      struct Config {
-        int nproc, threads;
+      set_threads(s.threads);
+      torch::manual_seed(1);
+      const std::string load_before = load_note();
+      const Model teacher = import_onnx((kData / "teacher.onnx").string());
+      const Dataset all = load_dataset((kData / "train.npz").string(), teacher,
+                                       DatasetOptions{std::max(s.steps, s.warmup) * s.batch});
+      const Dataset warm = first(all, s.warmup * s.batch), timed = first(all, s.steps * s.batch);
+      const torch::Tensor input = timed.inputs.begin()->second, labels = timed.labels;
+
+      struct Row {
+        std::string name;
+        std::function<double()> run;
+        std::vector<double> sps;
       };
-      const std::vector<Config> configs = {{1, 1}, {1, 2}, {2, 1}};
-      std::vector<double> med;
-      fmt::print("\nData parallel (our trainer, launch_local_ranks on loopback, Gloo), global batch {}, labels, "
-                 "{} blocks of {} global steps after {} warm-up steps, medians\n",
-                 s.batch, s.repeat, s.steps, s.warmup);
-      fmt::print("{:<28} {:>11} {:>9}   {}\n", "ranks x threads", "samples/s", "ms/step", "blocks (samples/s)");
-      for (const Config& c : configs) {
-        const fs::path out = tmp / fmt::format("ranks{}_threads{}.txt", c.nproc, c.threads);
-        distill::launch_local_ranks(c.nproc, worker_argv(s, c.threads, out.string()));
-        const std::vector<double> v = read_figures(out);
-        med.push_back(median(v));
+      std::vector<double> setup;  // seconds of each labels-row train() call outside its steps
+      TorchSide torch_eval(teacher, s, false), torch_eval_kd(teacher, s, false), torch_train(teacher, s, true);
+      std::vector<Row> rows = {
+          {"ours (distill::train), labels", [&] { return ours(teacher, timed, s, false, nullptr, &setup); }, {}},
+          {"torch::nn eval(), labels", [&] { return torch_eval.run(input, labels, s.steps, s, false); }, {}},
+          {"ours (distill::train), KD", [&] { return ours(teacher, timed, s, true); }, {}},
+          {"torch::nn eval(), KD", [&] { return torch_eval_kd.run(input, labels, s.steps, s, true); }, {}},
+          {"torch::nn train() (batch-stat BN, dropout), labels", [&] { return torch_train.run(input, labels, s.steps, s, false); }, {}},
+      };
+      // Warm-up: oneDNN primitive caches, allocator, thread pool.
+      ours(teacher, warm, s, false);
+      ours(teacher, warm, s, true);
+      torch_eval.run(warm.inputs.begin()->second, warm.labels, s.warmup, s, false);
+      torch_eval_kd.run(warm.inputs.begin()->second, warm.labels, s.warmup, s, true);
+      torch_train.run(warm.inputs.begin()->second, warm.labels, s.warmup, s, false);
+      for (int64_t r = 0; r < s.repeat; ++r)
+        for (Row& row : rows) row.sps.push_back(row.run());
+
+      // Per-block ratios (torch / ours in the same repetition): less sensitive to load drift.
+      auto pair_ratio = [&](size_t o, size_t t) {
+        std::vector<double> v;
+        for (int64_t r = 0; r < s.repeat; ++r) v.push_back(rows[t].sps[r] / rows[o].sps[r]);
+        return median(v);
+      };
+      fmt::print("Trainer throughput, MNIST teacher CNN (207 k params), batch {}, AdamW, {} thread(s), {} samples of "
+                 "data/mnist/train.npz;\n{} warm-up steps, then {} blocks of {} steps per row (interleaved), medians\n",
+                 s.batch, s.threads, timed.samples, s.warmup, s.repeat, s.steps);
+      fmt::print("{:<52} {:>11} {:>9}   {}\n", "trainer", "samples/s", "ms/step", "blocks (samples/s)");
+      for (const Row& r : rows) {
         std::vector<std::string> b;
-        for (double x : v) b.push_back(fmt::format("{:.0f}", x));
-        fmt::print("{:<28} {:>11.0f} {:>9.2f}   {}\n", fmt::format("{} rank(s) x {} thread(s)", c.nproc, c.threads),
-                   med.back(), 1000.0 * s.batch / med.back(), fmt::join(b, " "));
+        for (double v : r.sps) b.push_back(fmt::format("{:.0f}", v));
+        const double m = median(r.sps);
+        fmt::print("{:<52} {:>11.0f} {:>9.2f}   {}\n", r.name, m, 1000.0 * s.batch / m, fmt::join(b, " "));
       }
-      fmt::print("2 ranks x 1 thread vs 1 rank x 1 thread: {:.2f}x; vs 1 rank x 2 threads (same cores): {:.2f}x\n",
-                 med[2] / med[0], med[2] / med[1]);
+      fmt::print("overhead (torch::nn eval() samples/s / ours): labels {:.2f}x (per-block median {:.2f}x), "
+                 "KD {:.2f}x (per-block {:.2f}x); goal <= 1.2x\n",
+                 median(rows[1].sps) / median(rows[0].sps), pair_ratio(0, 1), median(rows[3].sps) / median(rows[2].sps),
+                 pair_ratio(2, 3));
+      fmt::print("(torch::nn train() mode / ours: {:.2f}x, not the same arithmetic)\n", median(rows[4].sps) / median(rows[0].sps));
+      fmt::print("ours, once per train() call outside the steps (parameters, executor, settings digest, write-back): "
+                 "{:.0f} ms median\n", 1000 * median(setup));
+
+      if (ranks) {
+        TempDir tmp;
+        struct Config {
+          int nproc, threads;
+        };
+        const std::vector<Config> configs = {{1, 1}, {1, 2}, {2, 1}};
+        std::vector<double> med;
+        fmt::print("\nData parallel (our trainer, launch_local_ranks on loopback, Gloo), global batch {}, labels, "
+                   "{} blocks of {} global steps after {} warm-up steps, medians\n",
+                   s.batch, s.repeat, s.steps, s.warmup);
+        fmt::print("{:<28} {:>11} {:>9}   {}\n", "ranks x threads", "samples/s", "ms/step", "blocks (samples/s)");
+        for (const Config& c : configs) {
+          const fs::path out = tmp / fmt::format("ranks{}_threads{}.txt", c.nproc, c.threads);
+          distill::launch_local_ranks(c.nproc, worker_argv(s, c.threads, out.string()));
+          const std::vector<double> v = read_figures(out);
+          med.push_back(median(v));
+          std::vector<std::string> b;
+          for (double x : v) b.push_back(fmt::format("{:.0f}", x));
+          fmt::print("{:<28} {:>11.0f} {:>9.2f}   {}\n", fmt::format("{} rank(s) x {} thread(s)", c.nproc, c.threads),
+                     med.back(), 1000.0 * s.batch / med.back(), fmt::join(b, " "));
+        }
+        fmt::print("2 ranks x 1 thread vs 1 rank x 1 thread: {:.2f}x; vs 1 rank x 2 threads (same cores): {:.2f}x\n",
+                   med[2] / med[0], med[2] / med[1]);
+      }
+      fmt::print("\n{} before, {} after\n", load_before, load_note());
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "bench_trainer: error: {}\n", e.what());
+      return 1;
     }
-    fmt::print("\n{} before, {} after\n", load_before, load_note());
-  } catch (const std::exception& e) {
-    fmt::print(stderr, "bench_trainer: error: {}\n", e.what());
-    return 1;
-  }
-  return 0;
+    return 0;
+  });
 }
