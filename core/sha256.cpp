@@ -1,11 +1,39 @@
 #include "core/sha256.h"
 
+#include <fmt/format.h>
+#include <openssl/evp.h>
+
 #include <fstream>
 #include <vector>
 
 #include "core/error.h"
 
 namespace edgepack {
+
+struct Sha256::Impl {
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  ~Impl() { EVP_MD_CTX_free(ctx); }
+};
+
+Sha256::Sha256() : impl_(std::make_unique<Impl>()) {
+  if (!impl_->ctx || EVP_DigestInit_ex(impl_->ctx, EVP_sha256(), nullptr) != 1) throw Error("libcrypto cannot start a SHA-256 digest");
+}
+
+Sha256::~Sha256() = default;
+
+void Sha256::update(const void* data, size_t n) {
+  if (n && EVP_DigestUpdate(impl_->ctx, data, n) != 1) throw Error("libcrypto failed to hash data");
+}
+
+std::string Sha256::hex() {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  if (EVP_DigestFinal_ex(impl_->ctx, digest, &length) != 1) throw Error("libcrypto failed to finish a SHA-256 digest");
+  std::string out;
+  out.reserve(2 * length);
+  for (unsigned int i = 0; i < length; ++i) out += fmt::format("{:02x}", digest[i]);
+  return out;
+}
 
 std::string file_sha256(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

@@ -17,7 +17,7 @@ done
 packages=(
   build-essential cmake ninja-build ccache pkg-config
   libtorch-dev libonnx-dev libprotobuf-dev protobuf-compiler libopenblas0-pthread libgloo-dev
-  libcli11-dev libfmt-dev libeigen3-dev doctest-dev nlohmann-json3-dev libyaml-cpp-dev zlib1g-dev
+  libcli11-dev libfmt-dev libeigen3-dev doctest-dev nlohmann-json3-dev libyaml-cpp-dev zlib1g-dev libssl-dev
   nodejs npm
   fortunes
   python3-torch python3-torchvision python3-onnx python3-numpy

@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "core/dataset.h"
+#include "core/sha256.h"
 #include "core/error.h"
 #include "core/evaluate.h"
 #include "core/file_util.h"
@@ -315,6 +316,23 @@ TEST_CASE("digest is the SHA-256 of names, types, shapes and bytes") {
   } else {
     CHECK(d.digest() == "sha256:" + expected);
   }
+}
+
+TEST_CASE("SHA-256: FIPS 180-2 vectors, streamed in pieces, and file_sha256") {
+  auto digest = [](const std::string& text, size_t piece) {
+    Sha256 sha;
+    for (size_t i = 0; i < text.size(); i += piece) sha.update(text.data() + i, std::min(piece, text.size() - i));
+    return sha.hex();
+  };
+  CHECK(digest("", 1) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  CHECK(digest("abc", 1) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  const std::string two_blocks = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+  for (size_t piece : {size_t{1}, size_t{7}, size_t{64}, two_blocks.size()})
+    CHECK(digest(two_blocks, piece) == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+  TempDir tmp;
+  write_file_atomic((tmp / "abc").string(), "abc");
+  CHECK(file_sha256((tmp / "abc").string()) == "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  CHECK_THROWS_AS(file_sha256((tmp / "missing").string()), Error);
 }
 
 TEST_CASE("max_batch follows the declared batch dimension") {
