@@ -7,9 +7,13 @@
 #include <cstdio>
 #include <exception>
 #include <iostream>
+#include <sstream>
+#include <string>
+#include <vector>
 
 #include "compress/all_passes.h"
 #include "cli/commands.h"
+#include "core/close_match.h"
 #include "core/error.h"
 #include "core/executor.h"
 
@@ -23,6 +27,22 @@ int fail(int code, const std::string& message) {
   if (auto nl = line.find('\n'); nl != std::string::npos) line.resize(nl);
   fmt::print(stderr, "edgepack: error: {}\n", line);
   return code;
+}
+
+// " (did you mean '--calib'?)" for each unknown --flag CLI11 names in `message`, among the
+// flags of the subcommand being parsed and the global ones.
+std::string unknown_flag_hints(CLI::App& app, const std::string& message) {
+  std::vector<std::string> flags;
+  std::vector<CLI::App*> scopes{&app};
+  for (CLI::App* sub : app.get_subcommands()) scopes.push_back(sub);
+  for (CLI::App* scope : scopes)
+    for (const CLI::Option* o : scope->get_options())
+      for (const std::string& name : o->get_lnames()) flags.push_back("--" + name);
+  std::string hints;
+  std::istringstream words(message);
+  for (std::string word; words >> word;)
+    if (word.rfind("--", 0) == 0) hints += edgepack::did_you_mean(word.substr(0, word.find('=')), flags);
+  return hints;
 }
 
 }  // namespace
@@ -62,6 +82,8 @@ int main(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
+  } catch (const CLI::ExtrasError& e) {
+    return fail(2, e.what() + unknown_flag_hints(app, e.what()));
   } catch (const CLI::ParseError& e) {
     return fail(2, e.what());
   }

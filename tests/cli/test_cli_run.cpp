@@ -139,6 +139,19 @@ TEST_CASE("run --json: each output's name, type, shape, first values and range; 
   CHECK(read_tensor_file((tmp / "cast_out" / "output_0.pb").string()).equal(at::tensor({1, 4464, 3}, at::kInt)));   // 70000 mod 2^16
 }
 
+TEST_CASE("a mistyped flag gets a 'did you mean', from the subcommand's flags and the global ones") {
+  TempDir tmp;
+  save_onnx(tiny_conv_model(), (tmp / "tiny.onnx").string());
+  check_clean_error(run_cli(fmt::format("quantize {} -o {} --calibration entropy", q(tmp / "tiny.onnx"), q(tmp / "q.onnx"))), 2,
+                    "(did you mean '--calib'?)");
+  check_clean_error(run_cli(fmt::format("prune {} -o {} --ration 0.3", q(tmp / "tiny.onnx"), q(tmp / "p.onnx"))), 2,
+                    "(did you mean '--ratio'?)");
+  check_clean_error(run_cli(fmt::format("inspect {} --threds 2", q(tmp / "tiny.onnx"))), 2, "(did you mean '--threads'?)");
+  const CliResult far = run_cli(fmt::format("inspect {} --zzzzzz", q(tmp / "tiny.onnx")));
+  CHECK(far.exit_code == 2);
+  CHECK(far.err.find("did you mean") == std::string::npos);   // nothing close: no guess
+}
+
 TEST_CASE("bad model files: missing, empty, not ONNX, truncated") {
   TempDir tmp;
   save_onnx(tiny_conv_model(), (tmp / "tiny.onnx").string());
