@@ -56,9 +56,9 @@ CompressRequest request_of(const CompressArgs& a, const Globals& globals) {
 
 int run_compress(const CompressArgs& a, const Globals& globals) {
   const CompressRequest request = request_of(a, globals);
-  const CompressResult result = compress(request, [&](const std::string& line) {
-    if (!globals.quiet) fmt::print(stderr, "edgepack: {}\n", line);
-  }, globals.quiet);
+  const CompressResult result = compress(
+      request, [&](const std::string& line) { if (!globals.quiet) fmt::print(stderr, "edgepack: {}\n", line); }, globals.quiet,
+      progress_bars(globals));
   const nlohmann::json summary = to_json(result.summary);
   if (a.json) {
     fmt::print("{}\n", summary.dump(2));

@@ -148,6 +148,7 @@ int quantize_model(const QuantizeArgs& a, const Globals& globals) {
   PassContext ctx;
   ctx.calibration = feed_batches(data, model, a.batch_size);
   if (!globals.quiet) ctx.log = log;
+  ctx.progress = progress_bars(globals);
   // Sensitivity and mixed precision measure on --eval-data, else on the calibration data.
   std::optional<Dataset> eval;
   if (!a.eval_data.empty()) eval = load_dataset(a.eval_data, model);

@@ -64,4 +64,9 @@ void bind_shapes_from_data(Model& model, const Dataset& data, const Globals& glo
 // Prints `edgepack: warning: ...` on stderr unless quiet.
 void warn(const Globals& globals, const std::string& message);
 
+// PassContext::progress for a person: one bar per task on stderr (core/progress.h: redrawn on a
+// terminal, a line every few seconds in a log); empty when quiet.
+using ProgressFn = std::function<void(const std::string& task, int64_t done, int64_t total, const std::string& status)>;
+ProgressFn progress_bars(const Globals& globals);
+
 }  // namespace edgepack::cli

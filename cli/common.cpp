@@ -2,10 +2,13 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <map>
+#include <memory>
 #include <cstdio>
 #include <vector>
 
 #include "cli/commands.h"
+#include "core/progress.h"
 #include "core/input_shapes.h"
 #include "core/dataset.h"
 #include "core/error.h"
@@ -34,6 +37,21 @@ void bind_shapes_from_data(Model& model, const Dataset& data, const Globals& glo
 
 void warn(const Globals& globals, const std::string& message) {
   if (!globals.quiet) fmt::print(stderr, "edgepack: warning: {}\n", message);
+}
+
+ProgressFn progress_bars(const Globals& globals) {
+  if (globals.quiet) return {};
+  auto bars = std::make_shared<std::map<std::string, std::unique_ptr<Progress>>>();
+  return [bars](const std::string& task, int64_t done, int64_t total, const std::string& status) {
+    auto it = bars->find(task);
+    if (it == bars->end()) it = bars->emplace(task, std::make_unique<Progress>(task, total, false)).first;
+    if (done < total) {
+      it->second->update(done, status);
+    } else {
+      it->second->finish(status);
+      bars->erase(it);
+    }
+  };
 }
 
 // Aligned columns, two spaces apart; the first row is the header.

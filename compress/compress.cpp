@@ -245,7 +245,8 @@ void check_request(const CompressRequest& r) {
   if (r.epochs < 1) throw InputError(fmt::format("--epochs must be at least 1, got {}", r.epochs));
 }
 
-CompressResult compress(const CompressRequest& r, const std::function<void(const std::string&)>& log_fn, bool quiet) {
+CompressResult compress(const CompressRequest& r, const std::function<void(const std::string&)>& log_fn, bool quiet,
+                        const std::function<void(const std::string&, int64_t, int64_t, const std::string&)>& progress) {
   auto log = [&](const std::string& line) {
     if (log_fn) log_fn(line);
   };
@@ -269,6 +270,7 @@ CompressResult compress(const CompressRequest& r, const std::function<void(const
   ctx.eval = in.eval ? &*in.eval : nullptr;
   ctx.quiet = quiet;
   ctx.log = log;
+  ctx.progress = progress;
   PlanOptions plan_options;
   plan_options.can_train = in.data.has_labels();
   plan_options.epochs = r.epochs;
@@ -284,7 +286,9 @@ CompressResult compress(const CompressRequest& r, const std::function<void(const
   summary.input = in.file;
   summary.budgets = r.budgets;
   summary.passed = true;
+  int64_t targets_done = 0;
   for (const TargetProfile& target : targets) {
+    ctx.report_progress("targets", targets_done++, static_cast<int64_t>(targets.size()), target.id);
     ctx.target = &target;
     // The planner's estimate is of the structure; the built artifact's own estimate (QDQ nodes,
     // ops left in FP32) can miss where it met. Then the next candidate is built, at most twice.
@@ -332,6 +336,7 @@ CompressResult compress(const CompressRequest& r, const std::function<void(const
     summary.passed = summary.passed && m.passed;
     result.manifests.push_back(m);
   }
+  ctx.report_progress("targets", targets_done, static_cast<int64_t>(targets.size()));
   const nlohmann::json summary_json = to_json(summary);
   write_file_atomic((staged.path() / "summary.json").string(), summary_json.dump(2) + "\n");
   write_file_atomic((staged.path() / "summary.md").string(), render_summary_markdown(summary_json));

@@ -47,8 +47,11 @@ struct CompressResult {
 void check_request(const CompressRequest& request);
 
 // Runs the request (the steps above). `log` receives progress lines (nullptr: none); `quiet`
-// silences the passes' own progress. The result's summary.passed says whether every gate held.
+// silences the passes' own progress; `progress` (PassContext::progress) gets the passes' long
+// steps and "targets" (one unit per target built). The result's summary.passed says whether
+// every gate held.
 CompressResult compress(const CompressRequest& request, const std::function<void(const std::string&)>& log = nullptr,
-                        bool quiet = false);
+                        bool quiet = false,
+                        const std::function<void(const std::string&, int64_t, int64_t, const std::string&)>& progress = nullptr);
 
 }  // namespace edgepack

@@ -50,6 +50,13 @@ struct PassContext {
   // Progress lines; may be empty. `quiet`: no progress bars either.
   std::function<void(const std::string&)> log;
   bool quiet = false;
+  // Progress of a long step: `task` ("calibration"), units done and in all, and a status ("45.1
+  // samples/s"); called after each unit and once with done == total. The CLI draws a bar per
+  // task (core/progress.h). May be empty; use report_progress.
+  std::function<void(const std::string& task, int64_t done, int64_t total, const std::string& status)> progress;
+  void report_progress(const std::string& task, int64_t done, int64_t total, const std::string& status = "") const {
+    if (progress) progress(task, done, total, status);
+  }
   // A folder for checkpoints; `resume` continues a killed run from it.
   std::string work_dir;
   bool resume = false;

@@ -53,7 +53,11 @@ std::map<int, std::vector<double>> activation_importance(const Model& model, con
       if (r.group >= 0 && imp.count(r.group)) imp[r.group][r.index] += p[pos];
     }
   });
-  for (const auto& feeds : context.calibration) exec.run(feeds);
+  int64_t done = 0;
+  for (const auto& feeds : context.calibration) {
+    exec.run(feeds);
+    context.report_progress("channel importance", ++done, static_cast<int64_t>(context.calibration.size()));
+  }
   return imp;
 }
 
@@ -67,10 +71,12 @@ std::map<int, std::vector<double>> taylor_importance(const Model& model, const C
       params.emplace(f.tensor, model.graph.initializers.at(f.tensor).detach().clone().requires_grad_(true));
   Executor exec(model);
   exec.set_training(params);
+  int64_t done = 0;
   for (const auto& feeds : context.calibration) {
     at::Tensor out = exec.run(feeds).at(model.graph.outputs.at(0).name);
     at::Tensor logits = out.reshape({out.size(0), -1});
     at::cross_entropy_loss(logits, logits.detach().argmax(1)).backward();
+    context.report_progress("channel importance", ++done, static_cast<int64_t>(context.calibration.size()));
   }
   for (int g : groups.prunable()) {
     const ChannelGroup& group = groups.groups[g];

@@ -58,7 +58,7 @@ PruneSensitivity prune_sensitivity(const Model& model, const Dataset& eval, cons
       gs.loss.push_back(quality_loss(pruned));
       gs.macs_fraction.push_back(cost.macs_fraction(keep));
     }
-    if (context.log) context.log(fmt::format("sensitivity: {} done", gs.label));
+    context.report_progress("sensitivity", static_cast<int64_t>(s.groups.size() + 1), static_cast<int64_t>(a.groups.prunable().size()), gs.label);
     s.groups.push_back(std::move(gs));
   }
   return s;

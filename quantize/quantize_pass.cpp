@@ -1,5 +1,6 @@
 #include "quantize/quantize_pass.h"
 
+#include <chrono>
 #include <ATen/ATen.h>
 #include <fmt/format.h>
 
@@ -251,13 +252,24 @@ PassResult quantize_int8(Model& model, const QuantizeSettings& options, PassCont
       auto it = observers.find(name);
       if (it != observers.end()) it->second.observe_minmax(t, name);
     });
-    for (const auto& b : context.calibration) exec.run(b);
+    // Progress in batches over both passes (min/max, then histograms unless minmax).
+    const int64_t passes = method == CalibMethod::MinMax ? 1 : 2;
+    const int64_t total = passes * static_cast<int64_t>(context.calibration.size());
+    int64_t done = 0, samples = 0;
+    const auto start = std::chrono::steady_clock::now();
+    auto calibrate = [&](const Feeds& b) {
+      exec.run(b);
+      samples += b.empty() || b.begin()->second.dim() == 0 ? 1 : b.begin()->second.size(0);
+      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      context.report_progress("calibration", ++done, total, s > 0 ? fmt::format("{:.1f} samples/s", samples / s) : "");
+    };
+    for (const auto& b : context.calibration) calibrate(b);
     if (method != CalibMethod::MinMax) {
       exec.set_observer([&](const std::string& name, const at::Tensor& t) {
         auto it = observers.find(name);
         if (it != observers.end()) it->second.observe_histogram(t);
       });
-      for (const auto& b : context.calibration) exec.run(b);
+      for (const auto& b : context.calibration) calibrate(b);
     }
   }
   std::map<std::string, std::pair<float, float>> ranges;
@@ -445,7 +457,10 @@ PassResult quantize_int8(Model& model, const QuantizeSettings& options, PassCont
       return std::nullopt;
     });
     const size_t runs = std::min<size_t>(context.calibration.size(), 32);
-    for (size_t r = 0; r < runs; ++r) exec.run(context.calibration[r]);
+    for (size_t r = 0; r < runs; ++r) {
+      exec.run(context.calibration[r]);
+      context.report_progress("bias correction", static_cast<int64_t>(r + 1), static_cast<int64_t>(runs));
+    }
     int corrected = 0;
     for (size_t k = 0; k < biases.size(); ++k) {
       if (!sums[k].defined() || !counts[k]) continue;

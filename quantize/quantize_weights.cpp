@@ -273,12 +273,17 @@ PassResult quantize_weights(Model& model, const QuantizeWeightsOptions& options,
       auto it = hessians.find(name);
       if (it != hessians.end()) it->second.add(x);
     });
-    for (const auto& batch : context.calibration) exec.run(batch);
+    int64_t done = 0;
+    for (const auto& batch : context.calibration) {
+      exec.run(batch);
+      context.report_progress("gptq hessians", ++done, static_cast<int64_t>(context.calibration.size()));
+    }
   }
 
   // One weight at a time: read (and checked for NaN), quantized, rewritten, its FP32 copy dropped.
   int64_t params = 0, bytes_before = 0, bytes_after = 0;
   double error = 0, error_rtn = 0;
+  int64_t weights_done = 0;
   for (const WeightTarget& t : targets) {
     const at::Tensor w_kn = weight_in_by_out(g, t);
     QuantizedWeight q;
@@ -295,6 +300,7 @@ PassResult quantize_weights(Model& model, const QuantizeWeightsOptions& options,
     } else {
       q = quantize_rtn(w_kn, spec);
     }
+    context.report_progress(settings.gptq ? "gptq" : "weights", ++weights_done, static_cast<int64_t>(targets.size()), t.weight);
     params += w_kn.numel();
     bytes_before += w_kn.numel() * 4;
     bytes_after += quantized_bytes(q, spec);

@@ -35,12 +35,11 @@ SensitivityReport quantization_sensitivity(const Model& model, const Dataset& ev
   };
   const auto nodes = quantizable_nodes(model);
   for (const auto& node : nodes) {
-    if (context.log)
-      context.log(fmt::format("sensitivity: layer {} of {} ({}) alone in INT8", report.layers.size() + 1, nodes.size(), node));
     std::vector<std::string> others;
     for (const auto& o : nodes)
       if (o != node) others.push_back(o);
     report.layers.push_back({node, loss_with_excluded(others)});
+    context.report_progress("sensitivity", static_cast<int64_t>(report.layers.size()), static_cast<int64_t>(nodes.size()), node);
   }
   std::stable_sort(report.layers.begin(), report.layers.end(),
                    [](const LayerSensitivity& a, const LayerSensitivity& b) { return a.loss > b.loss; });

@@ -258,6 +258,28 @@ TEST_CASE("a CRNN-style head (LSTM -> MatMul): the MatMul is quantized, the LSTM
   CHECK((ort[0].outputs.at(0) - ours).abs().max().item<double>() <= 0.02 * (y.max() - y.min()).item<double>());
 }
 
+TEST_CASE("quantize reports its long steps: calibration per batch and pass (with samples/s), then bias correction") {
+  std::map<std::string, std::vector<std::pair<int64_t, int64_t>>> events;
+  std::string rate;
+  PassContext ctx;
+  ctx.calibration = batches(5, 3);
+  ctx.progress = [&](const std::string& task, int64_t done, int64_t total, const std::string& status) {
+    events[task].push_back({done, total});
+    if (task == "calibration") rate = status;
+  };
+  for (const auto& [pipeline, passes] : {std::pair{"quantize{calib=minmax}", 1}, std::pair{"quantize{calib=percentile}", 2}}) {
+    CAPTURE(pipeline);
+    events.clear();
+    Model m = tiny_conv_model();
+    run_pipeline(m, parse_pipeline(pipeline), ctx);
+    const auto& calib = events.at("calibration");
+    REQUIRE(calib.size() == static_cast<size_t>(5 * passes));
+    for (size_t k = 0; k < calib.size(); ++k) CHECK(calib[k] == std::pair<int64_t, int64_t>{int64_t(k + 1), 5 * passes});
+    CHECK(rate.find("samples/s") != std::string::npos);
+    CHECK(events.at("bias correction").back() == std::pair<int64_t, int64_t>{5, 5});
+  }
+}
+
 TEST_CASE("exclude keeps named nodes and op types in FP32; no data is an error") {
   Model q = quantized("quantize{exclude=conv}", tiny_conv_model());
   CHECK(count_ops(q, "QuantizeLinear") == 0);
