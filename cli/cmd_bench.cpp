@@ -38,7 +38,6 @@ int bench(const BenchArgs& args, const Globals& globals) {
   std::vector<const Model*> pointers;
   for (const Model& m : models) pointers.push_back(&m);
   BenchOptions options;
-  options.batch = args.batch;
   options.warmup = args.warmup;
   options.repeat = args.repeat;
   std::unique_ptr<Progress> progress;

@@ -46,16 +46,15 @@ double percentile(std::vector<double> v, double q) {
 }  // namespace
 
 void bind_batch(Model& model, int64_t batch) {
-  for (ValueInfo& in_info : model.graph.inputs) {
-    ValueInfo* in = &in_info;
-    if (model.graph.is_initializer(in->name)) continue;
-    if (!in->shape) throw InputError(fmt::format("input '{}' has no declared shape: give it with --input-shape", in->name));
-    if (in->shape->empty()) continue;
-    Dim& first = in->shape->front();
+  for (ValueInfo& in : model.graph.inputs) {
+    if (model.graph.is_initializer(in.name)) continue;
+    if (!in.shape) throw InputError(fmt::format("input '{}' has no declared shape: give it with --input-shape", in.name));
+    if (in.shape->empty()) continue;
+    Dim& first = in.shape->front();
     if (!first.known()) {
       first.value = batch > 0 ? batch : 1;
     } else if (batch > 0 && first.value != batch) {
-      throw InputError(fmt::format("input '{}' has a fixed batch of {}; --batch {} cannot apply", in->name, first.value, batch));
+      throw InputError(fmt::format("input '{}' has a fixed batch of {}; --batch {} cannot apply", in.name, first.value, batch));
     }
   }
   require_bound_dims(model);

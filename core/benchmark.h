@@ -24,7 +24,6 @@
 namespace edgepack {
 
 struct BenchOptions {
-  int64_t batch = 0;        // the size of every input's dim 0; 0 = the model's (a free one: 1)
   int warmup = 3;           // >= 1
   int repeat = 20;
   uint64_t seed = 0;

@@ -49,7 +49,8 @@ void bind_input_shapes(Model& model, const std::map<std::string, InputSpec>& spe
       if (spec.dims[d] < 1) throw InputError(fmt::format("--input-shape {}: dim {} must be at least 1", in.name, d));
       if (dims[d].known() && dims[d].param.empty() && dims[d].value != spec.dims[d])
         throw InputError(fmt::format("--input-shape {}: dim {} is {} in the model, not {}", in.name, d, dims[d].value, spec.dims[d]));
-      bind(in, d, spec.dims[d]);
+      // A fixed dim stays fixed: only a dynamic one gets the size (and a symbol the file keeps).
+      if (!(dims[d].known() && dims[d].param.empty())) bind(in, d, spec.dims[d]);
     }
   }
 }

@@ -52,11 +52,32 @@ int32_t onnx_from_scalar_type(at::ScalarType t) {
   }
 }
 
+namespace {
+
+// The signed type of the same width as an unsigned one: UINT16/32/64 files are read as these
+// bits, then widened (widen_unsigned).
+at::ScalarType bits_type(int32_t elem_type) {
+  return elem_type == kOnnxUint16 ? at::kShort : elem_type == kOnnxUint32 ? at::kInt : at::kLong;
+}
+
+// UINT16 / UINT32 values are their integers modulo 2^16 / 2^32.
+int64_t unsigned_mask(int32_t elem_type) { return elem_type == kOnnxUint16 ? 0xFFFF : 0xFFFFFFFFLL; }
+
+at::Tensor widen_unsigned(const at::Tensor& bits, int32_t elem_type, const std::string& what) {
+  if (elem_type == kOnnxUint64) {
+    if (bits.numel() && bits.lt(0).any().item<bool>())
+      throw InputError(fmt::format("{}: UINT64 values of 2^63 and above are not supported (edgepack holds UINT64 in int64)", what));
+    return bits;
+  }
+  return bits.to(at::kLong).bitwise_and(unsigned_mask(elem_type)).to(scalar_type_from_onnx(elem_type, what));
+}
+
+}  // namespace
+
 at::Tensor to_onnx_type(const at::Tensor& t, int32_t elem_type, const std::string& what) {
   const at::ScalarType type = scalar_type_from_onnx(elem_type, what);
   if (elem_type != kOnnxUint16 && elem_type != kOnnxUint32) return t.to(type);
-  const int64_t mask = elem_type == kOnnxUint16 ? 0xFFFF : 0xFFFFFFFFLL;
-  return t.to(at::kLong).bitwise_and(mask).to(type);
+  return t.to(at::kLong).bitwise_and(unsigned_mask(elem_type)).to(type);
 }
 
 bool holds_onnx_type(at::ScalarType t, int32_t elem_type) {
@@ -69,13 +90,8 @@ bool holds_onnx_type(at::ScalarType t, int32_t elem_type) {
 }
 
 void tensor_to_proto_narrow(const at::Tensor& t, int32_t elem_type, const std::string& name, onnx::TensorProto* proto) {
-  const at::ScalarType narrow = elem_type == kOnnxUint16 ? at::kShort : elem_type == kOnnxUint32 ? at::kInt : at::kLong;
-  const at::Tensor c = t.to(narrow).contiguous();   // two's complement: the low bits are the unsigned value
-  proto->Clear();
-  proto->set_name(name);
+  tensor_to_proto(t.to(bits_type(elem_type)), name, proto);   // two's complement: the low bits are the unsigned value
   proto->set_data_type(elem_type);
-  for (int64_t d : t.sizes()) proto->add_dims(d);
-  proto->set_raw_data(std::string(static_cast<const char*>(c.data_ptr()), c.numel() * c.element_size()));
 }
 
 const char* onnx_type_name(int32_t elem_type) {
@@ -222,46 +238,9 @@ at::Tensor tensor_from_proto_4bit(const onnx::TensorProto& proto, const External
   return unpack_4bit(packed, numel, proto.data_type() == kOnnxInt4).reshape(dims);
 }
 
-}  // namespace
-
-namespace {
-
-// UINT16/32/64: the file's bits read as the signed type of the same width, then widened.
-at::Tensor tensor_from_proto_wide_unsigned(const onnx::TensorProto& proto, const ExternalDataBase& base, const std::string& what) {
-  const int32_t elem_type = proto.data_type();
-  const at::ScalarType bits_type = elem_type == kOnnxUint16 ? at::kShort : elem_type == kOnnxUint32 ? at::kInt : at::kLong;
-  std::vector<int64_t> dims(proto.dims().begin(), proto.dims().end());
-  const int64_t numel = checked_numel(dims, what);
-  const int64_t elem = static_cast<int64_t>(c10::elementSize(bits_type));
-  if (numel > std::numeric_limits<int64_t>::max() / elem) throw InputError(what + ": dimensions overflow");
-  at::Tensor bits;
-  auto from_bytes = [&](const std::string& raw) {
-    if (static_cast<int64_t>(raw.size()) != numel * elem)
-      throw InputError(fmt::format("{}: holds {} bytes but its shape needs {}", what, raw.size(), numel * elem));
-    at::Tensor t = at::empty(dims, at::TensorOptions().dtype(bits_type));
-    if (numel) std::memcpy(t.data_ptr(), raw.data(), numel * elem);
-    return t;
-  };
-  if (proto.data_location() == onnx::TensorProto::EXTERNAL) bits = from_bytes(read_external(external_region(proto, base, numel * elem, what), what));
-  else if (proto.has_raw_data()) bits = from_bytes(proto.raw_data());
-  else if (elem_type == kOnnxUint16) bits = from_field(proto.int32_data(), at::kInt, at::kInt, dims, numel, what);   // values, not bits
-  else bits = from_field(proto.uint64_data(), at::kLong, at::kLong, dims, numel, what);
-  if (elem_type == kOnnxUint64) {
-    if (numel && bits.lt(0).any().item<bool>())
-      throw InputError(fmt::format("{}: UINT64 values of 2^63 and above are not supported (edgepack holds UINT64 in int64)", what));
-    return bits;
-  }
-  const int64_t mask = elem_type == kOnnxUint16 ? 0xFFFF : 0xFFFFFFFFLL;
-  return bits.to(elem_type == kOnnxUint16 ? at::kInt : at::kLong).bitwise_and(mask);
-}
-
-}  // namespace
-
-at::Tensor tensor_from_proto(const onnx::TensorProto& proto, const ExternalDataBase& base) {
-  const std::string what = fmt::format("tensor '{}'", proto.name());
-  if (is_onnx_4bit(proto.data_type())) return tensor_from_proto_4bit(proto, base, what);
-  if (is_onnx_wide_unsigned(proto.data_type())) return tensor_from_proto_wide_unsigned(proto, base, what);
-  at::ScalarType type = scalar_type_from_onnx(proto.data_type(), what);
+// The tensor's elements as `type` (for UINT16/32/64: their bits as the signed type of the same
+// width), from raw_data, external data or the typed field.
+at::Tensor decode_proto(const onnx::TensorProto& proto, const ExternalDataBase& base, const std::string& what, at::ScalarType type) {
   std::vector<int64_t> dims(proto.dims().begin(), proto.dims().end());
   int64_t numel = checked_numel(dims, what);
   const int64_t elem = static_cast<int64_t>(c10::elementSize(type));
@@ -289,6 +268,9 @@ at::Tensor tensor_from_proto(const onnx::TensorProto& proto, const ExternalDataB
     case onnx::TensorProto::FLOAT: return from_field(proto.float_data(), at::kFloat, type, dims, numel, what);
     case onnx::TensorProto::DOUBLE: return from_field(proto.double_data(), at::kDouble, type, dims, numel, what);
     case onnx::TensorProto::INT64: return from_field(proto.int64_data(), at::kLong, type, dims, numel, what);
+    // uint64_data holds UINT32/UINT64 values; the narrowing cast keeps their low bits.
+    case onnx::TensorProto::UINT32:
+    case onnx::TensorProto::UINT64: return from_field(proto.uint64_data(), at::kLong, type, dims, numel, what);
     case onnx::TensorProto::FLOAT16:
     case onnx::TensorProto::BFLOAT16: {
       // 16-bit floats travel as their bit patterns in int32_data.
@@ -297,6 +279,16 @@ at::Tensor tensor_from_proto(const onnx::TensorProto& proto, const ExternalDataB
     }
     default: return from_field(proto.int32_data(), at::kInt, type, dims, numel, what);
   }
+}
+
+}  // namespace
+
+at::Tensor tensor_from_proto(const onnx::TensorProto& proto, const ExternalDataBase& base) {
+  const std::string what = fmt::format("tensor '{}'", proto.name());
+  if (is_onnx_4bit(proto.data_type())) return tensor_from_proto_4bit(proto, base, what);
+  if (is_onnx_wide_unsigned(proto.data_type()))
+    return widen_unsigned(decode_proto(proto, base, what, bits_type(proto.data_type())), proto.data_type(), what);
+  return decode_proto(proto, base, what, scalar_type_from_onnx(proto.data_type(), what));
 }
 
 void tensor_to_proto(const at::Tensor& t, const std::string& name, onnx::TensorProto* proto) {

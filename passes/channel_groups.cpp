@@ -110,9 +110,13 @@ class Builder {
     for (int64_t c : ids)
       if (c >= 0) pinned_.emplace(c, why);
   }
+  // Pins the channels `value` carries; a Shape of a channel-carrying value pins that value
+  // (whoever reads the shape may read its channel count).
   void pin(const std::string& value, const std::string& why) {
     auto it = channels_.find(value);
     if (it != channels_.end()) pin_ids(it->second, why);
+    auto shape = shape_of_.find(value);
+    if (shape != shape_of_.end()) pin(shape->second, why);
   }
   void pin_inputs(const Node& n, const std::string& why) {
     for (const std::string& v : n.inputs) pin(v, why);
@@ -195,8 +199,8 @@ class Builder {
     if (op == "MatMul") return visit_matmul(n);
     if (op == "Gather" && visit_embedding(n)) return;
     if (op == "LSTM" || op == "GRU" || op == "RNN") return visit_recurrent(index);
-    for (const std::string& v : n.inputs)
-      if (shape_of_.count(v)) return visit_shape_read(n, v);
+    if (std::any_of(n.inputs.begin(), n.inputs.end(), [&](const std::string& v) { return shape_of_.count(v) != 0; }))
+      return visit_shape_read(n);
     bool any = false;
     for (const std::string& v : n.inputs) any = any || tracked(v);
     if (!any) return;
@@ -323,14 +327,16 @@ class Builder {
         for (int64_t h = 0; h < hidden; ++h) rows.push_back(h);
       return rows;
     };
-    Ids units = new_source(n, hidden, w, 1, stacked(gates));
+    const std::vector<int64_t> gate_rows = stacked(gates);
+    Ids units = new_source(n, hidden, w, 1, gate_rows);
     auto of = [&](const std::vector<int64_t>& rows) {
       Ids ids;
       for (int64_t h : rows) ids.push_back(units[h]);
       return ids;
     };
-    slice(w, 1, of(stacked(gates)), n);
-    slice(r, 1, of(stacked(gates)), n);
+    const Ids gate_ids = of(gate_rows);
+    slice(w, 1, gate_ids, n);
+    slice(r, 1, gate_ids, n);
     slice(r, 2, units, n);
     if (!b.empty()) slice(b, 1, of(stacked(2 * gates)), n);
     std::string carrier;   // an output carrying the units: `hidden_size` follows it
@@ -367,10 +373,11 @@ class Builder {
   }
 
   // A node reading the Shape of a channel-carrying value: a Gather of other entries (the batch
-  // size, the sequence length) does not see the channel count; anything else pins the value.
-  void visit_shape_read(const Node& n, const std::string& shape_value) {
-    const std::string& value = shape_of_.at(shape_value);
-    if (n.op_type == "Gather" && n.inputs[0] == shape_value && n.inputs.size() > 1 && is_const(n.inputs[1])) {
+  // size, the sequence length) does not see the channel count; anything else pins every value
+  // whose shape it reads.
+  void visit_shape_read(const Node& n) {
+    if (n.op_type == "Gather" && n.inputs.size() > 1 && shape_of_.count(n.inputs[0]) && is_const(n.inputs[1])) {
+      const std::string& value = shape_of_.at(n.inputs[0]);
       const at::Tensor idx = g_.initializers.at(n.inputs[1]).to(at::kLong).flatten();
       const int64_t rank = rank_of(value), axis = axis_of(value);
       bool reads_channels = false;
@@ -380,7 +387,7 @@ class Builder {
       }
       if (!reads_channels) return;
     }
-    pin(value, n.label() + " reads the channel count");
+    pin_inputs(n, n.label() + " reads the channel count");
   }
 
   // Transpose, Squeeze, Unsqueeze: the same channels on the axis they move to.

@@ -40,23 +40,26 @@ int remove_unused_initializers(Graph& graph) {
 }
 
 int remove_dead_nodes(Graph& graph) {
-  int removed = 0;
+  // One pass from the end: nodes are in topological order, so every reader of a node's
+  // outputs comes after it and is already known to be live or dead.
+  std::set<std::string> read;
+  for (const auto& v : graph.outputs) read.insert(v.name);
+  std::vector<bool> live(graph.nodes.size());
   std::set<std::string> gone;   // outputs of dropped nodes: their value_info goes too
-  for (bool changed = true; changed;) {
-    std::set<std::string> read;
-    for (const Node& n : graph.nodes)
+  for (size_t k = graph.nodes.size(); k-- > 0;) {
+    const Node& n = graph.nodes[k];
+    live[k] = std::any_of(n.outputs.begin(), n.outputs.end(), [&](const std::string& o) { return !o.empty() && read.count(o); });
+    if (live[k])
       for (std::string& v : values_read(n)) read.insert(std::move(v));
-    for (const auto& v : graph.outputs) read.insert(v.name);
-    auto dead = [&](const Node& n) {
-      return std::none_of(n.outputs.begin(), n.outputs.end(), [&](const std::string& o) { return !o.empty() && read.count(o); });
-    };
-    const size_t before = graph.nodes.size();
-    for (const Node& n : graph.nodes)
-      if (dead(n)) gone.insert(n.outputs.begin(), n.outputs.end());
-    graph.nodes.erase(std::remove_if(graph.nodes.begin(), graph.nodes.end(), dead), graph.nodes.end());
-    changed = graph.nodes.size() != before;
-    removed += static_cast<int>(before - graph.nodes.size());
+    else
+      gone.insert(n.outputs.begin(), n.outputs.end());
   }
+  const int removed = static_cast<int>(std::count(live.begin(), live.end(), false));
+  std::vector<Node> kept;
+  kept.reserve(graph.nodes.size() - static_cast<size_t>(removed));
+  for (size_t k = 0; k < graph.nodes.size(); ++k)
+    if (live[k]) kept.push_back(std::move(graph.nodes[k]));
+  graph.nodes = std::move(kept);
   auto& vi = graph.value_info;
   vi.erase(std::remove_if(vi.begin(), vi.end(), [&](const ValueInfo& v) { return gone.count(v.name) != 0; }), vi.end());
   if (removed) remove_unused_initializers(graph);

@@ -87,6 +87,9 @@ TEST_CASE("bind_batch and synthetic_feeds: free dim 0 bound, fixed ones kept or 
   Model free_hw = wide_conv(8);
   (*free_hw.graph.inputs[0].shape)[2] = Dim{-1, "H"};
   CHECK(input_error_of([&] { bind_batch(free_hw, 1); }).find("--input-shape") != std::string::npos);
+  Model unshaped = wide_conv(8);
+  unshaped.graph.inputs[0].shape.reset();
+  CHECK(input_error_of([&] { bind_batch(unshaped, 1); }).find("input 'X' has no declared shape") != std::string::npos);
   Model ids;
   ids.graph.inputs.push_back(ValueInfo{"ids", 7, std::vector<Dim>{Dim{-1, "N"}, Dim{5, ""}}});   // INT64
   bind_batch(ids, 2);

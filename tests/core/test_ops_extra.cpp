@@ -322,6 +322,12 @@ TEST_CASE("MelWeightMatrix: ONNX's worked example (8 mel bins, 16-point DFT, 819
   at::Tensor want = at::zeros({9, 8});
   for (auto [r, col] : std::vector<std::pair<int64_t, int64_t>>{{0, 0}, {0, 1}, {1, 2}, {1, 3}, {2, 4}, {3, 5}, {4, 6}, {5, 7}}) want[r][col] = 1;
   CHECK(same(got, want));
+  CHECK_THROWS_AS(run1("MelWeightMatrix", {at::scalar_tensor(0, at::kInt), at::scalar_tensor(16, at::kInt), at::scalar_tensor(8192, at::kInt),
+                                           scalar_f(0), scalar_f(4096)}),
+                  InputError);   // no mel bins
+  CHECK_THROWS_AS(run1("MelWeightMatrix", {at::scalar_tensor(8, at::kInt), at::scalar_tensor(16, at::kInt), at::scalar_tensor(8192, at::kInt),
+                                           scalar_f(4096), scalar_f(100)}),
+                  InputError);   // upper edge below the lower
 }
 
 TEST_CASE("BitShift on uint8: LEFT and RIGHT") {

@@ -293,6 +293,12 @@ TEST_CASE("CRNN recognizers (bidirectional LSTM, GRU; torch.onnx's zero states):
     for (const Node& n : p.graph.nodes)
       if (n.op_type == cell) CHECK(n.attr_int("hidden_size", 0) == 24);
     CHECK(count_ops(p, "ConstantOfShape") == 0);   // the zero states of the old size are dropped
+    // --input-shape binds the dynamic N and W; the fixed channel and height stay fixed in the file.
+    const std::vector<Dim>& dims = *p.graph.inputs.at(0).shape;
+    CHECK(dims.at(0).param == "N");
+    CHECK((dims.at(1).param.empty() && dims.at(1).value == 1));
+    CHECK((dims.at(2).param.empty() && dims.at(2).value == 32));
+    CHECK(dims.at(3).param == "W");
     CHECK(strict_inference_error(pruned).empty());
     if (onnxruntime_available()) {
       const auto ort = run_onnxruntime({{pruned.string(), {{"image", x}}}});

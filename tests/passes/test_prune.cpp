@@ -273,6 +273,27 @@ TEST_CASE("LSTM, GRU and RNN hidden units are a group: every gate's rows, R's co
     }
 }
 
+TEST_CASE("a Shape of channels: Gathers of other entries leave them prunable; any other reader pins them") {
+  // X -> conv1 -> relu1 -> conv2 -> Y, and Shape(relu1) read three ways.
+  auto build = [](const std::string& reader) {
+    Net n(3);
+    const std::string a = n.op("Relu", {n.conv("X", 8, "conv1")}, "relu1");
+    Model m = n.output(n.conv(a, 4, "conv2"));
+    m.graph.nodes.push_back(make_node("Shape", {a}, "shp"));
+    m.graph.initializers["at"] = at::tensor(std::vector<int64_t>{reader == "channels" ? 1 : 0}, at::kLong);
+    if (reader == "output") {
+      m.graph.outputs.push_back(ValueInfo{"shp", 7, std::vector<Dim>{Dim{4, ""}}});
+    } else {
+      m.graph.nodes.push_back(make_node("Gather", {"shp", "at"}, "dim"));
+      m.graph.outputs.push_back(ValueInfo{"dim", 7, std::vector<Dim>{Dim{1, ""}}});
+    }
+    return m;
+  };
+  CHECK(group_of(analyze_channel_groups(build("batch")), "conv1").prunable());   // Gather of entry 0, the batch
+  CHECK_FALSE(group_of(analyze_channel_groups(build("channels")), "conv1").prunable());   // entry 1 is C
+  CHECK_FALSE(group_of(analyze_channel_groups(build("output")), "conv1").prunable());     // the whole shape is read
+}
+
 TEST_CASE("a recurrent layer whose initial state is fed at run time keeps its units, and says why") {
   Model m = recurrent_net("GRU", 1);
   m.graph.inputs.push_back(ValueInfo{"h0", 1, std::vector<Dim>{Dim{1, ""}, Dim{3, ""}, Dim{8, ""}}});
