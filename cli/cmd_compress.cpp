@@ -19,7 +19,7 @@ struct CompressArgs {
   std::string model, data, eval_data, out, pipeline, recipe, target_file;
   std::vector<std::string> targets, input_shapes;
   std::optional<double> max_latency_ms, max_size_mb, max_memory_mb, max_accuracy_drop, min_sqnr_db;
-  std::optional<int64_t> calib_samples, epochs;
+  std::optional<int64_t> calib_samples, epochs, host_repeat;
   bool force = false;
   bool json = false;
   bool allow_unrecovered = false;
@@ -49,6 +49,7 @@ CompressRequest request_of(const CompressArgs& a, const Globals& globals) {
   over_optional(r.budgets.min_sqnr_db, a.min_sqnr_db);
   over_optional(r.calib_samples, a.calib_samples);
   over_optional(r.epochs, a.epochs);
+  if (a.host_repeat) r.host_repeat = static_cast<int>(*a.host_repeat);
   r.force = a.force;
   r.allow_unrecovered = r.allow_unrecovered || a.allow_unrecovered;
   return r;
@@ -58,7 +59,7 @@ int run_compress(const CompressArgs& a, const Globals& globals) {
   const CompressRequest request = request_of(a, globals);
   const CompressResult result = compress(
       request, [&](const std::string& line) { if (!globals.quiet) fmt::print(stderr, "edgepack: {}\n", line); }, globals.quiet,
-      progress_bars(globals));
+      progress_bars(globals, a.json));
   const nlohmann::json summary = to_json(result.summary);
   if (a.json) {
     fmt::print("{}\n", summary.dump(2));
@@ -94,6 +95,10 @@ void add_compress(CLI::App& app, Action& action, const Globals& globals) {
                   "calibration samples (every manifest reports it)");
   cmd->add_option("--calib-samples", a->calib_samples, "Calibration samples taken from --data [default: 256]")->check(at_least(1));
   cmd->add_option("--epochs", a->epochs, "Distillation epochs when the plan shrinks the model [default: 3]")->check(at_least(1));
+  cmd->add_option("--host-repeat", a->host_repeat,
+                  "Timed runs of each artifact on this machine, interleaved with the input model, recorded beside the "
+                  "estimate (manifest \"host\"; 0 = none) [default: 10]")
+      ->check(at_least(0));
   cmd->add_flag("--force", a->force, "Replace an existing output folder (whole)");
   cmd->add_flag("--allow-unrecovered", a->allow_unrecovered,
                 "Without labels, also plan pruning for a model with no float output (only indices or masks): "

@@ -86,7 +86,7 @@ int distill_model(const DistillArgs& a, const Globals& globals) {
   ctx.quiet = quiet;
   ctx.comm = comm.get();
   if (!quiet) ctx.log = log;
-  if (!quiet) ctx.progress = progress_bars(globals);
+  if (!quiet) ctx.progress = progress_bars(globals, a.json);
 
   Pipeline pipeline = parse_pipeline(print_pipeline({PipelineStep{"distill", a.options}}));
   Model student = teacher;

@@ -121,7 +121,7 @@ void add_eval(CLI::App& app, Action& action, const Globals& globals) {
                   "accuracy), sqnr (dB of the least faithful output vs --reference), cosine (vs --reference); auto: "
                   "accuracy with labels, else sqnr with a reference")
       ->capture_default_str()
-      ->check(CLI::IsMember({"auto", "top1", "token", "sqnr", "cosine"}));
+      ->check(one_of({"auto", "top1", "token", "sqnr", "cosine"}));
   cmd->add_flag("--json", args->json,
                 "Print one JSON object: samples, accuracy, score, output, agreement, language_model, data_digest");
   cmd->callback([&action, &globals, args] { action = [args, &globals] { return eval(*args, globals); }; });

@@ -73,7 +73,7 @@ int prune_model(const PruneArgs& a, const Globals& globals) {
   if (!a.eval_data.empty()) eval = load_dataset(a.eval_data, original);
   if (!globals.quiet) ctx.log = [](const std::string& line) { fmt::print(stderr, "edgepack: {}\n", line); };
   ctx.quiet = globals.quiet;
-  ctx.progress = progress_bars(globals);
+  ctx.progress = progress_bars(globals, a.json);
 
   Pipeline pipeline = {PipelineStep{"prune", a.options}};
   pipeline = parse_pipeline(print_pipeline(pipeline));   // validates the values as a pipeline would

@@ -77,6 +77,7 @@ int quantize_weights(const QuantizeArgs& a, const Globals& globals) {
   request.calib_samples = a.calib_samples;
   request.batch_size = a.batch_size;
   request.execution = a.stream ? Execution::Stream : a.no_stream ? Execution::InMemory : Execution::Auto;
+  request.progress = progress_bars(globals, a.json);
   if (a.memory_budget_mb) request.memory_budget_bytes = static_cast<int64_t>(*a.memory_budget_mb * 1024 * 1024);
   const WeightOnlyFileResult r = quantize_weights_file(request, [&globals](const std::string& line) {
     if (!globals.quiet) fmt::print(stderr, "edgepack: {}\n", line);
@@ -114,7 +115,7 @@ int quantize_weights(const QuantizeArgs& a, const Globals& globals) {
                size_change(double(r.streamed->weight_bytes_in), double(r.streamed->weight_bytes_out)));
     fmt::print("  largest weight  {}\n", human_bytes(static_cast<double>(r.streamed->largest_weight_bytes)));
   } else {
-    if (!a.data.empty()) fmt::print("  calibration     {} samples from {}\n", r.calibration_samples, a.data);
+    if (!a.data.empty()) fmt::print("  calibration     {} from {}\n", counted(double(r.calibration_samples), "sample"), a.data);
     for (const auto& [k, v] : r.steps.back().result.stats) fmt::print("  {:<22} {}\n", k, grouped(v));
   }
   fmt::print("  file size       {} -> {} ({})\n", human_bytes(static_cast<double>(r.input_bytes)),
@@ -148,7 +149,7 @@ int quantize_model(const QuantizeArgs& a, const Globals& globals) {
   PassContext ctx;
   ctx.calibration = feed_batches(data, model, a.batch_size);
   if (!globals.quiet) ctx.log = log;
-  ctx.progress = progress_bars(globals);
+  ctx.progress = progress_bars(globals, a.json);
   // Sensitivity and mixed precision measure on --eval-data, else on the calibration data.
   std::optional<Dataset> eval;
   if (!a.eval_data.empty()) eval = load_dataset(a.eval_data, model);
@@ -173,7 +174,7 @@ int quantize_model(const QuantizeArgs& a, const Globals& globals) {
   }
   fmt::print("quantized {} -> {}\n", a.model, a.output);
   fmt::print("  pipeline        {}\n", print_pipeline(canonicalize(pipeline)));
-  fmt::print("  calibration     {} samples from {}\n", data.samples, a.data);
+  fmt::print("  calibration     {} from {}\n", counted(double(data.samples), "sample"), a.data);
   for (const auto& [k, v] : stats) fmt::print("  {:<22} {}\n", k, grouped(v));
   fmt::print("  file size       {} -> {} ({})\n", human_bytes(double(in_bytes)), human_bytes(double(out_bytes)),
              size_change(double(in_bytes), double(out_bytes)));
@@ -195,7 +196,7 @@ void add_quantize(CLI::App& app, Action& action, const Globals& globals) {
   cmd->add_option("--eval-data", a->eval_data, "Data to measure sensitivity on (default: the calibration data)");
   cmd->add_option("--weights", a->weights,
                   "Weight-only quantization of MatMul/Gemm weights, activations stay float (the quantize-weights pass)")
-      ->check(CLI::IsMember({"int8", "int4"}));
+      ->check(one_of({"int8", "int4"}));
   CLI::Option* stream = cmd->add_flag("--stream", a->stream,
                                       "With --weights (ONNX, round to nearest): the same output, made one weight at a time, mapped in "
                                       "and written to external data, so peak memory follows the largest layer. Default: streamed "

@@ -56,6 +56,8 @@ Model load_cli_model(const std::string& path, const std::vector<std::string>& in
 
 // A count option's check: an integer >= `min` (0 where 0 has a documented meaning, "all").
 CLI::Validator at_least(int64_t min);
+// One of `choices`, or "needs one of a|b, got 'x' (did you mean 'a'?)".
+CLI::Validator one_of(std::vector<std::string> choices);
 
 // Binds the model's free input dims from the data's per-sample shapes (core/input_shapes.h),
 // saying which on stderr unless quiet.
@@ -65,8 +67,11 @@ void bind_shapes_from_data(Model& model, const Dataset& data, const Globals& glo
 void warn(const Globals& globals, const std::string& message);
 
 // PassContext::progress for a person: one bar per task on stderr (core/progress.h: redrawn on a
-// terminal, a line every few seconds in a log); empty when quiet.
+// terminal, a line every few seconds in a log); empty when quiet. With `json` (the command's
+// --json), one JSON object per line on stderr instead, for a program reading it:
+//   {"event":"progress","task":"calibration","done":3,"total":10,"status":"...","elapsed_s":1.2}
+// at most one a second per task, and always the last (done == total).
 using ProgressFn = std::function<void(const std::string& task, int64_t done, int64_t total, const std::string& status)>;
-ProgressFn progress_bars(const Globals& globals);
+ProgressFn progress_bars(const Globals& globals, bool json = false);
 
 }  // namespace edgepack::cli

@@ -1,7 +1,11 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
+#include <chrono>
+#include <cmath>
 #include <map>
 #include <memory>
 #include <cstdio>
@@ -9,6 +13,7 @@
 
 #include "cli/commands.h"
 #include "core/progress.h"
+#include "core/close_match.h"
 #include "core/input_shapes.h"
 #include "core/dataset.h"
 #include "core/error.h"
@@ -39,8 +44,30 @@ void warn(const Globals& globals, const std::string& message) {
   if (!globals.quiet) fmt::print(stderr, "edgepack: warning: {}\n", message);
 }
 
-ProgressFn progress_bars(const Globals& globals) {
+ProgressFn progress_bars(const Globals& globals, bool json) {
   if (globals.quiet) return {};
+  if (json) {
+    using Clock = std::chrono::steady_clock;
+    struct Task {
+      Clock::time_point start, last;
+    };
+    auto tasks = std::make_shared<std::map<std::string, Task>>();
+    return [tasks](const std::string& task, int64_t done, int64_t total, const std::string& status) {
+      const Clock::time_point now = Clock::now();
+      auto it = tasks->find(task);
+      const bool first = it == tasks->end();
+      if (first) it = tasks->emplace(task, Task{now, now}).first;
+      const bool last = done >= total;
+      if (!first && !last && now - it->second.last < std::chrono::seconds(1)) return;
+      it->second.last = now;
+      const double elapsed = std::chrono::duration<double>(now - it->second.start).count();
+      const nlohmann::ordered_json event = {{"event", "progress"}, {"task", task},     {"done", done},
+                                            {"total", total},      {"status", status}, {"elapsed_s", std::round(elapsed * 1000) / 1000}};
+      fmt::print(stderr, "{}\n", event.dump());
+      std::fflush(stderr);
+      if (last) tasks->erase(it);
+    };
+  }
   auto bars = std::make_shared<std::map<std::string, std::unique_ptr<Progress>>>();
   return [bars](const std::string& task, int64_t done, int64_t total, const std::string& status) {
     auto it = bars->find(task);
@@ -73,6 +100,16 @@ std::string format_table(const std::vector<std::vector<std::string>>& rows, cons
     out += line + "\n";
   }
   return out;
+}
+
+CLI::Validator one_of(std::vector<std::string> choices) {
+  const std::string name = fmt::format("{}", fmt::join(choices, "|"));
+  return CLI::Validator(
+      [choices = std::move(choices), name](std::string& text) -> std::string {
+        if (std::find(choices.begin(), choices.end(), text) != choices.end()) return "";
+        return fmt::format("needs one of {}, got '{}'{}", name, text, did_you_mean(text, choices));
+      },
+      name);
 }
 
 void add_pass_options(CLI::App* cmd, const std::string& pass, std::map<std::string, std::string>& values,

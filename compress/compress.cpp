@@ -9,11 +9,15 @@
 #include <map>
 #include <optional>
 
+#include <ATen/Parallel.h>
+
+#include "core/benchmark.h"
 #include "core/cost_model.h"
 #include "core/dataset.h"
 #include "core/error.h"
 #include "core/evaluate.h"
 #include "core/file_util.h"
+#include "core/host_profile.h"
 #include "core/input_shapes.h"
 #include "core/onnx_export.h"
 #include "core/output_lock.h"
@@ -165,12 +169,42 @@ Inputs load_inputs(const CompressRequest& r, const std::function<void(const std:
 struct Measured {
   ModelCost cost;
   EvalResult eval;
+  std::optional<HostFacts> host;
 };
 
-Measured measure(const Model& artifact, const Inputs& in) {
+// The artifact and the input model timed interleaved at batch 1 on synthetic inputs
+// (core/benchmark.h), so the speedup is measured, not estimated.
+HostFacts time_on_host(const Model& artifact, const Model& original, int repeat, const PassContext& ctx) {
+  Model a = artifact, o = original;
+  bind_batch(a, 0);
+  bind_batch(o, 0);
+  BenchOptions options;
+  options.warmup = 2;
+  options.repeat = repeat;
+  const int64_t total = 2 * (options.warmup + 1 + repeat);
+  int64_t done = 0;
+  options.progress = [&](size_t, int, int) { ctx.report_progress("host latency", ++done, total); };
+  const std::vector<BenchStats> s = bench_models({&a, &o}, options);
+  HostFacts h;
+  h.cpu = host_cpu_model();
+  h.threads = at::get_num_threads();
+  h.batch = s[0].batch;
+  h.repeat = repeat;
+  h.median_ms = s[0].median_ms;
+  h.p90_ms = s[0].p90_ms;
+  h.min_ms = s[0].min_ms;
+  h.input_median_ms = s[1].median_ms;
+  h.run_memory_bytes = s[0].run_memory_bytes;
+  h.input_run_memory_bytes = s[1].run_memory_bytes;
+  return h;
+}
+
+Measured measure(const Model& artifact, const Inputs& in, int host_repeat, const PassContext& ctx) {
   EvalOptions against;
   against.reference = &in.original;
-  return {analyze_model(artifact), evaluate(artifact, in.eval ? *in.eval : in.calib, against)};
+  Measured m{analyze_model(artifact), evaluate(artifact, in.eval ? *in.eval : in.calib, against), std::nullopt};
+  if (host_repeat > 0) m.host = time_on_host(artifact, in.original, host_repeat, ctx);
+  return m;
 }
 
 // One target's artifact folder under `dir`: model.onnx, manifest.json, report.md, report.html.
@@ -216,6 +250,7 @@ Manifest write_target(const fs::path& dir, const TargetProfile& target, const Pl
   if (in.eval && in.eval->has_labels()) m.after.accuracy = e.accuracy;
   m.fidelity = {in.eval ? "eval" : "calibration", e.samples, e.agreement->worst_sqnr_db(), e.agreement->mean_cosine, e.agreement->top1_match,
                 e.agreement->max_abs_error};
+  m.host = measured.host;
 
   m.accuracy.before = in.accuracy;
   m.accuracy.after = m.after.accuracy;
@@ -243,6 +278,7 @@ void check_request(const CompressRequest& r) {
   if (r.out.empty()) throw InputError("compress needs --out DIR");
   if (r.calib_samples < 1) throw InputError(fmt::format("--calib-samples must be at least 1, got {}", r.calib_samples));
   if (r.epochs < 1) throw InputError(fmt::format("--epochs must be at least 1, got {}", r.epochs));
+  if (r.host_repeat < 0) throw InputError(fmt::format("--host-repeat must be at least 0, got {}", r.host_repeat));
 }
 
 CompressResult compress(const CompressRequest& r, const std::function<void(const std::string&)>& log_fn, bool quiet,
@@ -310,7 +346,7 @@ CompressResult compress(const CompressRequest& r, const std::function<void(const
       const auto& [artifact, steps] = builder.build(pipeline);
       // Targets that share a pipeline share its artifact: it is measured once.
       auto known = measured.find(plan.pipeline);
-      if (known == measured.end()) known = measured.emplace(plan.pipeline, measure(artifact, in)).first;
+      if (known == measured.end()) known = measured.emplace(plan.pipeline, measure(artifact, in, r.host_repeat, ctx)).first;
       m = write_target(staged.path() / target.id, target, plan, artifact, known->second, steps, in, r);
       if (user_pipeline || m.passed || attempt == 2) break;
       // Plain INT8 that fits but loses too much: mixed precision keeps the layers that cost the
@@ -332,7 +368,9 @@ CompressResult compress(const CompressRequest& r, const std::function<void(const
     plan_options.skip = 0;
     plan_options.quantize = PlanOptions{}.quantize;
     summary.targets.push_back({target.id, target.name, m.pipeline, m.after.bytes, m.after.latency_ms, m.after.memory_bytes,
-                               m.after.ram_bytes, m.accuracy.before, m.accuracy.after, m.fidelity.sqnr_db, m.passed, target.id});
+                               m.after.ram_bytes, m.accuracy.before, m.accuracy.after, m.fidelity.sqnr_db, m.passed, target.id,
+                               m.host ? std::optional<double>(m.host->median_ms) : std::nullopt,
+                               m.host ? std::optional<double>(m.host->speedup()) : std::nullopt});
     summary.passed = summary.passed && m.passed;
     result.manifests.push_back(m);
   }

@@ -5,7 +5,8 @@
 //   2. load the model and the data (calibration batches from `data`, accuracy on `eval_data`);
 //   3. per target: plan (compress/planner.h, or the given pipeline), canonicalize, build through a
 //      prefix cache (each distinct pipeline prefix is computed once across targets), save the
-//      artifact, estimate it on the target, check the gates, write manifest.json and reports;
+//      artifact, estimate it on the target, time it on this machine against the input model, check
+//      the gates, write manifest.json and reports;
 //   4. write summary.json/.md/.html and publish the staged folder whole (export/artifact_folder.h).
 // An InputError before step 3 leaves nothing behind; any error after it removes the staging
 // folder and leaves a previous result as it was.
@@ -35,6 +36,9 @@ struct CompressRequest {
   int64_t epochs = 3;               // distillation (or label-free fine-tune) epochs of a shrinking plan
   bool allow_unrecovered = false;   // without labels, prune a model finetune cannot recover (PlanOptions)
   bool force = false;               // replace an existing output folder whole
+  // Timed runs of each artifact on this machine, interleaved with the input model (manifest
+  // "host"); 0 = no host measurement.
+  int host_repeat = 10;
 };
 
 struct CompressResult {

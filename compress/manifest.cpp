@@ -75,6 +75,32 @@ FileFacts read_file_facts(const Reader& r, const char* path_key) {
   return {r.get<std::string>(path_key), r.get<std::string>("sha256"), r.get<int64_t>("bytes")};
 }
 
+json host_json(const std::optional<HostFacts>& h) {
+  if (!h) return json();
+  return {{"cpu", h->cpu}, {"threads", h->threads}, {"batch", h->batch}, {"repeat", h->repeat}, {"median_ms", h->median_ms},
+          {"p90_ms", h->p90_ms}, {"min_ms", h->min_ms}, {"input_median_ms", h->input_median_ms},
+          {"run_memory_bytes", h->run_memory_bytes}, {"input_run_memory_bytes", h->input_run_memory_bytes},
+          {"speedup", h->speedup()}};
+}
+
+std::optional<HostFacts> read_host(const Reader& r) {
+  if (!r.optional<json>("host")) return std::nullopt;
+  const Reader x = r.at("host");
+  HostFacts h;
+  h.cpu = x.get<std::string>("cpu");
+  h.threads = x.get<int>("threads");
+  h.batch = x.get<int64_t>("batch");
+  h.repeat = x.get<int>("repeat");
+  h.median_ms = x.get<double>("median_ms");
+  h.p90_ms = x.get<double>("p90_ms");
+  h.min_ms = x.get<double>("min_ms");
+  h.input_median_ms = x.get<double>("input_median_ms");
+  h.run_memory_bytes = x.get<int64_t>("run_memory_bytes");
+  h.input_run_memory_bytes = x.get<int64_t>("input_run_memory_bytes");
+  x.get<double>("speedup");   // derived; present for readers of the file
+  return h;
+}
+
 Budgets read_budgets(const Reader& r) {
   return {r.optional<double>("max_latency_ms"), r.optional<double>("max_size_mb"), r.optional<double>("max_memory_mb"),
           r.optional<double>("max_accuracy_drop"), r.optional<double>("min_sqnr_db")};
@@ -138,6 +164,7 @@ json to_json(const Manifest& m) {
           {"fidelity", {{"data", m.fidelity.data}, {"samples", m.fidelity.samples}, {"sqnr_db", m.fidelity.sqnr_db},
                         {"mean_cosine", m.fidelity.mean_cosine}, {"top1_match", m.fidelity.top1_match},
                         {"max_abs_error", m.fidelity.max_abs_error}}},
+          {"host", host_json(m.host)},
           {"calibration", {{"samples", m.calibration_samples}, {"digest", m.calibration_digest}}},
           {"gates", gates},
           {"passed", m.passed},
@@ -150,7 +177,8 @@ json to_json(const Summary& s) {
     targets.push_back({{"id", t.id}, {"name", t.name}, {"pipeline", t.pipeline}, {"bytes", t.bytes}, {"latency_ms", t.latency_ms},
                        {"memory_bytes", t.memory_bytes}, {"ram_bytes", t.ram_bytes},
                        {"accuracy_before", nullable(t.accuracy_before)}, {"accuracy_after", nullable(t.accuracy_after)},
-                       {"sqnr_db", t.sqnr_db}, {"passed", t.passed}, {"dir", t.dir}});
+                       {"sqnr_db", t.sqnr_db}, {"passed", t.passed}, {"dir", t.dir}, {"host_ms", nullable(t.host_ms)},
+                       {"host_speedup", nullable(t.host_speedup)}});
   return {{"schema", kSummarySchema}, {"tool", {{"name", "edgepack"}, {"version", s.version}}}, {"input", file_json(s.input, "path")},
           {"budgets", to_json(s.budgets)}, {"targets", targets}, {"passed", s.passed}};
 }
@@ -209,6 +237,7 @@ Manifest manifest_from_json(const json& j) {
   const Reader fid = r.at("fidelity");
   m.fidelity = {fid.get<std::string>("data"), fid.get<int64_t>("samples"), fid.get<double>("sqnr_db"), fid.get<double>("mean_cosine"),
                 fid.get<double>("top1_match"), fid.get<double>("max_abs_error")};
+  m.host = read_host(r);
   m.calibration_samples = r.at("calibration").get<int64_t>("samples");
   m.calibration_digest = r.at("calibration").get<std::string>("digest");
   for (const Reader& g : r.items("gates"))
@@ -231,8 +260,8 @@ Summary summary_from_json(const json& j) {
     s.targets.push_back({t.get<std::string>("id"), t.get<std::string>("name"), t.get<std::string>("pipeline"), t.get<int64_t>("bytes"),
                          t.get<double>("latency_ms"), t.get<int64_t>("memory_bytes"), t.get<int64_t>("ram_bytes"),
                          t.optional<double>("accuracy_before"), t.optional<double>("accuracy_after"), t.get<double>("sqnr_db"),
-                         t.get<bool>("passed"),
-                         t.get<std::string>("dir")});
+                         t.get<bool>("passed"), t.get<std::string>("dir"), t.optional<double>("host_ms"),
+                         t.optional<double>("host_speedup")});
   s.passed = r.get<bool>("passed");
   return s;
 }

@@ -73,6 +73,21 @@ struct FidelityFacts {
   double max_abs_error = 0;
 };
 
+// The artifact timed on the machine compress ran on, in edgepack's executor (core/benchmark.h),
+// interleaved with the input model in one run, so their ratio holds on a loaded machine. A check
+// anyone can repeat with `edgepack bench`, not the target's latency: the estimate is that.
+struct HostFacts {
+  std::string cpu;             // /proc/cpuinfo's model name
+  int threads = 0;             // intra-op threads
+  int64_t batch = 1;
+  int repeat = 0;              // timed runs of each model
+  double median_ms = 0, p90_ms = 0, min_ms = 0;   // the artifact
+  double input_median_ms = 0;  // the input model, in the same run
+  int64_t run_memory_bytes = -1, input_run_memory_bytes = -1;   // -1: not measurable here
+  // input_median_ms / median_ms: above 1, the artifact runs faster here.
+  double speedup() const { return median_ms > 0 ? input_median_ms / median_ms : 0; }
+};
+
 struct Gate {
   std::string name;            // e.g. "max-latency-ms", "fits-ram"
   double limit = 0, value = 0;
@@ -98,6 +113,7 @@ struct Manifest {
   ModelFacts before, after;
   AccuracyFacts accuracy;
   FidelityFacts fidelity;
+  std::optional<HostFacts> host;   // absent when compress ran with host_repeat 0
   int64_t calibration_samples = 0;
   std::string calibration_digest;
   std::vector<Gate> gates;
@@ -114,6 +130,7 @@ struct SummaryTarget {
   double sqnr_db = 0;          // the manifest's fidelity
   bool passed = false;
   std::string dir;             // the artifact folder, relative to the output folder
+  std::optional<double> host_ms, host_speedup;   // the manifest's host median and speedup
 };
 
 struct Summary {

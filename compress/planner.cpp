@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "core/cost_model.h"
+#include "core/human_format.h"
 #include "distill/distill_pass.h"
 #include "distill/finetune.h"
 #include "passes/pipeline.h"
@@ -16,7 +17,8 @@ namespace {
 
 constexpr double kMiB = 1024.0 * 1024.0;
 
-std::string mb(double bytes) { return fmt::format("{:.2f} MiB", bytes / kMiB); }
+std::string mb(double bytes) { return human_bytes(bytes); }
+std::string ms(double v) { return human_ms(v); }
 
 }  // namespace
 
@@ -33,7 +35,7 @@ PlanCandidate estimate_candidate(const Model& built, const std::string& pipeline
   std::vector<std::string> misses;
   if (!e.fits) misses.push_back(fmt::format("memory {} > RAM {}", mb(e.memory_bytes), mb(e.ram_bytes)));
   if (budgets.max_latency_ms && c.latency_ms > *budgets.max_latency_ms)
-    misses.push_back(fmt::format("latency {:.2f} ms > {:g} ms", c.latency_ms, *budgets.max_latency_ms));
+    misses.push_back(fmt::format("latency {} > {}", ms(c.latency_ms), ms(*budgets.max_latency_ms)));
   if (budgets.max_size_mb && c.size_bytes > *budgets.max_size_mb * kMiB)
     misses.push_back(fmt::format("size {} > {:g} MiB", mb(c.size_bytes), *budgets.max_size_mb));
   if (budgets.max_memory_mb && c.memory_bytes > *budgets.max_memory_mb * kMiB)
@@ -102,18 +104,18 @@ Plan plan_compression(const Model& model, const TargetProfile& target, const Bud
   plan.feasible = chosen.fits;
   const PlanCandidate& first = plan.candidates.front();
   if (plan.candidates.size() == 1 && chosen.fits) {
-    plan.reason = fmt::format("plain INT8 meets every budget on {} (estimated {:.2f} ms, {} of memory)", target.id,
-                              chosen.latency_ms, mb(chosen.memory_bytes));
+    plan.reason = fmt::format("plain INT8 meets every budget on {} (estimated {}, {} of memory)", target.id,
+                              ms(chosen.latency_ms), mb(chosen.memory_bytes));
   } else if (chosen.fits) {
     plan.reason = fmt::format("plain INT8 misses on {} ({}); shrinking to {:.0f}% of the MACs{} meets every budget "
-                              "(estimated {:.2f} ms)",
+                              "(estimated {})",
                               target.id, first.why, 100.0 * chosen.macs / std::max<int64_t>(first.macs, 1),
                               o.can_train ? " with distillation from the original"
                               : finetune  ? fmt::format(" recovered by a label-free fine-tune from the original ({})",
                                                             distill::score_output(model) ? "KD on its scores"
                                                                                          : "matching its outputs")
                                           : " (no labelled data and no float output: pruning without recovery, as allowed)",
-                              chosen.latency_ms);
+                              ms(chosen.latency_ms));
   } else if (plan.candidates.size() == 1) {
     plan.reason = fmt::format("plain INT8 misses on {} ({}); shrinking is not planned: without labels, a pruned model with "
                               "no float output has no recovery (give labelled --data, or --allow-unrecovered to prune "

@@ -20,7 +20,7 @@ CompressRequest read_recipe(const std::string& path) {
   }
   if (!r.IsMap()) throw InputError(fmt::format("recipe '{}' must be a mapping (pipeline, data, targets, budgets ...)", path));
   static const std::set<std::string> known = {"pipeline", "data", "eval_data", "targets", "out", "budgets", "calib_samples", "epochs",
-                                              "target_file", "allow_unrecovered"};
+                                              "target_file", "allow_unrecovered", "host_repeat"};
   for (const auto& kv : r)
     if (!known.count(kv.first.as<std::string>()))
       throw InputError(fmt::format("recipe '{}': unknown key '{}' (known: {})", path, kv.first.as<std::string>(), fmt::join(known, ", ")));
@@ -41,6 +41,7 @@ CompressRequest read_recipe(const std::string& path) {
     }
     if (r["calib_samples"]) request.calib_samples = r["calib_samples"].as<int64_t>();
     if (r["epochs"]) request.epochs = r["epochs"].as<int64_t>();
+    if (r["host_repeat"]) request.host_repeat = r["host_repeat"].as<int>();
     if (r["allow_unrecovered"]) request.allow_unrecovered = r["allow_unrecovered"].as<bool>();
     if (const YAML::Node b = r["budgets"]) {
       auto budget = [&](std::optional<double>& field, const char* key) {

@@ -1,7 +1,7 @@
 // A compress recipe: a YAML mapping with the settings of a CompressRequest, so a run is one file
 // under version control (docs/compress.md). Keys: pipeline, data, eval_data, targets (a list or
 // one id), out, target_file, budgets {max_latency_ms, max_size_mb, max_memory_mb,
-// max_accuracy_drop, min_sqnr_db}, calib_samples, epochs.
+// max_accuracy_drop, min_sqnr_db}, calib_samples, epochs, allow_unrecovered, host_repeat.
 #pragma once
 #include <string>
 

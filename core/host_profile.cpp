@@ -47,7 +47,9 @@ std::string today() {
   return buf;
 }
 
-std::string cpu_model() {
+}  // namespace
+
+std::string host_cpu_model() {
   std::ifstream in("/proc/cpuinfo");
   for (std::string line; std::getline(in, line);) {
     if (line.rfind("model name", 0) != 0) continue;
@@ -56,6 +58,8 @@ std::string cpu_model() {
   }
   return "unknown CPU";
 }
+
+namespace {
 
 double mem_total_mib() {
   std::ifstream in("/proc/meminfo");
@@ -177,7 +181,7 @@ HostMeasurement measure_host_figures(int threads, double time_scale) {
   HostMeasurement m;
   m.threads = threads;
   m.cores = cores;
-  m.cpu = cpu_model();
+  m.cpu = host_cpu_model();
   m.date = today();
   m.ram_mb = mem_total_mib();
   at::manual_seed(0);

@@ -9,6 +9,9 @@
 
 namespace edgepack {
 
+// /proc/cpuinfo's "model name", or "unknown CPU".
+std::string host_cpu_model();
+
 // The raw measurements behind a host profile, with the kernels' individual rates so that the
 // profile's sources can say where the peak came from.
 struct HostMeasurement {

@@ -52,4 +52,6 @@ std::string size_change(double before, double after) {
   return ratio > 1 ? fmt::format("{:.2f}x smaller", ratio) : fmt::format("{:.2f}x larger", 1 / ratio);
 }
 
+std::string counted(double n, const std::string& noun) { return grouped(n) + " " + noun + (n == 1 ? "" : "s"); }
+
 }  // namespace edgepack

@@ -154,6 +154,10 @@ std::vector<std::vector<std::string>> before_after(const json& m) {
   row("MACs", "macs", grouped);
   row("file size", "bytes", human_bytes);
   row("est. latency (lower bound)", "latency_ms", human_ms);
+  if (auto ha = num(m, {"host", "median_ms"})) {   // measured here, in the same run as the input
+    auto hb = num(m, {"host", "input_median_ms"});
+    rows.push_back({"host latency (measured here, median)", opt(hb, human_ms), opt(ha, human_ms), ratio(ha, hb)});
+  }
   row("memory (weights + peak activations)", "memory_bytes", human_bytes);
   const auto [ab, aa] = accuracy_before_after(m);
   std::string metric = or_dash(text(m, {"accuracy", "metric"}));
@@ -184,6 +188,18 @@ std::string estimate_note(const json& m) {
                                 fits ? (*fits ? ": fits" : ": does NOT fit") : ""));
   else if (fits)
     parts.push_back(*fits ? "The model fits the target's RAM." : "The model does NOT fit the target's RAM.");
+  if (auto ha = num(m, {"host", "median_ms"})) {
+    auto hb = num(m, {"host", "input_median_ms"});
+    auto threads = num(m, {"host", "threads"}), repeat = num(m, {"host", "repeat"}), p90 = num(m, {"host", "p90_ms"});
+    const std::string speed = hb && *ha > 0 ? fmt::format(": {:.2f}x the input model's speed", *hb / *ha) : "";
+    parts.push_back(fmt::format("Host latency is measured on this machine ({}, {} thread{}, batch 1) in edgepack's executor, median of {} "
+                                "runs interleaved with the input model (p90 {}){}; `edgepack bench` repeats it.",
+                                or_dash(text(m, {"host", "cpu"})), threads ? grouped(*threads) : kDash,
+                                threads && *threads == 1 ? "" : "s", repeat ? grouped(*repeat) : kDash, opt(p90, human_ms), speed));
+    if (or_dash(text(m, {"pipeline"})).find("quantize") != std::string::npos)
+      parts.push_back("The executor runs QuantizeLinear/DequantizeLinear pairs in float (the INT8 values are simulated), so an INT8 "
+                      "artifact is slower here than in an integer runtime; the estimate is the target's.");
+  }
   return fmt::format("{}", fmt::join(parts, " "));
 }
 

@@ -130,6 +130,10 @@ std::string section_cards(const json& m) {
   b += card("model size", opt(ab, human_bytes), "was " + opt(bb, human_bytes) + " (" + ratio(ab, bb) + ")");
   b += card("est. latency", opt(al, human_ms), "was " + opt(bl, human_ms) + "; budget " +
                                                 opt(num(m, {"budgets", "max_latency_ms"}), human_ms));
+  if (auto ha = num(m, {"host", "median_ms"})) {
+    auto hb = num(m, {"host", "input_median_ms"});
+    b += card("host latency", human_ms(*ha), "measured here; the input model " + opt(hb, human_ms) + " (" + ratio(ha, hb) + ")");
+  }
   b += card("memory", opt(am, human_bytes),
             "of " + opt(ram, human_bytes) + " RAM" +
                 (am && ram && *ram > 0 ? " (" + of_ram(*am, *ram) + ")" : std::string()));

@@ -27,7 +27,7 @@ namespace {
 
 struct TargetRow {
   std::string id, name, dir, pipeline;
-  std::optional<double> bytes, latency, memory, ram, acc_before, acc_after, sqnr_db;
+  std::optional<double> bytes, latency, memory, ram, acc_before, acc_after, sqnr_db, host_ms, host_speedup;
   std::optional<bool> passed;
   const json* budgets = nullptr;
 };
@@ -48,12 +48,28 @@ std::vector<TargetRow> summary_targets(const json& s) {
     r.acc_before = num(e, {"accuracy_before"});
     r.acc_after = num(e, {"accuracy_after"});
     r.sqnr_db = num(e, {"sqnr_db"});
+    r.host_ms = num(e, {"host_ms"});
+    r.host_speedup = num(e, {"host_speedup"});
     r.passed = flag(e, {"passed"});
     const json* b = get(e, {"budgets"});
     r.budgets = b && b->is_object() ? b : (top_budgets && top_budgets->is_object() ? top_budgets : nullptr);
     out.push_back(r);
   }
   return out;
+}
+
+// "0.41 ms (2.10x faster)": the artifact's measured median here, against the input model's.
+std::string host_text(const TargetRow& r) {
+  if (!r.host_ms) return kDash;
+  if (!r.host_speedup || *r.host_speedup <= 0) return human_ms(*r.host_ms);
+  const double s = *r.host_speedup;
+  return fmt::format("{} ({:.2f}x {})", human_ms(*r.host_ms), s >= 1 ? s : 1 / s, s >= 1 ? "faster" : "slower");
+}
+
+bool any_host(const std::vector<TargetRow>& targets) {
+  for (const TargetRow& r : targets)
+    if (r.host_ms) return true;
+  return false;
 }
 
 std::string row_title(const TargetRow& r) { return !r.name.empty() && r.name != r.id ? r.name + " (" + r.id + ")" : r.id; }
@@ -93,7 +109,8 @@ std::string summary_detail(const std::vector<TargetRow>& rows) {
     failed += r.passed == false;
   }
   if (rows.empty()) return "no targets";
-  std::string d = fmt::format("{} of {} targets pass", passed, rows.size());
+  std::string d = rows.size() == 1 ? std::string(passed ? "the target passes" : failed ? "the target fails" : "the target is not judged")
+                                  : fmt::format("{} of {} targets pass", passed, rows.size());
   if (failed) {
     std::vector<std::string> ids;
     for (const TargetRow& r : rows)
@@ -162,13 +179,18 @@ std::string render_summary_markdown(const json& s) {
   out += fmt::format("Input {} ({}, {}); {} {}.\n\n", md_code(or_dash(text(s, {"input", "path"})), false),
                      opt(input_bytes, human_bytes), md_code(or_dash(text(s, {"input", "sha256"})), false),
                      md(or_dash(text(s, {"tool", "name"}))), md(or_dash(text(s, {"tool", "version"}))));
+  // The host column only when compress measured (host_repeat > 0).
+  const bool host = any_host(targets);
   std::vector<std::vector<std::string>> rows;
-  for (const TargetRow& r : targets)
+  for (const TargetRow& r : targets) {
     rows.push_back({md(row_title(r)), md_code(r.pipeline), size_text(r, input_bytes), opt(r.latency, human_ms), memory_vs_ram(r),
                     accuracy_change(r), sqnr_text(r), verdict_word(r.passed)});
-  out += md_table_or("No targets recorded.\n",
-                     {"target", "pipeline", "size", "est. latency", "memory / RAM", "accuracy before -> after", "SQNR", "result"},
-                     rows, {false, false, true, true, true, true, true, false});
+    if (host) rows.back().insert(rows.back().begin() + 4, host_text(r));
+  }
+  std::vector<std::string> head = {"target", "pipeline", "size", "est. latency", "memory / RAM", "accuracy before -> after", "SQNR", "result"};
+  std::vector<bool> right = {false, false, true, true, true, true, true, false};
+  if (host) head.insert(head.begin() + 4, "host latency (measured here, vs input)"), right.insert(right.begin() + 4, true);
+  out += md_table_or("No targets recorded.\n", head, rows, right);
   return out;
 }
 
@@ -186,19 +208,22 @@ std::string render_summary_html(const json& s) {
   b += fmt::format("\n<div class=\"verdict {}\"><strong>{}</strong> &mdash; {}</div>\n", verdict_class(ok), verdict_word(ok),
                    h(summary_detail(targets)));
 
+  const bool host = any_host(targets);
   std::vector<std::vector<Cell>> rows;
   for (const TargetRow& r : targets) {
     Cell name = t(row_title(r));
     if (auto d = safe_dir(r.dir)) name.html = "<a href=\"" + h(*d) + "/report.html\">" + name.html + "</a>";
     rows.push_back({name, code(r.pipeline), t(size_text(r, input_bytes), true), t(opt(r.latency, human_ms), true),
                     t(memory_vs_ram(r), true), t(accuracy_change(r), true), t(sqnr_text(r), true), {badge(r.passed)}});
+    if (host) rows.back().insert(rows.back().begin() + 4, t(host_text(r), true));
   }
   if (rows.empty()) {
     b += "<p class=\"note\">No targets recorded.</p>\n";
   } else {
-    b += html_table({t("target"), t("pipeline"), t("size", true), t("est. latency", true), t("memory / RAM", true),
-                     t("accuracy before → after", true), t("SQNR vs input", true), t("result")},
-                    rows);
+    std::vector<Cell> head = {t("target"), t("pipeline"), t("size", true), t("est. latency", true), t("memory / RAM", true),
+                              t("accuracy before → after", true), t("SQNR vs input", true), t("result")};
+    if (host) head.insert(head.begin() + 4, t("host latency (measured here, vs input)", true));
+    b += html_table(head, rows);
     b += "<h2>Targets against their envelopes</h2>\n";
     b += summary_charts(targets, input_bytes);
     b += "<p class=\"note\">Latency is the cost model's lower bound; memory is weights plus peak live activations.</p>\n";

@@ -57,7 +57,7 @@ std::string option_value_error(const OptionSpec& spec, const std::string& v) {
       case OptionSpec::Type::Choice:
         return std::find(spec.choices.begin(), spec.choices.end(), v) != spec.choices.end()
                    ? ""
-                   : bad(fmt::format("one of {}", fmt::join(spec.choices, "|")));
+                   : bad(fmt::format("one of {}", fmt::join(spec.choices, "|"))) + did_you_mean(v, spec.choices);
       case OptionSpec::Type::String:
       case OptionSpec::Type::List: return "";
     }

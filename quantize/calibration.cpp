@@ -19,27 +19,35 @@ CalibMethod parse_calib_method(const std::string& name) {
   throw InputError(fmt::format("unknown calibration method '{}' (minmax, percentile, entropy, mse)", name));
 }
 
-void RangeObserver::observe_minmax(const at::Tensor& x, const std::string& name) {
+void RangeObserver::observe(const at::Tensor& x, const std::string& name, bool minmax_only) {
   if (x.numel() == 0) return;
   at::Tensor f = x.to(at::kFloat);
-  if (!at::isfinite(f).all().item<bool>())
+  // One pass over the values for min, max and finiteness.
+  const auto [lo_t, hi_t] = at::aminmax(f);
+  float lo = lo_t.item<float>(), hi = hi_t.item<float>();
+  if (!std::isfinite(lo) || !std::isfinite(hi) || !at::isfinite(f).all().item<bool>())
     throw InputError(fmt::format("value '{}' holds NaN or Inf during calibration; check the model and the data", name));
-  float lo = f.min().item<float>(), hi = f.max().item<float>();
   min_ = count_ ? std::min(min_, lo) : lo;
   max_ = count_ ? std::max(max_, hi) : hi;
   ++count_;
-}
-
-void RangeObserver::observe_histogram(const at::Tensor& x) {
-  const float top = std::max(std::abs(min_), std::abs(max_));
-  if (hist_.empty()) hist_.assign(kBins, 0.0);
-  if (top <= 0 || x.numel() == 0) return;
+  if (minmax_only) return;
+  const float top = std::max(std::abs(lo), std::abs(hi));
+  if (top <= 0) return;
+  if (hist_.empty()) {
+    hist_.assign(kBins, 0.0);
+    span_ = top;
+  }
+  while (span_ < top) {   // double the span: bin i now holds what bins 2i and 2i+1 held
+    for (int i = 0; i < kBins / 2; ++i) hist_[i] = hist_[2 * i] + hist_[2 * i + 1];
+    std::fill(hist_.begin() + kBins / 2, hist_.end(), 0.0);
+    span_ *= 2;
+  }
   // Exact zeros (half of every post-Relu tensor) are represented exactly by any range; left in,
   // their spike in bin 0 dominates KL and drags the threshold down (ncnn skips them too).
-  at::Tensor a = x.to(at::kFloat).abs().reshape({-1});
+  at::Tensor a = f.abs().reshape({-1});
   a = a.masked_select(a > 0);
   if (a.numel() == 0) return;
-  at::Tensor h = at::histc(a, kBins, 0, top).to(at::kDouble).contiguous();
+  at::Tensor h = at::histc(a, kBins, 0, span_).to(at::kDouble).contiguous();
   const double* p = h.data_ptr<double>();
   for (int i = 0; i < kBins; ++i) hist_[i] += p[i];
 }
@@ -110,34 +118,51 @@ double kl_for_threshold(const std::vector<double>& hist, const std::vector<doubl
 float RangeObserver::threshold(CalibMethod method, double percentile, int levels) const {
   const float top = std::max(std::abs(min_), std::abs(max_));
   if (method == CalibMethod::MinMax || hist_.empty() || top <= 0) return top;
-  const double width = top / kBins;
+  // The bins that cover [0, top]; entropy's search is quadratic in them, so it folds pairs
+  // (exactly) down to at most 2048.
+  std::vector<double> hist = hist_;
+  double width = static_cast<double>(span_) / kBins;
+  int used = std::min<int>(kBins, static_cast<int>(std::ceil(top / width - 1e-9)));
+  while (method == CalibMethod::Entropy && used > kBins / 2) {
+    for (size_t i = 0; i < hist.size() / 2; ++i) hist[i] = hist[2 * i] + hist[2 * i + 1];
+    hist.resize(hist.size() / 2);
+    width *= 2;
+    used = (used + 1) / 2;
+  }
+  hist.resize(std::max(used, 1));
+  const int n = static_cast<int>(hist.size());
   double total = 0;
-  for (double h : hist_) total += h;
+  for (double h : hist) total += h;
   if (total <= 0) return top;
   if (method == CalibMethod::Percentile) {
     double acc = 0;
-    for (int i = 0; i < kBins; ++i) {
-      acc += hist_[i];
-      if (acc >= total * percentile / 100.0) return static_cast<float>((i + 1) * width);
+    for (int i = 0; i < n; ++i) {
+      acc += hist[i];
+      if (acc >= total * percentile / 100.0) return std::min(top, static_cast<float>((i + 1) * width));
     }
     return top;
   }
-  const std::vector<double> excess = method == CalibMethod::Entropy ? point_mass_excess(hist_) : std::vector<double>();
   // Squared error of quantizing the histogram with threshold bin i: clipping error beyond the
-  // threshold + uniform rounding noise below it.
-  auto mse_score = [&](int i) {
+  // threshold + uniform rounding noise below it. Suffix sums of h, h*c and h*c^2 (c the bin
+  // centres) give each threshold's score in O(1):
+  //   sum_{c>t} h (c - t)^2 = S2 - 2 t S1 + t^2 S0 over the bins above t.
+  std::vector<double> s0(n + 1, 0.0), s1(n + 1, 0.0), s2(n + 1, 0.0);
+  for (int k = n - 1; k >= 0; --k) {
+    const double c = (k + 0.5) * width;
+    s0[k] = s0[k + 1] + hist[k];
+    s1[k] = s1[k + 1] + hist[k] * c;
+    s2[k] = s2[k + 1] + hist[k] * c * c;
+  }
+  auto mse_score = [&](int i) {   // bins k >= i have centres above t = i * width
     const double t = i * width, step = t / levels;
-    double score = 0;
-    for (int k = 0; k < kBins; ++k) {
-      const double c = (k + 0.5) * width;
-      score += hist_[k] * (c > t ? (c - t) * (c - t) : step * step / 12.0);
-    }
-    return score;
+    const double clipped = s2[i] - 2 * t * s1[i] + t * t * s0[i];
+    return std::max(0.0, clipped) + (total - s0[i]) * step * step / 12.0;
   };
-  int best = kBins;
+  const std::vector<double> excess = method == CalibMethod::Entropy ? point_mass_excess(hist) : std::vector<double>();
+  int best = n;
   double best_score = std::numeric_limits<double>::infinity();
-  for (int i = std::min(levels, kBins); i <= kBins; ++i) {
-    const double score = method == CalibMethod::Entropy ? kl_for_threshold(hist_, excess, i, levels) : mse_score(i);
+  for (int i = std::min(levels, n); i <= n; ++i) {
+    const double score = method == CalibMethod::Entropy ? kl_for_threshold(hist, excess, i, levels) : mse_score(i);
     if (score < best_score) {
       best_score = score;
       best = i;
@@ -148,10 +173,10 @@ float RangeObserver::threshold(CalibMethod method, double percentile, int levels
   // minmax's 7.1). The threshold then moves up to the first one whose squared error is no worse
   // than the full range's: entropy still clips, never at a higher cost than minmax.
   if (method == CalibMethod::Entropy) {
-    const double full = mse_score(kBins);
-    while (best < kBins && mse_score(best) > full) ++best;
+    const double full = mse_score(n);
+    while (best < n && mse_score(best) > full) ++best;
   }
-  return static_cast<float>(best * width);
+  return std::min(top, static_cast<float>(best * width));
 }
 
 std::pair<float, float> RangeObserver::range(CalibMethod method, double percentile, int levels) const {

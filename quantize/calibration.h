@@ -1,5 +1,5 @@
-// Activation range calibration. An observer first records min/max, then (for the histogram
-// methods) a 2048-bin histogram of the non-zero |x| over [0, max|x|], and derives the clipping range:
+// Activation range calibration, in one pass over the data: an observer records min/max and a
+// histogram of the non-zero |x|, and derives the clipping range:
 //   minmax      the observed range;
 //   percentile  clip |x| at the given percentile of its distribution;
 //   entropy     TensorRT/ncnn-style: the threshold whose 2048->levels re-binning minimises
@@ -19,13 +19,18 @@ namespace edgepack {
 enum class CalibMethod { MinMax, Percentile, Entropy, Mse };
 CalibMethod parse_calib_method(const std::string& name);
 
+// The histogram is built as the batches arrive, without a second pass to learn max|x| first:
+// its 4096 bins span [0, H], H the first nonzero max|x| doubled as often as a later batch
+// needs. Doubling merges bins pairwise, exactly, so the histogram is always that of every value
+// seen over the current span, and H < 2 max|x|: at least 2048 bins cover [0, max|x|], the
+// resolution a separate histogram pass over [0, max|x|] at 2048 bins had. Entropy folds pairs
+// back to at most 2048 bins over the range (its search is quadratic in them); mse and
+// percentile use them all.
 class RangeObserver {
  public:
-  static constexpr int kBins = 2048;
-  // Phase 1: every batch. Throws InputError on NaN/Inf.
-  void observe_minmax(const at::Tensor& x, const std::string& name);
-  // Phase 2 (histogram methods only), after every phase-1 batch was seen.
-  void observe_histogram(const at::Tensor& x);
+  static constexpr int kBins = 4096;
+  // Every batch: min/max and, unless `minmax_only`, the histogram. InputError on NaN/Inf.
+  void observe(const at::Tensor& x, const std::string& name, bool minmax_only = false);
   // The range to quantize [lo, hi], always containing 0. `levels`: quantization steps
   // available for the magnitude (255 for non-negative uint8, 127 for symmetric int8).
   std::pair<float, float> range(CalibMethod method, double percentile, int levels) const;
@@ -36,7 +41,8 @@ class RangeObserver {
   float threshold(CalibMethod method, double percentile, int levels) const;
   float min_ = 0, max_ = 0;
   int64_t count_ = 0;
-  std::vector<double> hist_;
+  std::vector<double> hist_;   // kBins over [0, span_]; empty until a nonzero value is seen
+  float span_ = 0;
 };
 
 // Symmetric per-channel (or per-tensor when axis < 0) int8 scales: max|w| / 127 along `axis`.

@@ -243,18 +243,17 @@ PassResult quantize_int8(Model& model, const QuantizeSettings& options, PassCont
     add_site(out);
   }
 
-  // 2. Calibration.
+  // 2. Calibration: one pass over the data (min/max and histograms together, calibration.h).
   std::map<std::string, RangeObserver> observers;
   for (const auto& s : sites) observers[s];
   {
     Executor exec(model);
+    const bool minmax_only = method == CalibMethod::MinMax;
     exec.set_observer([&](const std::string& name, const at::Tensor& t) {
       auto it = observers.find(name);
-      if (it != observers.end()) it->second.observe_minmax(t, name);
+      if (it != observers.end()) it->second.observe(t, name, minmax_only);
     });
-    // Progress in batches over both passes (min/max, then histograms unless minmax).
-    const int64_t passes = method == CalibMethod::MinMax ? 1 : 2;
-    const int64_t total = passes * static_cast<int64_t>(context.calibration.size());
+    const int64_t total = static_cast<int64_t>(context.calibration.size());
     int64_t done = 0, samples = 0;
     const auto start = std::chrono::steady_clock::now();
     auto calibrate = [&](const Feeds& b) {
@@ -264,13 +263,6 @@ PassResult quantize_int8(Model& model, const QuantizeSettings& options, PassCont
       context.report_progress("calibration", ++done, total, s > 0 ? fmt::format("{:.1f} samples/s", samples / s) : "");
     };
     for (const auto& b : context.calibration) calibrate(b);
-    if (method != CalibMethod::MinMax) {
-      exec.set_observer([&](const std::string& name, const at::Tensor& t) {
-        auto it = observers.find(name);
-        if (it != observers.end()) it->second.observe_histogram(t);
-      });
-      for (const auto& b : context.calibration) calibrate(b);
-    }
   }
   std::map<std::string, std::pair<float, float>> ranges;
   std::set<std::string> graph_outputs;

@@ -57,7 +57,9 @@ StreamQuantizeResult stream_quantize_weights(const std::string& input, const std
     result.largest_weight_bytes = std::max(result.largest_weight_bytes, in_bytes);
     result.layers += static_cast<int64_t>(t.inputs.size());
     ++result.weights;
-    if (options.log)
+    if (options.progress)
+      options.progress("weights", result.weights, static_cast<int64_t>(targets.size()), t.weight);
+    else if (options.log)
       options.log(fmt::format("{} of {}: {} ({}) -> int{}, {}", result.weights, targets.size(), t.weight, t.reader,
                               settings.spec.bits, human_bytes(static_cast<double>(out_bytes))));
   }

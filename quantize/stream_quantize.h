@@ -14,7 +14,9 @@ namespace edgepack {
 
 struct StreamQuantizeOptions {
   WeightOnlySettings settings;                   // method gptq is refused: it needs the whole model's activations
-  std::function<void(const std::string&)> log;   // one line per weight; may be empty
+  std::function<void(const std::string&)> log;   // one line per weight, when there is no progress; may be empty
+  // "weights": weights done of all, the last one's name (PassContext::progress); may be empty.
+  std::function<void(const std::string&, int64_t, int64_t, const std::string&)> progress;
 };
 
 struct StreamQuantizeResult {

@@ -97,12 +97,14 @@ WeightOnlyFileResult quantize_weights_file(const WeightOnlyFileRequest& r, const
     StreamQuantizeOptions options;
     options.settings = weight_only_settings(quantize_weights_options().parse(r.step.options));
     options.log = log;
+    options.progress = r.progress;
     result.streamed = stream_quantize_weights(r.input, r.output, options);
   } else {
     Model model = load_model(r.input, r.load);
     PassContext ctx;
     ctx.log = log;
     ctx.quiet = !log;
+    ctx.progress = r.progress;
     Dataset data;
     if (!r.data.empty()) {
       data = load_dataset(r.data, model, DatasetOptions{r.calib_samples});

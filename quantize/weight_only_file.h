@@ -39,6 +39,8 @@ struct WeightOnlyFileRequest {
   int64_t calib_samples = 256, batch_size = 32;
   Execution execution = Execution::Auto;
   int64_t memory_budget_bytes = 0; // Auto: 0 = 80% of the memory available now (/proc/meminfo)
+  // Weights done of all (streamed), or the pass's own long steps (GPTQ); may be empty.
+  std::function<void(const std::string&, int64_t, int64_t, const std::string&)> progress;
 };
 
 struct WeightOnlyFileResult {

@@ -1,6 +1,9 @@
 // `edgepack quantize` and `edgepack passes` end to end: exit codes, files written, JSON fields.
 #include <doctest/doctest.h>
 
+#include <map>
+#include <sstream>
+
 #include <regex>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -32,6 +35,20 @@ TEST_CASE("quantize writes a checked INT8 model and reports it as JSON") {
   CHECK(j["output_bytes"].get<double>() < j["input_bytes"].get<double>() / 2.5);
   Model m = import_onnx((tmp / "int8.onnx").string());   // passes onnx::checker
   CHECK((m.graph.initializers.at("W_quantized").scalar_type() == at::kChar));
+  // With --json, progress is JSON lines on stderr: each task's last event has done == total.
+  std::map<std::string, nlohmann::json> last;
+  std::istringstream err(r.err);
+  for (std::string line; std::getline(err, line);) {
+    if (line.rfind("{", 0) != 0) continue;
+    const nlohmann::json e = nlohmann::json::parse(line);
+    CHECK(e["event"] == "progress");
+    CHECK(e["elapsed_s"].get<double>() >= 0);
+    last[e["task"].get<std::string>()] = e;
+  }
+  REQUIRE(last.count("calibration"));
+  CHECK(last["calibration"]["done"] == last["calibration"]["total"]);
+  CHECK(last["calibration"]["total"].get<int64_t>() >= 1);
+  CHECK(last["calibration"]["status"].get<std::string>().find("samples/s") != std::string::npos);
 }
 
 TEST_CASE("human output: counts print as integers, MACs and sizes with units, no exponents") {

@@ -43,6 +43,7 @@ CompressRequest small_request(const TempDir& tmp) {
   r.out = (tmp / "out").string();
   r.targets = {"qcs2290", "jetson-agx-orin"};
   r.calib_samples = 16;
+  r.host_repeat = 3;
   return r;
 }
 
@@ -80,6 +81,51 @@ TEST_CASE("the files compress writes are its returned manifests and summary, and
     text << md.rdbuf();
     CHECK(text.str() == render_report_markdown(written));
   }
+}
+
+TEST_CASE("each artifact is timed on this machine against the input model; host_repeat 0 records none") {
+  TempDir tmp;
+  const CompressRequest request = small_request(tmp);
+  const CompressResult result = compress(request, nullptr, true);
+  for (size_t i = 0; i < result.manifests.size(); ++i) {
+    const Manifest& m = result.manifests[i];
+    REQUIRE(m.host.has_value());
+    CHECK(m.host->repeat == 3);
+    CHECK(m.host->batch == 1);
+    CHECK(m.host->threads >= 1);
+    CHECK_FALSE(m.host->cpu.empty());
+    CHECK(m.host->median_ms > 0);
+    CHECK(m.host->min_ms <= m.host->median_ms);
+    CHECK(m.host->median_ms <= m.host->p90_ms);
+    CHECK(m.host->input_median_ms > 0);
+    CHECK(m.host->speedup() == doctest::Approx(m.host->input_median_ms / m.host->median_ms));
+    const SummaryTarget& t = result.summary.targets[i];
+    REQUIRE(t.host_ms.has_value());
+    CHECK(*t.host_ms == m.host->median_ms);
+    CHECK(*t.host_speedup == m.host->speedup());
+    const json written = to_json(m);
+    CHECK(written["host"]["speedup"].get<double>() == m.host->speedup());
+    const std::string md = render_report_markdown(written);
+    CHECK(md.find("host latency (measured here, median)") != std::string::npos);
+    CHECK(md.find("median of 3 runs interleaved with the input model") != std::string::npos);
+  }
+  // The same pipeline for both targets: one artifact, measured once.
+  if (result.manifests[0].pipeline == result.manifests[1].pipeline)
+    CHECK(result.manifests[0].host->median_ms == result.manifests[1].host->median_ms);
+  CHECK(render_summary_markdown(to_json(result.summary)).find("| host latency (measured here, vs input) |") != std::string::npos);
+
+  CompressRequest none = small_request(tmp);
+  none.out = (tmp / "none").string();
+  none.host_repeat = 0;
+  const CompressResult r0 = compress(none, nullptr, true);
+  CHECK_FALSE(r0.manifests.at(0).host.has_value());
+  CHECK(to_json(r0.manifests.at(0))["host"].is_null());
+  CHECK_FALSE(r0.summary.targets.at(0).host_ms.has_value());
+  CHECK(render_summary_markdown(to_json(r0.summary)).find("host latency") == std::string::npos);
+  CHECK(render_report_markdown(to_json(r0.manifests.at(0))).find("host latency") == std::string::npos);
+  CompressRequest negative = small_request(tmp);
+  negative.host_repeat = -1;
+  CHECK(input_error_of([&] { check_request(negative); }) == "--host-repeat must be at least 0, got -1");
 }
 
 TEST_CASE("a shrinking plan reuses the planner's pruned model: the same artifact as building the pipeline from scratch") {

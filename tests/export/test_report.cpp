@@ -74,9 +74,9 @@ json example_summary() {
   s.input = {"data/mnist/teacher.onnx", "sha256:1111input", 829952};
   s.budgets.max_latency_ms = 33;
   s.targets = {{"qcs2290", "Qualcomm QCS2290", "quantize{calib=percentile}", 215040, 0.9, 260000, 2147483648, 0.9890, 0.9895, 38.5,
-                true, "qcs2290"},
+                true, "qcs2290", std::nullopt, std::nullopt},
                {"tiny-mcu", "Tiny MCU", "prune{ratio=0.5},quantize", 120000, 41.2, 300000, 262144, 0.9890, 0.9701, 21.0,
-                false, "tiny-mcu"}};
+                false, "tiny-mcu", std::nullopt, std::nullopt}};
   s.passed = false;
   return to_json(s);
 }

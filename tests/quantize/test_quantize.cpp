@@ -53,8 +53,7 @@ TEST_CASE("calibration methods clip outliers that minmax keeps") {
   at::Tensor x = at::randn({100000});
   x[0] = 50.0f;  // one outlier
   RangeObserver o;
-  o.observe_minmax(x, "x");
-  o.observe_histogram(x);
+  o.observe(x, "x");
   CHECK(o.range(CalibMethod::MinMax, 99.99, 127).second == doctest::Approx(50.0f));
   const float percentile = o.range(CalibMethod::Percentile, 99.99, 127).second;
   CHECK(percentile > 2.0f);
@@ -72,15 +71,68 @@ TEST_CASE("calibration methods clip outliers that minmax keeps") {
   CHECK(mse <= 50.0f);
   x.slice(0, 0, 2000).fill_(50.0f);   // 2% outliers: now clipping costs more than rounding
   RangeObserver heavy;
-  heavy.observe_minmax(x, "x");
-  heavy.observe_histogram(x);
+  heavy.observe(x, "x");
   CHECK(heavy.range(CalibMethod::Mse, 99.99, 127).second == doctest::Approx(50.0f).epsilon(0.05));
   RangeObserver bad;
-  CHECK_THROWS_AS(bad.observe_minmax(at::tensor({1.0f, NAN}), "bad"), InputError);
+  CHECK_THROWS_AS(bad.observe(at::tensor({1.0f, NAN}), "bad"), InputError);
   RangeObserver constant;
-  constant.observe_minmax(at::zeros({10}), "zero");
+  constant.observe(at::zeros({10}), "zero");
   auto r = constant.range(CalibMethod::MinMax, 99.99, 255);
   CHECK(r.second > r.first);
+}
+
+TEST_CASE("one-pass histograms: batches that widen the range give the thresholds of one histogram over all values") {
+  // The range grows 40x over the batches (the span doubles ~6 times). Percentile must match the
+  // same values observed at once within the bin width of the coarser histogram (span / 4096 <=
+  // 2 max|x| / 4096); mse and entropy minimise flat objectives, so what must match is the
+  // squared error their thresholds give on the values (within 1%).
+  at::manual_seed(3);
+  std::vector<at::Tensor> parts;
+  for (int b = 0; b < 8; ++b) parts.push_back(at::randn({20000}) * (0.25 + b));
+  parts[5][0] = 40.0f;   // an outlier in a late batch
+  const at::Tensor all = at::cat(parts);
+  RangeObserver streamed, whole;
+  for (const at::Tensor& p : parts) streamed.observe(p, "x");
+  whole.observe(all, "x");
+  const float top = all.abs().max().item<float>(), bin = 2 * top / RangeObserver::kBins;
+  auto squared_error = [&](float t) {
+    const double step = t / 127.0;
+    return (at::clamp(at::round(all / step), -127, 127) * step - all).pow(2).sum().item<double>();
+  };
+  for (CalibMethod m : {CalibMethod::MinMax, CalibMethod::Percentile, CalibMethod::Mse, CalibMethod::Entropy}) {
+    CAPTURE(static_cast<int>(m));
+    const float a = streamed.range(m, 99.99, 127).second, b = whole.range(m, 99.99, 127).second;
+    CAPTURE(a);
+    CAPTURE(b);
+    if (m == CalibMethod::MinMax || m == CalibMethod::Percentile) CHECK(std::abs(a - b) <= bin + 1e-6f);
+    else CHECK(squared_error(a) <= squared_error(b) * 1.01);
+    CHECK(a <= top);
+  }
+  CHECK(streamed.range(CalibMethod::MinMax, 99.99, 127).second == top);
+}
+
+TEST_CASE("mse thresholds from suffix sums equal the direct sum over bins") {
+  // The direct definition: clipping error above t plus rounding noise below it, per bin centre.
+  at::manual_seed(4);
+  const at::Tensor x = at::randn({50000}).abs() * at::rand({50000}).pow(3) * 8;
+  RangeObserver o;
+  o.observe(x, "x");
+  const float top = x.max().item<float>();
+  const at::Tensor ht = at::histc(x.masked_select(x > 0), RangeObserver::kBins, 0, top).to(at::kDouble).contiguous();
+  const std::vector<double> h(ht.data_ptr<double>(), ht.data_ptr<double>() + ht.numel());
+  const double width = top / RangeObserver::kBins;
+  double best_score = 1e300;
+  int best = RangeObserver::kBins;
+  for (int i = 127; i <= RangeObserver::kBins; ++i) {
+    const double t = i * width, step = t / 127;
+    double score = 0;
+    for (int k = 0; k < RangeObserver::kBins; ++k) {
+      const double c = (k + 0.5) * width, n = h[k];
+      score += n * (c > t ? (c - t) * (c - t) : step * step / 12);
+    }
+    if (score < best_score) best_score = score, best = i;
+  }
+  CHECK(o.range(CalibMethod::Mse, 99.99, 127).second == doctest::Approx(best * width).epsilon(1e-4));
 }
 
 TEST_CASE("entropy never picks a range whose squared error exceeds the full range's (heavy tails)") {
@@ -95,8 +147,7 @@ TEST_CASE("entropy never picks a range whose squared error exceeds the full rang
     return (q - x).pow(2).sum().item<double>();
   };
   RangeObserver o;
-  o.observe_minmax(x, "x");
-  o.observe_histogram(x);
+  o.observe(x, "x");
   const float entropy = o.range(CalibMethod::Entropy, 99.99, 255).second, full = o.range(CalibMethod::MinMax, 99.99, 255).second;
   const float mse = o.range(CalibMethod::Mse, 99.99, 255).second;
   MESSAGE(fmt::format("ranges: entropy {:.3f}, mse {:.3f}, minmax {:.3f}", entropy, mse, full));
@@ -128,8 +179,7 @@ TEST_CASE("bias correction charges each layer with its own rounding: on a deep c
 TEST_CASE("entropy calibration does not clip for point masses (values repeated exactly)") {
   auto entropy_hi = [](const at::Tensor& x) {
     RangeObserver o;
-    o.observe_minmax(x, "x");
-    o.observe_histogram(x);
+    o.observe(x, "x");
     return o.range(CalibMethod::Entropy, 99.99, 255).second;
   };
   at::manual_seed(0);
@@ -267,7 +317,10 @@ TEST_CASE("quantize reports its long steps: calibration per batch and pass (with
     events[task].push_back({done, total});
     if (task == "calibration") rate = status;
   };
-  for (const auto& [pipeline, passes] : {std::pair{"quantize{calib=minmax}", 1}, std::pair{"quantize{calib=percentile}", 2}}) {
+  // One pass over the data for every method (min/max and histograms together).
+  for (const char* method : {"minmax", "percentile", "mse"}) {
+    const std::string pipeline = fmt::format("quantize{{calib={}}}", method);
+    const int passes = 1;
     CAPTURE(pipeline);
     events.clear();
     Model m = tiny_conv_model();

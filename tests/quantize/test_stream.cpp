@@ -216,13 +216,21 @@ TEST_CASE("stream quantize: the output equals the quantize-weights pass's bitwis
   const at::Tensor ref = run_mlp(fp32, x);
   // Tolerances: cosine of the outputs against FP32 after 4 layers (INT8 per channel 0.999; INT4 group
   // 128, whose step is ~1/7 of a group's max|w| on Gaussian weights, 0.95).
-  for (const auto& [options, min_cosine] : std::vector<std::pair<std::string, double>>{{"bits=8", 0.999}, {"bits=4 group=128", 0.95}}) {
+  for (const auto& run : std::vector<std::pair<std::string, double>>{{"bits=8", 0.999}, {"bits=4 group=128", 0.95}}) {
+    const std::string options = run.first;   // not a structured binding: CAPTURE's lambda captures it
+    const double min_cosine = run.second;
     CAPTURE(options);
     const fs::path streamed = tmp / "s.onnx", whole = tmp / "m.onnx";
     const Pipeline pipeline = parse_pipeline("quantize-weights{" + options + "}");
     StreamQuantizeOptions stream_options;
     stream_options.settings = weight_only_settings(quantize_weights_options().parse(pipeline.at(0).options));
+    std::vector<std::pair<int64_t, int64_t>> progress;
+    stream_options.progress = [&](const std::string& task, int64_t done, int64_t total, const std::string&) {
+      CHECK(task == "weights");
+      progress.push_back({done, total});
+    };
     StreamQuantizeResult r = stream_quantize_weights(fp32.string(), streamed.string(), stream_options);
+    CHECK(progress == std::vector<std::pair<int64_t, int64_t>>{{1, 4}, {2, 4}, {3, 4}, {4, 4}});   // weight i of n
     // The in-memory pass on the same file, saved whole.
     Model in_memory = import_onnx(fp32.string());
     PassContext ctx;
