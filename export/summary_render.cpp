@@ -189,8 +189,11 @@ std::string render_summary_markdown(const json& s) {
   }
   std::vector<std::string> head = {"target", "pipeline", "size", "est. latency", "memory / RAM", "accuracy before -> after", "SQNR", "result"};
   std::vector<bool> right = {false, false, true, true, true, true, true, false};
-  if (host) head.insert(head.begin() + 4, "host latency (measured here, vs input)"), right.insert(right.begin() + 4, true);
+  if (host) head.insert(head.begin() + 4, "host (measured)"), right.insert(right.begin() + 4, true);
   out += md_table_or("No targets recorded.\n", head, rows, right);
+  if (host && !rows.empty())
+    out += "\nHost: the artifact's median latency measured on this machine in edgepack's executor, against the input "
+           "model's in the same run (the executor simulates INT8 in float).\n";
   return out;
 }
 
@@ -222,11 +225,15 @@ std::string render_summary_html(const json& s) {
   } else {
     std::vector<Cell> head = {t("target"), t("pipeline"), t("size", true), t("est. latency", true), t("memory / RAM", true),
                               t("accuracy before → after", true), t("SQNR vs input", true), t("result")};
-    if (host) head.insert(head.begin() + 4, t("host latency (measured here, vs input)", true));
+    if (host) head.insert(head.begin() + 4, t("host (measured)", true));
     b += html_table(head, rows);
     b += "<h2>Targets against their envelopes</h2>\n";
     b += summary_charts(targets, input_bytes);
-    b += "<p class=\"note\">Latency is the cost model's lower bound; memory is weights plus peak live activations.</p>\n";
+    b += "<p class=\"note\">Latency is the cost model's lower bound; memory is weights plus peak live activations.";
+    if (host)
+      b += " Host is measured: the artifact's median latency on this machine in edgepack's executor, and how it compares "
+           "with the input model's in the same run (the executor simulates INT8 in float).";
+    b += "</p>\n";
   }
   b += fmt::format("<footer>Rendered by edgepack from summary.json ({}).</footer>\n", h(or_dash(text(s, {"schema"}))));
   return html_page("edgepack summary", b);
