@@ -4,6 +4,7 @@
 
 #include "distill/distill_pass.h"
 #include "distill/finetune.h"
+#include "passes/convert_fp16.h"
 #include "passes/fold_bn.h"
 #include "passes/fold_constants.h"
 #include "passes/prune.h"
@@ -25,6 +26,7 @@ void register_all_passes() {
     register_pass(quantize_info());
     register_pass(dequantize_info());
     register_pass(quantize_weights_info());
+    register_pass(convert_fp16_info());
   });
 }
 

@@ -179,6 +179,30 @@ const at::Tensor& Executor::lookup(const Scope& scope, const std::string& name) 
   throw Error(fmt::format("value '{}' is not visible where it is read", name));
 }
 
+namespace {
+
+// LibTorch's CPU kernels lack FLOAT16/BFLOAT16 for most ops (convolution, matmul). A node with
+// such inputs is computed in float and its float outputs are rounded back to the narrow type:
+// each value is what FP32 arithmetic rounded once to FP16 gives, as a runtime that accumulates
+// in FP32 stores it (widening is exact). Cast and CastLike see their inputs as they are: their
+// output type is declared, not inherited.
+std::vector<at::Tensor> run_kernel_widening(const Kernel& kernel, const Node& n, const std::vector<at::Tensor>& inputs,
+                                            int64_t opset) {
+  at::ScalarType narrow = at::kFloat;
+  for (const at::Tensor& t : inputs)
+    if (t.defined() && (t.scalar_type() == at::kHalf || t.scalar_type() == at::kBFloat16)) narrow = t.scalar_type();
+  if (narrow == at::kFloat || n.op_type == "Cast" || n.op_type == "CastLike") return kernel(KernelContext{n, inputs, opset});
+  std::vector<at::Tensor> wide = inputs;
+  for (at::Tensor& t : wide)
+    if (t.defined() && t.scalar_type() == narrow) t = t.to(at::kFloat);
+  std::vector<at::Tensor> outputs = kernel(KernelContext{n, wide, opset});
+  for (at::Tensor& t : outputs)
+    if (t.defined() && t.scalar_type() == at::kFloat) t = t.to(narrow);
+  return outputs;
+}
+
+}  // namespace
+
 void Executor::run_nodes(Scope& scope) {
   const Graph& g = scope.graph;
   const bool top = scope.outer == nullptr;   // observer and override see the model's graph only
@@ -206,7 +230,7 @@ void Executor::run_nodes(Scope& scope) {
       outputs = std::move(*replaced);
     } else if (const Kernel* kernel = scope.plan.kernels[i]) {
       try {
-        outputs = (*kernel)(KernelContext{n, inputs, opset});
+        outputs = run_kernel_widening(*kernel, n, inputs, opset);
       } catch (const InputError& e) {
         throw;
       } catch (const c10::Error& e) {

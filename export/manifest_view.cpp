@@ -196,9 +196,13 @@ std::string estimate_note(const json& m) {
                                 "runs interleaved with the input model (p90 {}){}; `edgepack bench` repeats it.",
                                 or_dash(text(m, {"host", "cpu"})), threads ? grouped(*threads) : kDash,
                                 threads && *threads == 1 ? "" : "s", repeat ? grouped(*repeat) : kDash, opt(p90, human_ms), speed));
-    if (or_dash(text(m, {"pipeline"})).find("quantize") != std::string::npos)
+    const std::string pipeline = or_dash(text(m, {"pipeline"}));
+    if (pipeline.find("quantize") != std::string::npos)
       parts.push_back("The executor runs QuantizeLinear/DequantizeLinear pairs in float (the INT8 values are simulated), so an INT8 "
                       "artifact is slower here than in an integer runtime; the estimate is the target's.");
+    else if (pipeline.find("convert-fp16") != std::string::npos)
+      parts.push_back("The executor computes FP16 nodes in float and rounds each result to FP16, so an FP16 artifact is slower here "
+                      "than in a runtime with FP16 kernels; the estimate is the target's.");
   }
   return fmt::format("{}", fmt::join(parts, " "));
 }

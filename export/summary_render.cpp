@@ -193,7 +193,7 @@ std::string render_summary_markdown(const json& s) {
   out += md_table_or("No targets recorded.\n", head, rows, right);
   if (host && !rows.empty())
     out += "\nHost: the artifact's median latency measured on this machine in edgepack's executor, against the input "
-           "model's in the same run (the executor simulates INT8 in float).\n";
+           "model's in the same run (the executor simulates INT8 and FP16 in float).\n";
   return out;
 }
 
@@ -232,7 +232,7 @@ std::string render_summary_html(const json& s) {
     b += "<p class=\"note\">Latency is the cost model's lower bound; memory is weights plus peak live activations.";
     if (host)
       b += " Host is measured: the artifact's median latency on this machine in edgepack's executor, and how it compares "
-           "with the input model's in the same run (the executor simulates INT8 in float).";
+           "with the input model's in the same run (the executor simulates INT8 and FP16 in float).";
     b += "</p>\n";
   }
   b += fmt::format("<footer>Rendered by edgepack from summary.json ({}).</footer>\n", h(or_dash(text(s, {"schema"}))));

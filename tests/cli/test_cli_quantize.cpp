@@ -144,7 +144,7 @@ TEST_CASE("passes --json lists every pass with its declared options") {
   auto j = nlohmann::json::parse(r.out);
   std::vector<std::string> names;
   for (const auto& p : j) names.push_back(p["name"]);
-  CHECK(names == std::vector<std::string>{"fold-constants", "fold-bn", "prune", "distill", "finetune", "quantize", "dequantize", "quantize-weights"});
+  CHECK(names == std::vector<std::string>{"fold-constants", "fold-bn", "prune", "distill", "finetune", "quantize", "dequantize", "quantize-weights", "convert-fp16"});
   CHECK(j[5]["options"][0]["name"] == "calib");
   CHECK(j[5]["options"][0]["default"] == "mse");
   CHECK(j[2]["options"][0]["name"] == "mode");
