@@ -1,4 +1,4 @@
-// edgepack inspect MODEL [--input-shape NAME:DIMS ...] [--json] [--all] [--target ID [--precision int8|fp32] [--efficiency E]]
+// edgepack inspect MODEL [--input-shape NAME:DIMS ...] [--json] [--all] [--target ID [--precision int8|fp16|fp32] [--efficiency E]]
 //                  [--target-file FILE]
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -129,7 +129,7 @@ void add_inspect(CLI::App& app, Action& action, const Globals& globals) {
   cmd->add_option("-t,--target", args->target, "Target profile id for a cost estimate (see `edgepack targets`)");
   cmd->add_option("--target-file", args->target_file, "JSON or YAML file adding or overriding profiles");
   cmd->add_option("--precision", args->precision, "Precision of the estimate")
-      ->check(one_of({"int8", "fp32"}))
+      ->check(one_of({"int8", "fp16", "fp32"}))
       ->capture_default_str();
   cmd->add_option("--efficiency", args->efficiency, "Fraction of peak compute the estimate assumes")
       ->check(CLI::Range(1e-3, 1.0))

@@ -228,7 +228,9 @@ Manifest write_target(const fs::path& dir, const TargetProfile& target, const Pl
 
   const ModelCost& cost = measured.cost;
   const bool int8 = plan.pipeline.find("quantize") != std::string::npos;
-  const CostEstimate est = estimate_cost(cost, target, EstimateOptions{int8 ? Precision::Int8 : Precision::Fp32});
+  const bool fp16 = !int8 && plan.pipeline.find("convert-fp16") != std::string::npos;
+  const CostEstimate est =
+      estimate_cost(cost, target, EstimateOptions{int8 ? Precision::Int8 : fp16 ? Precision::Fp16 : Precision::Fp32});
   const CostEstimate before = estimate_cost(in.cost, target, EstimateOptions{Precision::Fp32});
   m.before.params = in.cost.totals.params;
   m.before.macs = in.cost.totals.macs;
@@ -260,7 +262,7 @@ Manifest write_target(const fs::path& dir, const TargetProfile& target, const Pl
   m.gates = gates_of(r.budgets, m.after, m.accuracy, m.fidelity);
   m.passed = gates_passed(m.gates);
   for (const NodeCost& n : cost.nodes)
-    if (!n.constant) m.layers.push_back({n.name, n.op, n.macs, int8 ? n.int8_bytes : n.fp32_bytes});
+    if (!n.constant) m.layers.push_back({n.name, n.op, n.macs, int8 ? n.int8_bytes : fp16 ? n.fp32_bytes / 2 : n.fp32_bytes});
 
   const nlohmann::json manifest = to_json(m);
   write_file_atomic((dir / "manifest.json").string(), manifest.dump(2) + "\n");

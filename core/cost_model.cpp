@@ -222,12 +222,13 @@ ModelCost analyze_model(const Model& model) {
   return cost;
 }
 
-const char* to_string(Precision p) { return p == Precision::Int8 ? "int8" : "fp32"; }
+const char* to_string(Precision p) { return p == Precision::Int8 ? "int8" : p == Precision::Fp16 ? "fp16" : "fp32"; }
 
 Precision parse_precision(const std::string& s) {
   if (s == "int8") return Precision::Int8;
+  if (s == "fp16") return Precision::Fp16;
   if (s == "fp32") return Precision::Fp32;
-  throw InputError(fmt::format("unknown precision '{}' (use int8 or fp32)", s));
+  throw InputError(fmt::format("unknown precision '{}' (use int8, fp16 or fp32)", s));
 }
 
 CostEstimate estimate_cost(const ModelCost& cost, const TargetProfile& target, const EstimateOptions& options) {
@@ -239,7 +240,9 @@ CostEstimate estimate_cost(const ModelCost& cost, const TargetProfile& target, c
   e.efficiency = options.efficiency;
   e.bandwidth_gbps = target.bandwidth_gbps.value;
   e.bandwidth_confidence = target.bandwidth_gbps.confidence;
-  const bool int8 = options.precision == Precision::Int8;
+  const bool int8 = options.precision == Precision::Int8, fp16 = options.precision == Precision::Fp16;
+  const bool fp16_native =
+      std::find(target.precisions.begin(), target.precisions.end(), "fp16") != target.precisions.end();
   double int8_rate = target.dense_int8_tops(&e.tops_confidence);
   std::string int8_figure = fmt::format("int8 {}", to_string(target.int8_kind));
   if (target.int8_dense_tops) int8_figure = "int8 dense";
@@ -247,6 +250,14 @@ CostEstimate estimate_cost(const ModelCost& cost, const TargetProfile& target, c
   if (int8) {
     e.tops = int8_rate;
     e.tops_figure = int8_figure;
+  } else if (fp16 && fp16_native && target.fp16_tops) {
+    e.tops = target.fp16_tops->value;
+    e.tops_figure = "fp16";
+    e.tops_confidence = target.fp16_tops->confidence;
+  } else if (fp16 && fp16_native) {
+    e.tops = int8_rate / 2;
+    e.tops_figure = int8_figure + " / 2";
+    e.tops_confidence = "derived";
   } else if (target.fp32_tops) {
     e.tops = target.fp32_tops->value;
     e.tops_figure = "fp32";
@@ -257,7 +268,10 @@ CostEstimate estimate_cost(const ModelCost& cost, const TargetProfile& target, c
     e.tops_confidence = "derived";
   }
 
-  const int64_t act_bytes = int8 ? 1 : 4;
+  // FP16 stores every weight and activation in half the FP32 bytes (also where the target
+  // computes it at the FP32 rate: the file and the traffic are what the artifact holds).
+  const int64_t act_bytes = int8 ? 1 : fp16 ? 2 : 4;
+  auto node_weight_bytes = [&](const NodeCost& n) { return int8 ? n.int8_bytes : fp16 ? n.fp32_bytes / 2 : n.fp32_bytes; };
   const double ops_per_s = e.tops * 1e12 * e.efficiency;
   const double bytes_per_s = e.bandwidth_gbps * 1e9;
   double compute_bound_s = 0, memory_bound_s = 0;
@@ -265,7 +279,7 @@ CostEstimate estimate_cost(const ModelCost& cost, const TargetProfile& target, c
     if (n.constant) continue;
     double compute = 2.0 * static_cast<double>(n.macs) / ops_per_s;
     double memory =
-        static_cast<double>((int8 ? n.int8_bytes : n.fp32_bytes) + n.activation_elems * act_bytes) / bytes_per_s;
+        static_cast<double>(node_weight_bytes(n) + n.activation_elems * act_bytes) / bytes_per_s;
     e.compute_ms += compute * 1e3;
     e.memory_ms += memory * 1e3;
     (compute >= memory ? compute_bound_s : memory_bound_s) += std::max(compute, memory);
@@ -276,7 +290,7 @@ CostEstimate estimate_cost(const ModelCost& cost, const TargetProfile& target, c
   e.overhead_ms = overhead_s * cost.totals.runtime_nodes * 1e3;
   e.latency_ms = (compute_bound_s + memory_bound_s) * 1e3 + e.overhead_ms;
   e.bound = compute_bound_s > memory_bound_s ? "compute" : "bandwidth";
-  e.weight_bytes = int8 ? cost.totals.int8_bytes : cost.totals.fp32_bytes;
+  e.weight_bytes = int8 ? cost.totals.int8_bytes : fp16 ? cost.totals.fp32_bytes / 2 : cost.totals.fp32_bytes;
   e.max_inferences_per_s = e.weight_bytes > 0 ? bytes_per_s / static_cast<double>(e.weight_bytes) : 0;
   e.peak_activation_bytes = cost.totals.peak_activation_elems * act_bytes;
   e.memory_bytes = e.weight_bytes + e.peak_activation_bytes;

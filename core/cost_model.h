@@ -77,9 +77,11 @@ struct ModelCost {
 // Runs the model once on zeros to learn every shape (see above). Errors of that run propagate.
 ModelCost analyze_model(const Model& model);
 
-enum class Precision { Int8, Fp32 };
+// Fp16: weights and activations at 2 bytes, computed at the profile's fp16 rate (int8 / 2 when
+// it gives none; the fp32 rate on a target that does not list fp16).
+enum class Precision { Int8, Fp16, Fp32 };
 const char* to_string(Precision p);
-// "int8" / "fp32"; InputError otherwise.
+// "int8" / "fp16" / "fp32"; InputError otherwise.
 Precision parse_precision(const std::string& s);
 
 struct EstimateOptions {

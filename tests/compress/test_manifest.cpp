@@ -128,6 +128,19 @@ TEST_CASE("each artifact is timed on this machine against the input model; host_
   CHECK(input_error_of([&] { check_request(negative); }) == "--host-repeat must be at least 0, got -1");
 }
 
+TEST_CASE("compress --pipeline convert-fp16: half the file, estimated at FP16, within FP16 rounding of the input") {
+  TempDir tmp;
+  CompressRequest request = small_request(tmp);
+  request.targets = {"jetson-agx-orin"};
+  request.pipeline = "convert-fp16";
+  const Manifest m = compress(request, nullptr, true).manifests.at(0);
+  CHECK(m.pipeline == "fold-constants,fold-bn,convert-fp16");
+  CHECK(m.after.bytes < 0.6 * double(m.before.bytes));
+  CHECK(m.after.memory_bytes < 0.6 * double(m.before.memory_bytes));   // 2 bytes per weight and activation
+  CHECK(m.fidelity.sqnr_db >= 40);   // FP16 rounding only (tests/passes/test_convert_fp16.cpp)
+  CHECK(m.passed);
+}
+
 TEST_CASE("a shrinking plan reuses the planner's pruned model: the same artifact as building the pipeline from scratch") {
   TempDir tmp;
   CompressRequest planned = small_request(tmp);

@@ -147,6 +147,26 @@ TEST_CASE("latency bound: the larger of compute and memory time per node, summed
   CHECK(e.latency_ms == doctest::Approx(544 + 256 + 256 + 1488));
   CHECK(e.memory_bytes == 1544 + 320);
 
+  // FP16: half the FP32 bytes for weights and activations; the profile's fp16 figure where it
+  // gives one, else INT8 / 2, and the FP32 rate on a target that does not list fp16.
+  TargetProfile half = synthetic_target(1e-6, 1e-6);
+  half.precisions = {"int8", "fp16", "fp32"};
+  e = estimate_cost(cost, half, {Precision::Fp16, 0.5});
+  CHECK(e.tops == doctest::Approx(0.5e-6));
+  CHECK(e.tops_figure == "int8 dense / 2");
+  CHECK(e.tops_confidence == "derived");
+  CHECK(e.weight_bytes == 772);
+  CHECK(e.memory_bytes == 772 + 160);
+  half.fp16_tops = Figure{2e-6, "test", "user"};
+  e = estimate_cost(cost, half, {Precision::Fp16, 0.5});
+  CHECK(e.tops == doctest::Approx(2e-6));
+  CHECK(e.tops_figure == "fp16");
+  e = estimate_cost(cost, synthetic_target(1e-6, 1e-6), {Precision::Fp16, 0.5});
+  CHECK(e.tops == doctest::Approx(0.25e-6));
+  CHECK(e.memory_bytes == 772 + 160);
+  CHECK(parse_precision("fp16") == Precision::Fp16);
+  CHECK(std::string(to_string(Precision::Fp16)) == "fp16");
+
   TargetProfile tiny = synthetic_target(1e-6, 1e-6);
   tiny.ram_mb.value = 1e-4;  // 104 bytes
   CHECK(!estimate_cost(cost, tiny).fits);
