@@ -189,7 +189,10 @@ std::string render_summary_markdown(const json& s) {
   }
   std::vector<std::string> head = {"target", "pipeline", "size", "est. latency", "memory / RAM", "accuracy before -> after", "SQNR", "result"};
   std::vector<bool> right = {false, false, true, true, true, true, true, false};
-  if (host) head.insert(head.begin() + 4, "host (measured)"), right.insert(right.begin() + 4, true);
+  if (host) {
+    head.insert(head.begin() + 4, "host (measured)");
+    right.insert(right.begin() + 4, true);
+  }
   out += md_table_or("No targets recorded.\n", head, rows, right);
   if (host && !rows.empty())
     out += "\nHost: the artifact's median latency measured on this machine in edgepack's executor, against the input "

@@ -128,9 +128,8 @@ ConvertFp16Stats convert_fp16(Model& model, const ConvertFp16Settings& settings)
   std::set<std::string> fp16_values;                     // values now FLOAT16
   for (const auto& [name, t] : g.initializers)
     if (t.scalar_type() == at::kHalf) fp16_values.insert(name);
-  std::set<std::string> graph_inputs, graph_outputs;
+  std::set<std::string> graph_inputs;
   for (const ValueInfo& v : g.inputs) graph_inputs.insert(v.name);
-  for (const ValueInfo& v : g.outputs) graph_outputs.insert(v.name);
   auto add_cast = [&](const std::string& from, const std::string& to, int32_t type) {
     nodes.push_back(cast_node(from, to, type));
     ++stats.casts_added;

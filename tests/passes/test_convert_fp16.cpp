@@ -110,6 +110,18 @@ TEST_CASE("convert-fp16 saturates weights beyond FP16's range at 65504 and count
   CHECK(at::isfinite(m.graph.initializers.at("W").to(at::kFloat)).all().item<bool>());
 }
 
+TEST_CASE("convert-fp16 refuses a model with If/Loop/Scan bodies, naming the node, and changes nothing") {
+  Model m = tiny_conv_model();
+  Node branchy = make_node("If", {"cond"}, "branch_out");
+  Attribute body;
+  body.kind = Attribute::Kind::Graph;
+  body.g = std::make_shared<Graph>();
+  branchy.attrs["then_branch"] = body;
+  m.graph.nodes.push_back(branchy);
+  CHECK_THROWS_WITH_AS(convert_fp16(m, ConvertFp16Settings{}), doctest::Contains("If/Loop/Scan bodies"), InputError);
+  CHECK((m.graph.initializers.at("W").scalar_type() == at::kFloat));
+}
+
 TEST_CASE("the executor runs FLOAT16 nodes in float and rounds each result to FLOAT16") {
   // Conv has no Half kernel on CPU; the result must equal FP32 arithmetic on the same FP16
   // values, rounded once.
